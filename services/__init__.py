@@ -1,0 +1,1 @@
+"""The five deployables. Each imports `tuneloop_core` and the generated contracts only."""

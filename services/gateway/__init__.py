@@ -1,0 +1,1 @@
+"""The gateway: the public OpenAI-compatible HTTP API, the job registry's one writer."""

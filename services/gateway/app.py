@@ -1,0 +1,26 @@
+"""The FastAPI application: routers, auth on every /v1 route, one error envelope."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from services.gateway.deps import authenticate
+from services.gateway.errors import install_error_handlers
+from services.gateway.health.router import router as health_router
+from services.gateway.models.router import router as models_router
+from services.gateway.state import GatewayState
+
+
+def create_app(state: GatewayState) -> FastAPI:
+    app = FastAPI(
+        title="Tuneloop",
+        version="0.1.0",
+        summary="Documents to a fine-tuned, evaluated LLM behind an OpenAI-compatible API.",
+    )
+    app.state.gateway = state
+    install_error_handlers(app)
+    app.include_router(health_router)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(authenticate)])
+    v1.include_router(models_router)
+    app.include_router(v1)
+    return app

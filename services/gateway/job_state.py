@@ -1,0 +1,98 @@
+"""The one writer of job state: applies EVENTS to the registry.
+
+A durable consumer reads every job event in order; each is stored once (the registry's
+unique (job_id, seq) makes redeliveries harmless) and a status change is applied only if
+the transition is allowed — a late "running" after "cancelled" is recorded, not obeyed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from tuneloop.events.v1 import events_pb2
+
+from tuneloop_core.bus import subjects
+from tuneloop_core.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from tuneloop_core.registry.models import JobEventRow
+from tuneloop_core.registry.store import Registry
+from tuneloop_core.registry.transitions import status_from_pb
+
+log = logging.getLogger(__name__)
+
+
+def event_row(event: events_pb2.JobEvent) -> JobEventRow:
+    payload = event.WhichOneof("payload") or "note"
+    data = MessageToDict(getattr(event, payload), preserving_proto_field_name=True)
+    return JobEventRow(
+        job_id=event.job_id,
+        seq=event.seq,
+        created_at=event.created_at.seconds,
+        level=event.level or "info",
+        type=payload,
+        message=event.message,
+        data=data or None,
+    )
+
+
+def apply_event(registry: Registry, event: events_pb2.JobEvent) -> bool:
+    """Store the event and apply its status change; False if it was already applied."""
+    registry.get_job(event.job_id)  # NotFoundError for events of unknown jobs
+    if not registry.add_event(event_row(event)):
+        return False
+    if event.WhichOneof("payload") == "status_changed":
+        change = event.status_changed
+        result = MessageToDict(change.result) if change.HasField("result") else None
+        error = (
+            MessageToDict(change.error, preserving_proto_field_name=True)
+            if change.HasField("error")
+            else None
+        )
+        try:
+            registry.transition_job(
+                event.job_id, status_from_pb(change.status), result=result, error=error
+            )
+        except ConflictError as exc:
+            log.warning("ignored status change of %s: %s", event.job_id, exc.message)
+    return True
+
+
+async def _settle(registry: Registry, msg: Msg) -> None:
+    try:
+        event = events_pb2.JobEvent.FromString(msg.data)
+        await asyncio.to_thread(apply_event, registry, event)
+    except (DecodeError, NotFoundError) as exc:
+        log.warning("dropping event on %s: %s", msg.subject, exc)
+        await msg.term()
+        return
+    except ServiceUnavailableError:
+        await msg.nak(delay=2)
+        return
+    await msg.ack()
+
+
+async def run_job_state_consumer(
+    js: JetStreamContext, registry: Registry, stop: asyncio.Event, batch: int = 64
+) -> None:
+    """Apply events until `stop` is set."""
+    subscription = await js.pull_subscribe(
+        subjects.EVENTS_WILDCARD,
+        durable=subjects.REGISTRY_CONSUMER,
+        stream=subjects.STREAM_EVENTS,
+        config=ConsumerConfig(
+            ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=30
+        ),
+    )
+    while not stop.is_set():
+        try:
+            messages = await subscription.fetch(batch, timeout=1)
+        except NatsTimeoutError:
+            continue
+        for msg in messages:
+            await _settle(registry, msg)

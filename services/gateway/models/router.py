@@ -1,0 +1,23 @@
+"""HTTP routes of `/v1/models`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.gateway.deps import CurrentTenant, StateDep
+from services.gateway.models import service
+from services.gateway.models.protocol import ModelList, ModelObject
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/models")
+async def list_models(state: StateDep, tenant: CurrentTenant) -> ModelList:
+    timeout = state.settings.rpc_timeout_s
+    return ModelList(data=await service.list_models(state.clients, tenant.id, tenant.name, timeout))
+
+
+@router.get("/models/{model_id:path}")
+async def get_model(model_id: str, state: StateDep, tenant: CurrentTenant) -> ModelObject:
+    timeout = state.settings.rpc_timeout_s
+    return await service.get_model(state.clients, tenant.id, tenant.name, model_id, timeout)

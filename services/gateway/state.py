@@ -1,0 +1,21 @@
+"""Everything a request handler may need, built once per process and injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.aio.client import Client
+
+from services.gateway.clients import ServiceClients
+from services.gateway.settings import GatewaySettings
+from tuneloop_core.artifacts import ArtifactStore
+from tuneloop_core.registry.store import Registry
+
+
+@dataclass
+class GatewayState:
+    settings: GatewaySettings
+    registry: Registry
+    artifacts: ArtifactStore
+    clients: ServiceClients
+    nats: Client | None = None  # None only in tests that exercise HTTP alone

@@ -1,0 +1,1 @@
+"""NATS JetStream: subjects, streams, de-duplicated publishing and the worker loop."""

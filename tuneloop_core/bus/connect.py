@@ -1,0 +1,39 @@
+"""Connecting to NATS with reconnects that outlive a server restart."""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+from nats.aio.client import Client
+
+from tuneloop_core.bus.streams import ensure_streams
+from tuneloop_core.errors import ServiceUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+async def connect(url: str, name: str, *, connect_timeout_s: float = 5.0) -> Client:
+    """Connect, keep reconnecting forever after a drop, and make sure the streams exist."""
+
+    async def on_disconnect() -> None:
+        log.warning("NATS disconnected; reconnecting")
+
+    async def on_reconnect() -> None:
+        log.info("NATS reconnected")
+
+    try:
+        client = await nats.connect(
+            url,
+            name=name,
+            connect_timeout=connect_timeout_s,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            allow_reconnect=True,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+        )
+    except Exception as exc:  # nats raises several unrelated types on connect
+        raise ServiceUnavailableError(f"cannot reach NATS at {url}: {exc}") from exc
+    await ensure_streams(client.jetstream())
+    return client

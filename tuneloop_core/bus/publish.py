@@ -1,0 +1,113 @@
+"""De-duplicated publishing of job requests and job events (protobuf payloads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import struct_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from nats.js.errors import NotFoundError
+from tuneloop.common.v1 import common_pb2
+from tuneloop.events.v1 import events_pb2
+
+from tuneloop_core.bus import subjects
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+def _now() -> Timestamp:
+    stamp = Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+async def publish_job(
+    js: JetStreamContext,
+    *,
+    job_id: str,
+    tenant_id: str,
+    kind: int,
+    spec: dict[str, Any],
+    attempt: int = 1,
+) -> PubAck:
+    """Queue a job on `jobs.<kind>.requested`. The Nats-Msg-Id is `<job_id>:<attempt>`, so a
+    retried publish of the same attempt is dropped by JetStream inside the duplicate window
+    while a resume (next attempt) is queued again."""
+    spec_pb = struct_pb2.Struct()
+    spec_pb.update(spec)
+    request = events_pb2.JobRequested(
+        job_id=job_id,
+        tenant_id=tenant_id,
+        kind=kind,  # type: ignore[arg-type]
+        spec=spec_pb,
+        attempt=attempt,
+        requested_at=_now(),
+    )
+    return await js.publish(
+        subjects.job_requested(kind),
+        request.SerializeToString(),
+        headers={MSG_ID_HEADER: f"{job_id}:{attempt}"},
+    )
+
+
+class EventPublisher:
+    """Publishes the events of one job with increasing `seq`; each publish is de-duplicated
+    by its Nats-Msg-Id `<job_id>:<seq>`."""
+
+    def __init__(self, js: JetStreamContext, kind: int, job_id: str, next_seq: int = 1):
+        self._js = js
+        self.kind = kind
+        self.job_id = job_id
+        self.subject = subjects.job_events(kind, job_id)
+        self.next_seq = next_seq
+
+    @classmethod
+    async def resume(cls, js: JetStreamContext, kind: int, job_id: str) -> EventPublisher:
+        """A publisher that continues after the job's last published event (a worker taking
+        over a job another one started)."""
+        try:
+            last = await js.get_last_msg(subjects.STREAM_EVENTS, subjects.job_events(kind, job_id))
+        except NotFoundError:
+            return cls(js, kind, job_id)
+        previous = events_pb2.JobEvent.FromString(last.data or b"")
+        return cls(js, kind, job_id, next_seq=previous.seq + 1)
+
+    async def publish(
+        self, message: str, level: str = "info", **payload: Any
+    ) -> events_pb2.JobEvent:
+        """Publish one event; `payload` is one oneof field, e.g. `progress=Progress(...)`."""
+        event = events_pb2.JobEvent(
+            job_id=self.job_id,
+            kind=self.kind,  # type: ignore[arg-type]
+            seq=self.next_seq,
+            created_at=_now(),
+            level=level,
+            message=message,
+            **payload,
+        )
+        await self._js.publish(
+            self.subject,
+            event.SerializeToString(),
+            headers={MSG_ID_HEADER: f"{self.job_id}:{self.next_seq}"},
+        )
+        self.next_seq += 1
+        return event
+
+    async def status(
+        self,
+        status: int,
+        message: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: common_pb2.Error | None = None,
+    ) -> events_pb2.JobEvent:
+        """Publish a status change (the registry applies it if the transition is allowed)."""
+        change = events_pb2.StatusChanged(status=status)  # type: ignore[arg-type]
+        if result is not None:
+            change.result.update(result)
+        if error is not None:
+            change.error.CopyFrom(error)
+        level = "error" if status == common_pb2.JOB_STATUS_FAILED else "info"
+        return await self.publish(message, level=level, status_changed=change)

@@ -1,0 +1,1 @@
+"""The job registry: tenants, API keys, files, jobs, events, models (SQLAlchemy)."""

@@ -1,0 +1,105 @@
+"""Tables of the registry. Timestamps are unix seconds (the public API's unit)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def now_s() -> int:
+    return int(time.time())
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, int: BigInteger}
+
+
+class Tenant(Base):
+    """An organisation; everything else belongs to exactly one."""
+
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[int] = mapped_column(default=now_s)
+
+
+class ApiKey(Base):
+    """An API key, stored only as its SHA-256 (keys are 256-bit random, so a fast hash is
+    enough); `prefix` lets a person tell keys apart."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[int] = mapped_column(default=now_s)
+    revoked_at: Mapped[int | None] = mapped_column(default=None)
+
+
+class File(Base):
+    """An uploaded file; its bytes live in the artifact store at `path`."""
+
+    __tablename__ = "files"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    purpose: Mapped[str] = mapped_column(String(50))
+    bytes: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(default=now_s)
+
+
+class Job(Base):
+    """Any asynchronous job; `kind` says which (the JobKind token, e.g. "fine_tune")."""
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    attempt: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[int] = mapped_column(default=now_s)
+    started_at: Mapped[int | None] = mapped_column(default=None)
+    finished_at: Mapped[int | None] = mapped_column(default=None)
+    updated_at: Mapped[int] = mapped_column(default=now_s, onupdate=now_s)
+
+    __table_args__ = (Index("ix_jobs_tenant_kind_created", "tenant_id", "kind", "created_at"),)
+
+
+class JobEventRow(Base):
+    """One event of a job, as published on EVENTS; (job_id, seq) makes replays idempotent."""
+
+    __tablename__ = "job_events"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    seq: Mapped[int] = mapped_column()
+    created_at: Mapped[int] = mapped_column(default=now_s)
+    level: Mapped[str] = mapped_column(String(16), default="info")
+    type: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+    __table_args__ = (UniqueConstraint("job_id", "seq", name="uq_job_events_job_seq"),)
+
+
+class ModelRecord(Base):
+    """A base model (tenant_id None: every tenant sees it) or an adapter of one tenant."""
+
+    __tablename__ = "models"
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"), default=None)
+    kind: Mapped[str] = mapped_column(String(16))  # "base" or "adapter"
+    parent: Mapped[str | None] = mapped_column(String(300), default=None)
+    path: Mapped[str] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    epoch: Mapped[int | None] = mapped_column(default=None)
+    context_length: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[int] = mapped_column(default=now_s)
