@@ -44,6 +44,9 @@ class CommonSettings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite in data_dir")
     log_level: str = "INFO"
     log_json: bool = Field(True, description="one JSON object per log line")
+    gateway_url: str = Field(
+        f"http://127.0.0.1:{DEFAULT_HTTP_PORT}", description="the gateway's HTTP API, as dialled"
+    )
     gateway_addr: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['gateway']}"
     inference_addr: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['inference']}"
     trainer_addr: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['trainer']}"

@@ -89,10 +89,13 @@ async def run_job_state_consumer(
             ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=30
         ),
     )
-    while not stop.is_set():
-        try:
-            messages = await subscription.fetch(batch, timeout=1)
-        except NatsTimeoutError:
-            continue
-        for msg in messages:
-            await _settle(registry, msg)
+    try:
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(batch, timeout=1)
+            except NatsTimeoutError:
+                continue
+            for msg in messages:
+                await _settle(registry, msg)
+    finally:
+        await subscription.unsubscribe()  # or the drain at shutdown waits for its timeout

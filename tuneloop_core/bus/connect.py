@@ -16,8 +16,11 @@ log = logging.getLogger(__name__)
 async def connect(url: str, name: str, *, connect_timeout_s: float = 5.0) -> Client:
     """Connect, keep reconnecting forever after a drop, and make sure the streams exist."""
 
+    client: Client | None = None
+
     async def on_disconnect() -> None:
-        log.warning("NATS disconnected; reconnecting")
+        if client is not None and not (client.is_closed or client.is_draining):
+            log.warning("NATS disconnected; reconnecting")
 
     async def on_reconnect() -> None:
         log.info("NATS reconnected")
@@ -29,6 +32,7 @@ async def connect(url: str, name: str, *, connect_timeout_s: float = 5.0) -> Cli
             connect_timeout=connect_timeout_s,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
+            drain_timeout=5,  # seconds; bounds shutdown
             allow_reconnect=True,
             disconnected_cb=on_disconnect,
             reconnected_cb=on_reconnect,

@@ -129,10 +129,14 @@ async def run_worker(
         ),
     )
     log.info("worker for %s started", subjects.kind_token(kind))
-    while not stop.is_set():
-        try:
-            messages = await subscription.fetch(1, timeout=options.fetch_timeout_s)
-        except NatsTimeoutError:
-            continue
-        for msg in messages:
-            await process_message(msg, handler, options)
+    try:
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(1, timeout=options.fetch_timeout_s)
+            except NatsTimeoutError:
+                continue
+            for msg in messages:
+                await process_message(msg, handler, options)
+    finally:
+        # A pull subscription left open makes a later drain() wait for its full timeout.
+        await subscription.unsubscribe()

@@ -5,7 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -14,7 +23,11 @@ def now_s() -> int:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, int: BigInteger}
+    # JSON None is stored as SQL NULL, not the JSON text 'null'.
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON(none_as_null=True),
+        int: BigInteger,
+    }
 
 
 class Tenant(Base):
@@ -78,7 +91,10 @@ class JobEventRow(Base):
     """One event of a job, as published on EVENTS; (job_id, seq) makes replays idempotent."""
 
     __tablename__ = "job_events"
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    # SQLite auto-increments only an INTEGER (not BIGINT) primary key.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
     seq: Mapped[int] = mapped_column()
     created_at: Mapped[int] = mapped_column(default=now_s)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from tuneloop_core.errors import AuthenticationError, ConflictError, NotFoundError
 from tuneloop_core.ids import new_id
@@ -174,10 +175,20 @@ class Registry:
         """Store an event; False when (job_id, seq) is already stored (a redelivery)."""
         try:
             with self.db.session() as s:
+                if self._has_event(s, event.job_id, event.seq):
+                    return False
                 s.add(event)
         except IntegrityError:
-            return False
+            with self.db.session() as s:
+                if self._has_event(s, event.job_id, event.seq):
+                    return False  # stored by a concurrent writer meanwhile
+            raise
         return True
+
+    @staticmethod
+    def _has_event(session: Session, job_id: str, seq: int) -> bool:
+        query = select(JobEventRow.id).where(JobEventRow.job_id == job_id, JobEventRow.seq == seq)
+        return session.scalar(query) is not None
 
     def list_events(self, job_id: str, after_seq: int = 0, limit: int = 100) -> list[JobEventRow]:
         query = (

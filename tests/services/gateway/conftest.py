@@ -1,0 +1,43 @@
+"""A gateway app over a real registry and a real in-process inference service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from support.gateway import Gateway
+from support.inprocess import running
+
+from services.gateway.app import create_app
+from services.gateway.clients import ServiceClients
+from services.gateway.settings import GatewaySettings
+from services.gateway.state import GatewayState
+from services.inference.server import serve as serve_inference
+from services.inference.settings import InferenceSettings
+from tuneloop_core.artifacts import ArtifactStore
+from tuneloop_core.registry.db import Database
+from tuneloop_core.registry.store import Registry
+from tuneloop_core.settings import CommonSettings
+
+
+@pytest.fixture
+async def gateway(common: CommonSettings) -> AsyncIterator[Gateway]:
+    inference_settings = InferenceSettings(grpc_port=0, shutdown_grace_s=1, common=common)
+    async with running(serve_inference, inference_settings) as inference:
+        assert inference.grpc is not None
+        registry = Registry(Database(common.database_url))
+        clients = ServiceClients({"inference": f"127.0.0.1:{inference.grpc.port}"})
+        state = GatewayState(
+            settings=GatewaySettings(common=common),
+            registry=registry,
+            artifacts=ArtifactStore(common.data_dir / "artifacts"),
+            clients=clients,
+        )
+        app = create_app(state)
+        key, _ = registry.create_api_key("acme")
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            yield Gateway(app=app, state=state, http=http, key=key)
+        await clients.close()
+        registry.db.close()

@@ -1,0 +1,66 @@
+"""`tuneloop`: run the stack on this machine and manage it.
+
+    tuneloop up [--detach]          start NATS and the five services, print the gateway URL
+    tuneloop down                   stop a running `tuneloop up`
+    tuneloop status                 health of every component
+    tuneloop keys create --tenant N print a new API key (the only time it is shown)
+
+The data directory is $TUNELOOP_DATA_DIR (default ~/.local/share/tuneloop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from rich.console import Console
+
+from tuneloop_core.cli import commands
+from tuneloop_core.logs import configure_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tuneloop", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the whole stack on this machine")
+    up.add_argument("--detach", action="store_true", help="return once healthy; stop with down")
+    up.add_argument("--timeout", type=float, default=300.0, help="seconds to become healthy")
+
+    down = sub.add_parser("down", help="stop a running `tuneloop up`")
+    down.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for exit")
+
+    sub.add_parser("status", help="health of every component")
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it on stdout")
+    create.add_argument("--tenant", required=True, help="tenant (organisation) name")
+    create.add_argument("--name", default="", help="label to tell keys apart")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging("tuneloop", "INFO", json_lines=False)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    out = Console()  # results (URLs, keys) on stdout
+    err = Console(stderr=True)  # progress and messages on stderr
+    try:
+        if args.command == "up":
+            return commands.up(args.detach, args.timeout, out, err)
+        if args.command == "down":
+            return commands.down(args.timeout, err)
+        if args.command == "status":
+            return commands.status(out)
+        return commands.create_key(args.tenant, args.name, out, err)
+    except commands.CliError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
