@@ -3,6 +3,7 @@
     tuneloop up [--detach]          start NATS and the five services, print the gateway URL
     tuneloop down                   stop a running `tuneloop up`
     tuneloop status                 health of every component
+    tuneloop demo [--keep]          run the main job on the embedded stack
     tuneloop keys create --tenant N print a new API key (the only time it is shown)
 
 The data directory is $TUNELOOP_DATA_DIR (default ~/.local/share/tuneloop).
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="health of every component")
 
+    demo = sub.add_parser("demo", help="run the main job on the embedded stack")
+    demo.add_argument("--keep", action="store_true", help="leave the stack running after")
+
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it on stdout")
@@ -56,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands.down(args.timeout, err)
         if args.command == "status":
             return commands.status(out)
+        if args.command == "demo":
+            return commands.demo(args.keep, out, err)
         return commands.create_key(args.tenant, args.name, out, err)
     except commands.CliError as exc:
         err.print(f"[red]error:[/red] {exc}")
