@@ -4,9 +4,9 @@ with the datagen issue; until then they answer UNIMPLEMENTED."""
 from __future__ import annotations
 
 import grpc.aio
-from tuneloop.datagen.v1 import datagen_pb2, datagen_pb2_grpc
 
 from services.datagen.settings import DatagenSettings
+from tuneloop.datagen.v1 import datagen_pb2, datagen_pb2_grpc
 from tuneloop_core.runtime import OnStarted, serve_grpc_service
 
 SERVICE_NAME = datagen_pb2.DESCRIPTOR.services_by_name["DatagenService"].full_name

@@ -4,9 +4,9 @@ arrive with the evaluator issue; until then they answer UNIMPLEMENTED."""
 from __future__ import annotations
 
 import grpc.aio
-from tuneloop.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
 
 from services.evaluator.settings import EvaluatorSettings
+from tuneloop.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
 from tuneloop_core.runtime import OnStarted, serve_grpc_service
 
 SERVICE_NAME = evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name

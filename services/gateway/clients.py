@@ -6,8 +6,8 @@ import asyncio
 from types import TracebackType
 
 import grpc
-from tuneloop.inference.v1 import inference_pb2_grpc
 
+from tuneloop.inference.v1 import inference_pb2_grpc
 from tuneloop_core.grpc.client import check_health, open_channel
 
 

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import grpc
-from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
+from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tuneloop_core.registry.store import Registry
 from tuneloop_core.registry.transitions import JobStatus, status_to_pb
 

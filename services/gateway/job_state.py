@@ -16,8 +16,8 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from tuneloop.events.v1 import events_pb2
 
+from tuneloop.events.v1 import events_pb2
 from tuneloop_core.bus import subjects
 from tuneloop_core.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from tuneloop_core.registry.models import JobEventRow

@@ -8,7 +8,6 @@ import contextlib
 from collections.abc import Iterator
 
 import uvicorn
-from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 from services.gateway.app import create_app
 from services.gateway.clients import ServiceClients
@@ -16,6 +15,7 @@ from services.gateway.grpc_api import GatewayServicer
 from services.gateway.job_state import run_job_state_consumer
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
+from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.registry.db import Database
 from tuneloop_core.registry.store import Registry

@@ -4,10 +4,10 @@ issue; until then it serves no model."""
 from __future__ import annotations
 
 import grpc
-from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
 
 from services.inference.servicer import InferenceServicer
 from services.inference.settings import InferenceSettings
+from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
 from tuneloop_core.runtime import OnStarted, serve_grpc_service
 
 SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+
 from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
 
 

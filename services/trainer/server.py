@@ -4,9 +4,9 @@ arrive with the trainer issue; until then they answer UNIMPLEMENTED."""
 from __future__ import annotations
 
 import grpc.aio
-from tuneloop.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 
 from services.trainer.settings import TrainerSettings
+from tuneloop.trainer.v1 import trainer_pb2, trainer_pb2_grpc
 from tuneloop_core.runtime import OnStarted, serve_grpc_service
 
 SERVICE_NAME = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name

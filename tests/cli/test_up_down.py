@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from conftest import free_port
+
+from tests.conftest import free_port
 
 TUNELOOP = [sys.executable, "-m", "tuneloop_core.cli.main"]
 

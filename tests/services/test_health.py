@@ -7,8 +7,8 @@ import importlib
 import time
 
 import pytest
-from support.inprocess import running
 
+from support.inprocess import running
 from tuneloop_core.grpc.client import check_health
 from tuneloop_core.settings import SERVICE_NAMES, CommonSettings
 

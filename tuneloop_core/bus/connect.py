@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import nats
@@ -13,7 +14,9 @@ from tuneloop_core.errors import ServiceUnavailableError
 log = logging.getLogger(__name__)
 
 
-async def connect(url: str, name: str, *, connect_timeout_s: float = 5.0) -> Client:
+async def connect(
+    url: str, name: str, *, connect_timeout_s: float = 5.0, first_connect_timeout_s: float = 15.0
+) -> Client:
     """Connect, keep reconnecting forever after a drop, and make sure the streams exist."""
 
     client: Client | None = None
@@ -26,7 +29,9 @@ async def connect(url: str, name: str, *, connect_timeout_s: float = 5.0) -> Cli
         log.info("NATS reconnected")
 
     try:
-        client = await nats.connect(
+        # nats-py applies max_reconnect_attempts=-1 to the first connection too, so bound
+        # it here: a process that cannot reach NATS at start fails (and is restarted).
+        connecting = nats.connect(
             url,
             name=name,
             connect_timeout=connect_timeout_s,
@@ -37,6 +42,11 @@ async def connect(url: str, name: str, *, connect_timeout_s: float = 5.0) -> Cli
             disconnected_cb=on_disconnect,
             reconnected_cb=on_reconnect,
         )
+        client = await asyncio.wait_for(connecting, first_connect_timeout_s)
+    except TimeoutError as exc:
+        raise ServiceUnavailableError(
+            f"cannot reach NATS at {url} within {first_connect_timeout_s:.0f} s"
+        ) from exc
     except Exception as exc:  # nats raises several unrelated types on connect
         raise ServiceUnavailableError(f"cannot reach NATS at {url}: {exc}") from exc
     await ensure_streams(client.jetstream())

@@ -9,9 +9,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
+
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
-
 from tuneloop_core.bus import subjects
 
 MSG_ID_HEADER = "Nats-Msg-Id"

@@ -27,8 +27,8 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
-from tuneloop.events.v1 import events_pb2
 
+from tuneloop.events.v1 import events_pb2
 from tuneloop_core.bus import subjects
 from tuneloop_core.errors import TuneloopError
 from tuneloop_core.logs import job_id_var

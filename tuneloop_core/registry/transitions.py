@@ -5,7 +5,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tuneloop.common.v1 import common_pb2
-
 from tuneloop_core.errors import ConflictError
 
 

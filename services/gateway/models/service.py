@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from tuneloop.inference.v1 import inference_pb2
-
 from services.gateway.clients import ServiceClients
 from services.gateway.models.protocol import ModelObject
+from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import NotFoundError
 from tuneloop_core.grpc.client import call
 

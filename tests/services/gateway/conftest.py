@@ -6,8 +6,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from support.gateway import Gateway
-from support.inprocess import running
 
 from services.gateway.app import create_app
 from services.gateway.clients import ServiceClients
@@ -15,6 +13,8 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from services.inference.server import serve as serve_inference
 from services.inference.settings import InferenceSettings
+from support.gateway import Gateway
+from support.inprocess import running
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.registry.db import Database
 from tuneloop_core.registry.store import Registry

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+
 from support.gateway import Gateway, assert_envelope
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from pydantic import BaseModel
-from support.gateway import Gateway, assert_envelope
 
+from support.gateway import Gateway, assert_envelope
 from tuneloop_core.errors import ConflictError
 
 

@@ -11,10 +11,10 @@ from contextlib import AsyncExitStack
 import httpx
 import openai
 import pytest
-from support.inprocess import running
 
 from services.gateway.server import serve as serve_gateway
 from services.gateway.settings import GatewaySettings
+from support.inprocess import running
 from tuneloop.common.v1 import common_pb2
 from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tuneloop_core.bus.publish import EventPublisher

@@ -1,0 +1,149 @@
+"""publish_job and EventPublisher against a real JetStream: payloads, Nats-Msg-Id and
+de-duplication, event sequence numbers and resuming them."""
+
+from __future__ import annotations
+
+from google.protobuf import json_format
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from tuneloop.common.v1 import common_pb2
+from tuneloop.events.v1 import events_pb2
+from tuneloop_core.bus import subjects
+from tuneloop_core.bus.publish import MSG_ID_HEADER, EventPublisher, publish_job
+
+FINE_TUNE = common_pb2.JOB_KIND_FINE_TUNE
+EVALUATION = common_pb2.JOB_KIND_EVALUATION
+
+
+async def stream_messages(js: JetStreamContext, stream: str) -> int:
+    return (await js.stream_info(stream)).state.messages
+
+
+async def events_on(js: JetStreamContext, subject: str) -> list[tuple[str, events_pb2.JobEvent]]:
+    """(Nats-Msg-Id, event) of every message stored on `subject`, oldest first."""
+    state = (await js.stream_info(subjects.STREAM_EVENTS)).state
+    found = []
+    for seq in range(state.first_seq, state.last_seq + 1):
+        raw = await js.get_msg(subjects.STREAM_EVENTS, seq)
+        if raw.subject == subject:
+            assert raw.headers is not None
+            assert raw.data is not None
+            found.append((raw.headers[MSG_ID_HEADER], events_pb2.JobEvent.FromString(raw.data)))
+    return found
+
+
+async def test_publish_job_stores_a_job_requested_on_the_kind_subject(nc: Client) -> None:
+    js = nc.jetstream()
+    spec = {"model": "base", "epochs": 3, "files": ["file-a"], "lora": {"rank": 8}}
+    ack = await publish_job(js, job_id="ftjob-1", tenant_id="tenant-a", kind=FINE_TUNE, spec=spec)
+    assert ack.stream == subjects.STREAM_JOBS
+    assert not ack.duplicate
+
+    raw = await js.get_msg(subjects.STREAM_JOBS, ack.seq)
+    assert raw.subject == "jobs.fine_tune.requested"
+    assert raw.headers is not None
+    assert raw.headers[MSG_ID_HEADER] == "ftjob-1:1"
+    assert raw.data is not None
+    request = events_pb2.JobRequested.FromString(raw.data)
+    assert request.job_id == "ftjob-1"
+    assert request.tenant_id == "tenant-a"
+    assert request.kind == FINE_TUNE
+    assert request.attempt == 1
+    assert request.requested_at.seconds > 0
+    assert json_format.MessageToDict(request.spec) == spec
+
+
+async def test_publish_job_deduplicates_an_attempt_but_queues_the_next(nc: Client) -> None:
+    js = nc.jetstream()
+    first = await publish_job(js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec={})
+    again = await publish_job(js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec={})
+    assert not first.duplicate
+    assert again.duplicate is True
+    assert again.seq == first.seq
+    assert await stream_messages(js, subjects.STREAM_JOBS) == 1
+
+    resumed = await publish_job(
+        js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec={}, attempt=2
+    )
+    assert not resumed.duplicate
+    assert resumed.seq == first.seq + 1
+    other = await publish_job(js, job_id="ftjob-2", tenant_id="t", kind=FINE_TUNE, spec={})
+    assert not other.duplicate
+    assert await stream_messages(js, subjects.STREAM_JOBS) == 3
+
+
+async def test_event_publisher_numbers_events_from_one(nc: Client) -> None:
+    js = nc.jetstream()
+    publisher = EventPublisher(js, FINE_TUNE, "ftjob-1")
+    sent = [
+        await publisher.publish("tokenising", progress=events_pb2.Progress(stage="tok", done=1)),
+        await publisher.publish("a note", level="warning", note=events_pb2.Note()),
+        await publisher.status(common_pb2.JOB_STATUS_RUNNING, "started"),
+    ]
+    assert [e.seq for e in sent] == [1, 2, 3]
+    assert publisher.next_seq == 4
+
+    stored = await events_on(js, "events.fine_tune.ftjob-1")
+    assert [msg_id for msg_id, _ in stored] == ["ftjob-1:1", "ftjob-1:2", "ftjob-1:3"]
+    assert [event for _, event in stored] == sent
+    assert [e.WhichOneof("payload") for _, e in stored] == [
+        "progress",
+        "note",
+        "status_changed",
+    ]
+    assert stored[1][1].level == "warning"
+    assert stored[0][1].kind == FINE_TUNE
+
+
+async def test_status_events_carry_result_or_error(nc: Client) -> None:
+    js = nc.jetstream()
+    publisher = EventPublisher(js, EVALUATION, "evaljob-1")
+    done = await publisher.status(
+        common_pb2.JOB_STATUS_SUCCEEDED, "done", result={"score": 0.5, "model": "m"}
+    )
+    failed = await publisher.status(
+        common_pb2.JOB_STATUS_FAILED,
+        "broken",
+        error=common_pb2.Error(message="bad file", code="invalid_file_format"),
+    )
+    assert done.level == "info"
+    assert json_format.MessageToDict(done.status_changed.result) == {"score": 0.5, "model": "m"}
+    assert failed.level == "error"
+    assert failed.status_changed.status == common_pb2.JOB_STATUS_FAILED
+    assert failed.status_changed.error.code == "invalid_file_format"
+    assert [e for _, e in await events_on(js, "events.evaluation.evaljob-1")] == [done, failed]
+
+
+async def test_resume_continues_after_the_last_event_of_that_job(nc: Client) -> None:
+    js = nc.jetstream()
+    first = EventPublisher(js, FINE_TUNE, "ftjob-1")
+    for i in range(3):
+        await first.publish(f"step {i}", note=events_pb2.Note())
+    # Another job's and another kind's events must not move the sequence.
+    await EventPublisher(js, FINE_TUNE, "ftjob-2").publish("x", note=events_pb2.Note())
+
+    taken_over = await EventPublisher.resume(js, FINE_TUNE, "ftjob-1")
+    assert taken_over.next_seq == 4
+    event = await taken_over.publish("resumed", note=events_pb2.Note())
+    assert event.seq == 4
+
+    assert (await EventPublisher.resume(js, FINE_TUNE, "ftjob-2")).next_seq == 2
+    assert (await EventPublisher.resume(js, FINE_TUNE, "ftjob-new")).next_seq == 1
+    assert (await EventPublisher.resume(js, EVALUATION, "ftjob-1")).next_seq == 1
+
+
+async def test_republishing_a_seq_is_dropped_by_its_msg_id(nc: Client) -> None:
+    js = nc.jetstream()
+    original = EventPublisher(js, FINE_TUNE, "ftjob-1")
+    await original.publish("one", note=events_pb2.Note())
+    await original.publish("two", note=events_pb2.Note())
+    assert await stream_messages(js, subjects.STREAM_EVENTS) == 2
+
+    # A worker that crashed before recording its progress publishes seq 2 again.
+    retry = EventPublisher(js, FINE_TUNE, "ftjob-1", next_seq=2)
+    await retry.publish("two, again", note=events_pb2.Note())
+
+    assert await stream_messages(js, subjects.STREAM_EVENTS) == 2
+    stored = await events_on(js, "events.fine_tune.ftjob-1")
+    assert [(e.seq, e.message) for _, e in stored] == [(1, "one"), (2, "two")]
