@@ -97,6 +97,9 @@ def test_up_status_key_down_leaves_nothing(tmp_path: Path) -> None:
     assert not (data_dir / "run" / "supervisor.pid").exists()
     status = tuneloop(env, "status")
     assert status.returncode == 1 and "down" in status.stdout
+    supervisor_log = (data_dir / "logs" / "supervisor.log").read_text()
+    assert "ignored SIGTERM" not in supervisor_log, "every service must stop on SIGTERM"
+    assert "all stopped" in supervisor_log
 
 
 @pytest.mark.slow
