@@ -1,0 +1,96 @@
+"""The Engine Protocol every generation backend implements, and its plain data types.
+
+An engine serves one base model plus any number of LoRA adapters on it; requests name the
+adapter (or none for the base). Nothing here is OpenAI- or gRPC-specific.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+FinishReason = Literal["stop", "length", "abort"]
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    role: str  # "system", "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """Zero/None means the engine default; temperature 0 is greedy."""
+
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 disables top-k
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    repetition_penalty: float = 1.0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt for one model: raw text, or chat turns rendered with the chat template."""
+
+    request_id: str
+    prompt: str | None = None
+    messages: tuple[ChatTurn, ...] = ()
+    adapter: str | None = None  # adapter name; None = the base model
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+
+
+@dataclass
+class GenerationChunk:
+    """Text and token ids added since the previous chunk; the last chunk has finish_reason
+    and the token counts of the whole request."""
+
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    finish_reason: FinishReason | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class BaseModelSpec:
+    """A base model the engine serves: its public name and its local directory."""
+
+    name: str
+    path: Path
+
+
+class Engine(Protocol):
+    """A generation backend for one base model and its adapters."""
+
+    @property
+    def base(self) -> BaseModelSpec: ...
+
+    @property
+    def context_length(self) -> int:
+        """Maximum prompt + completion tokens."""
+        ...
+
+    async def start(self) -> None:
+        """Load the base model; called once before any other method."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def load_adapter(self, name: str, path: Path) -> None:
+        """Make `name` servable from the PEFT adapter in `path` (reload if known)."""
+        ...
+
+    async def unload_adapter(self, name: str) -> None: ...
+
+    def count_prompt_tokens(self, request: GenerationRequest) -> int:
+        """Tokens the rendered prompt takes (to validate max_tokens before generating)."""
+        ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        """Stream the completion. Closing the iterator early aborts the request."""
+        ...
