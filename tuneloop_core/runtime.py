@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, TypeVar
@@ -108,6 +108,10 @@ class ServiceRuntime:
     def enter_callback(self, callback: Callable[[], object]) -> None:
         """Call `callback` at shutdown (after everything started later has stopped)."""
         self._stack.callback(callback)
+
+    def enter_async_callback(self, callback: Callable[[], Awaitable[object]]) -> None:
+        """Await `callback` at shutdown (after everything started later has stopped)."""
+        self._stack.push_async_callback(callback)
 
     async def enter(self, context: contextlib.AbstractAsyncContextManager[T]) -> T:
         """Tie an async context (a client, a background task) to the process lifetime."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from services.gateway.chat.router import router as chat_router
+from services.gateway.completions.router import router as completions_router
 from services.gateway.deps import authenticate
+from services.gateway.embeddings.router import router as embeddings_router
 from services.gateway.errors import install_error_handlers
 from services.gateway.health.router import router as health_router
 from services.gateway.models.router import router as models_router
@@ -21,6 +24,7 @@ def create_app(state: GatewayState) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(authenticate)])
-    v1.include_router(models_router)
+    for router in (models_router, chat_router, completions_router, embeddings_router):
+        v1.include_router(router)
     app.include_router(v1)
     return app

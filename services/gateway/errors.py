@@ -28,7 +28,13 @@ def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
     """Pydantic's list of problems → one message naming the first bad parameter."""
     problems = exc.errors()
     first = problems[0] if problems else {}
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+    locations = [
+        [str(part) for part in problem.get("loc", ()) if part not in ("body", "query")]
+        for problem in problems
+    ]
+    # A value matching no member of a union fails once per member, each location ending
+    # in the member's type ("...content.str"); the shared prefix is the parameter.
+    location = _common_prefix(locations) or (locations[0] if locations else [])
     if first.get("type") == "json_invalid":
         return InvalidRequestError(
             "We could not parse the JSON body of your request. The body must be valid JSON.",
@@ -40,6 +46,17 @@ def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
         for e in problems
     )
     return InvalidRequestError(f"Invalid request: {detail}", param=param)
+
+
+def _common_prefix(locations: list[list[str]]) -> list[str]:
+    if len(locations) < 2:
+        return []
+    prefix: list[str] = []
+    for parts in zip(*locations, strict=False):
+        if len(set(parts)) != 1:
+            break
+        prefix.append(parts[0])
+    return prefix
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,23 +1,34 @@
-"""The inference process: gRPC InferenceService and health. Engines arrive with the inference
-issue; until then it serves no model."""
+"""The inference process: engines for the configured base models, InferenceService over
+gRPC with health, and the checkpoint hot-loader."""
 
 from __future__ import annotations
 
-import grpc
+from pathlib import Path
 
+import grpc.aio
+
+from services.inference.catalog import Catalog
+from services.inference.embeddings import Embedder
+from services.inference.engines.base import BaseModelSpec
+from services.inference.engines.factory import build_engine
+from services.inference.hotload import run_hotloader
 from services.inference.servicer import InferenceServicer
 from services.inference.settings import InferenceSettings
 from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
-from tuneloop_core.runtime import OnStarted, serve_grpc_service
+from tuneloop_core import basemodels
+from tuneloop_core.runtime import OnStarted, ServiceRuntime
 
 SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name
 
 
-def _register(server: grpc.aio.Server) -> None:
-    inference_pb2_grpc.add_InferenceServiceServicer_to_server(
-        InferenceServicer(),  # type: ignore[abstract]  # other RPCs: UNIMPLEMENTED for now
-        server,
+def base_model_specs(settings: InferenceSettings) -> list[BaseModelSpec]:
+    data_dir = settings.common.data_dir
+    infos = (
+        [basemodels.resolve(name, data_dir) for name in settings.base_models]
+        if settings.base_models
+        else basemodels.list_models(data_dir)
     )
+    return [BaseModelSpec(info.name, Path(info.path)) for info in infos]
 
 
 async def serve(
@@ -26,10 +37,27 @@ async def serve(
     install_signals: bool = True,
     on_started: OnStarted | None = None,
 ) -> None:
-    await serve_grpc_service(
-        settings,
-        [_register],
-        [SERVICE_NAME],
-        install_signals=install_signals,
-        on_started=on_started,
+    catalog = Catalog()
+    servicer = InferenceServicer(
+        catalog, Embedder(settings.embedding_model), settings.common.data_dir
     )
+    async with ServiceRuntime(settings, install_signals=install_signals) as runtime:
+        for spec in base_model_specs(settings):
+            engine = build_engine(settings, spec)
+            await engine.start()
+            runtime.enter_async_callback(engine.close)
+            catalog.add_base(engine)
+        await runtime.connect_nats()
+
+        def register(server: grpc.aio.Server) -> None:
+            inference_pb2_grpc.add_InferenceServiceServicer_to_server(servicer, server)
+
+        await runtime.start_grpc([register], [SERVICE_NAME])
+        if settings.hotload:
+            hotloader = run_hotloader(
+                runtime.js, servicer.load_adapter, settings.common.data_dir, runtime.stop
+            )
+            runtime.start_task(hotloader)
+        if on_started is not None:
+            on_started(runtime)
+        await runtime.wait()

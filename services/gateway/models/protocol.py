@@ -23,3 +23,9 @@ class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelObject]
     has_more: bool = False
+
+
+class DeletedModel(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    deleted: bool = True

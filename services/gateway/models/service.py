@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from services.gateway.clients import ServiceClients
 from services.gateway.models.protocol import ModelObject
+from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
-from tuneloop_core.errors import NotFoundError
+from tuneloop_core.errors import ConflictError, NotFoundError
 from tuneloop_core.grpc.client import call
 
 
@@ -43,3 +47,25 @@ async def get_model(
     raise NotFoundError(
         f"The model '{model_id}' does not exist", param="model", code="model_not_found"
     )
+
+
+async def delete_adapter(
+    state: GatewayState, tenant_id: str, tenant_name: str, model_id: str, timeout_s: float
+) -> None:
+    """Unload the adapter; delete its directory when it lives in the artifact store (an
+    adapter registered from elsewhere is only unloaded)."""
+    model = await get_model(state.clients, tenant_id, tenant_name, model_id, timeout_s)
+    if model.parent is None:
+        raise ConflictError("base models cannot be deleted", param="model", code="base_model")
+    await call(
+        state.clients.inference.UnloadAdapter,
+        inference_pb2.UnloadAdapterRequest(name=model_id, tenant_id=tenant_id),
+        timeout_s,
+    )
+    if model.root:
+        root = Path(model.root)
+        path = root if root.is_absolute() else state.settings.common.data_dir / root
+        if path.resolve().is_relative_to(state.artifacts.root):
+            await asyncio.to_thread(
+                state.artifacts.delete, str(path.resolve().relative_to(state.artifacts.root))
+            )

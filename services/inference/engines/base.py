@@ -6,7 +6,7 @@ adapter (or none for the base). Nothing here is OpenAI- or gRPC-specific.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -31,6 +31,8 @@ class SamplingSettings:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     repetition_penalty: float = 1.0
+    presence_penalty: float = 0.0  # OpenAI semantics; engines without it reject non-zero
+    frequency_penalty: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,6 @@ class Engine(Protocol):
         """Tokens the rendered prompt takes (to validate max_tokens before generating)."""
         ...
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         """Stream the completion. Closing the iterator early aborts the request."""
         ...

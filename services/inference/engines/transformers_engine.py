@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,15 @@ class TransformersEngine:
     async def unload_adapter(self, name: str) -> None:
         if self._adapters.pop(name, None) is None:
             raise NotFoundError(f"The model '{name}' does not exist", code="model_not_found")
-        await self._run_exclusive(self._model.delete_adapter, name)
+        await self._run_exclusive(self._delete_adapter_sync, name)
+
+    def _delete_adapter_sync(self, name: str) -> None:
+        self._model.delete_adapter(name)
+        remaining = list(self._model.peft_config)
+        if remaining:  # PEFT keeps pointing at the deleted adapter otherwise
+            self._model.set_adapter(remaining[0])
+        else:
+            self._model = self._model.unload()  # back to the plain base model
 
     async def _run_exclusive(self, fn: Any, *args: Any) -> None:
         """Run `fn` on the model while no batch is generating (the worker holds it)."""
@@ -130,19 +138,20 @@ class TransformersEngine:
     def count_prompt_tokens(self, request: GenerationRequest) -> int:
         return len(prompt_token_ids(self._tokenizer, request))
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         if request.adapter is not None and request.adapter not in self._adapters:
             raise NotFoundError(
                 f"The model '{request.adapter}' does not exist", code="model_not_found"
             )
+        for param in ("presence_penalty", "frequency_penalty"):
+            if getattr(request.sampling, param):
+                raise InvalidRequestError(
+                    f"{param} is not supported by the transformers engine; "
+                    "use repetition_penalty or the vLLM engine",
+                    param=param,
+                    code="unsupported_parameter",
+                )
         ids = prompt_token_ids(self._tokenizer, request)
-        if len(ids) + request.sampling.max_tokens > self._context_length:
-            raise InvalidRequestError(
-                f"prompt ({len(ids)} tokens) + max_tokens ({request.sampling.max_tokens}) "
-                f"exceeds the context length {self._context_length}",
-                param="max_tokens",
-                code="context_length_exceeded",
-            )
         loop = asyncio.get_running_loop()
         job = _Job(request, ids, asyncio.Queue(), loop)
         self._pending.append(job)

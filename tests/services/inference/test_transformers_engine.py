@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 from peft import PeftModel
-from support.tiny_model import build_tiny_adapter, build_tiny_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from services.inference.engines.base import (
@@ -21,6 +20,7 @@ from services.inference.engines.base import (
     SamplingSettings,
 )
 from services.inference.engines.transformers_engine import TransformersEngine
+from support.tiny_model import build_tiny_adapter, build_tiny_model
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 
 GREEDY = SamplingSettings(max_tokens=12, temperature=0)
@@ -181,11 +181,12 @@ async def test_closing_the_stream_cancels(engine: TransformersEngine) -> None:
 async def test_errors(engine: TransformersEngine, tiny: dict[str, Path]) -> None:
     with pytest.raises(NotFoundError):
         await collect(engine, GenerationRequest("r", prompt="x", adapter="nope"))
-    with pytest.raises(InvalidRequestError) as too_long:
+    with pytest.raises(InvalidRequestError) as penalty:
         await collect(
-            engine, GenerationRequest("r", prompt="x", sampling=SamplingSettings(max_tokens=10_000))
+            engine,
+            GenerationRequest("r", prompt="x", sampling=SamplingSettings(presence_penalty=0.5)),
         )
-    assert too_long.value.param == "max_tokens"
+    assert penalty.value.param == "presence_penalty"
     await engine.unload_adapter("a2")
     with pytest.raises(NotFoundError):
         await collect(engine, GenerationRequest("r", prompt="x", adapter="a2"))
@@ -195,3 +196,22 @@ async def test_errors(engine: TransformersEngine, tiny: dict[str, Path]) -> None
     )[-1].finish_reason
     with pytest.raises(InvalidRequestError):
         await engine.load_adapter("bad", tiny["base"])
+
+
+async def test_unloading_every_adapter_leaves_a_working_base(tiny: dict[str, Path]) -> None:
+    engine = TransformersEngine(BaseModelSpec("tiny", tiny["base"]), dtype="float32")
+    await engine.start()
+    try:
+        before = await collect(engine, GenerationRequest("r", prompt="Hello", sampling=GREEDY))
+        await engine.load_adapter("a1", tiny["a1"])
+        await engine.unload_adapter("a1")
+        after = await collect(engine, GenerationRequest("r", prompt="Hello", sampling=GREEDY))
+        assert [t for c in after for t in c.token_ids] == [t for c in before for t in c.token_ids]
+        await engine.load_adapter("a2", tiny["a2"])
+        assert (
+            await collect(
+                engine, GenerationRequest("r", prompt="Hi", adapter="a2", sampling=GREEDY)
+            )
+        )[-1].finish_reason
+    finally:
+        await engine.close()

@@ -25,47 +25,47 @@ _sym_db = _symbol_database.Default()
 from tuneloop.common.v1 import common_pb2 as tuneloop_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%tuneloop/inference/v1/inference.proto\x12\x15tuneloop.inference.v1\x1a\x1ftuneloop/common/v1/common.proto\"\x8f\x01\n\x0eSamplingParams\x12\x12\n\nmax_tokens\x18\x01 \x01(\x05\x12\x13\n\x0btemperature\x18\x02 \x01(\x02\x12\r\n\x05top_p\x18\x03 \x01(\x02\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x0c\n\x04stop\x18\x05 \x03(\t\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x1a\n\x12repetition_penalty\x18\x07 \x01(\x02\",\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xd4\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x06prompt\x18\x02 \x01(\tH\x00\x12\x37\n\x08messages\x18\x03 \x01(\x0b\x32#.tuneloop.inference.v1.ChatMessagesH\x00\x12\x37\n\x08sampling\x18\x04 \x01(\x0b\x32%.tuneloop.inference.v1.SamplingParams\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x11\n\ttenant_id\x18\x06 \x01(\tB\x07\n\x05input\"D\n\x0c\x43hatMessages\x12\x34\n\x08messages\x18\x01 \x03(\x0b\x32\".tuneloop.inference.v1.ChatMessage\"\x9f\x01\n\x10GenerateResponse\x12\x12\n\ntext_delta\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\x05\x12:\n\rfinish_reason\x18\x03 \x01(\x0e\x32#.tuneloop.inference.v1.FinishReason\x12(\n\x05usage\x18\x04 \x01(\x0b\x32\x19.tuneloop.common.v1.Usage\"v\n\x12LoadAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x11\n\ttenant_id\x18\x04 \x01(\t\x12\x0e\n\x06job_id\x18\x05 \x01(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\x05\"F\n\x13LoadAdapterResponse\x12/\n\x05model\x18\x01 \x01(\x0b\x32 .tuneloop.inference.v1.ModelInfo\"7\n\x14UnloadAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\")\n\x15UnloadAdapterResponse\x12\x10\n\x08unloaded\x18\x01 \x01(\x08\"&\n\x11ListModelsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"F\n\x12ListModelsResponse\x12\x30\n\x06models\x18\x01 \x03(\x0b\x32 .tuneloop.inference.v1.ModelInfo\"\xc5\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x04kind\x18\x02 \x01(\x0e\x32 .tuneloop.inference.v1.ModelKind\x12\x0e\n\x06parent\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0e\n\x06job_id\x18\x05 \x01(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\x05\x12\x16\n\x0e\x63ontext_length\x18\x07 \x01(\x05\x12\x11\n\ttenant_id\x18\x08 \x01(\t\x12\x12\n\ncreated_at\x18\t \x01(\x03\"?\n\x0c\x45mbedRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05texts\x18\x02 \x03(\t\x12\x11\n\tnormalize\x18\x03 \x01(\x08\"\x1b\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\"~\n\rEmbedResponse\x12\x34\n\nembeddings\x18\x01 \x03(\x0b\x32 .tuneloop.inference.v1.Embedding\x12(\n\x05usage\x18\x02 \x01(\x0b\x32\x19.tuneloop.common.v1.Usage\x12\r\n\x05model\x18\x03 \x01(\t*T\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fMODEL_KIND_BASE\x10\x01\x12\x16\n\x12MODEL_KIND_ADAPTER\x10\x02*x\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x17\n\x13\x46INISH_REASON_ABORT\x10\x03\x32\xfa\x03\n\x10InferenceService\x12]\n\x08Generate\x12&.tuneloop.inference.v1.GenerateRequest\x1a\'.tuneloop.inference.v1.GenerateResponse0\x01\x12\x64\n\x0bLoadAdapter\x12).tuneloop.inference.v1.LoadAdapterRequest\x1a*.tuneloop.inference.v1.LoadAdapterResponse\x12j\n\rUnloadAdapter\x12+.tuneloop.inference.v1.UnloadAdapterRequest\x1a,.tuneloop.inference.v1.UnloadAdapterResponse\x12\x61\n\nListModels\x12(.tuneloop.inference.v1.ListModelsRequest\x1a).tuneloop.inference.v1.ListModelsResponse\x12R\n\x05\x45mbed\x12#.tuneloop.inference.v1.EmbedRequest\x1a$.tuneloop.inference.v1.EmbedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%tuneloop/inference/v1/inference.proto\x12\x15tuneloop.inference.v1\x1a\x1ftuneloop/common/v1/common.proto\"\xe8\x01\n\x0eSamplingParams\x12\x12\n\nmax_tokens\x18\x01 \x01(\x05\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x0c\n\x04stop\x18\x05 \x03(\t\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x1a\n\x12repetition_penalty\x18\x07 \x01(\x02\x12\x18\n\x10presence_penalty\x18\x08 \x01(\x02\x12\x19\n\x11\x66requency_penalty\x18\t \x01(\x02\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_p\",\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xd4\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x06prompt\x18\x02 \x01(\tH\x00\x12\x37\n\x08messages\x18\x03 \x01(\x0b\x32#.tuneloop.inference.v1.ChatMessagesH\x00\x12\x37\n\x08sampling\x18\x04 \x01(\x0b\x32%.tuneloop.inference.v1.SamplingParams\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x11\n\ttenant_id\x18\x06 \x01(\tB\x07\n\x05input\"D\n\x0c\x43hatMessages\x12\x34\n\x08messages\x18\x01 \x03(\x0b\x32\".tuneloop.inference.v1.ChatMessage\"\x9f\x01\n\x10GenerateResponse\x12\x12\n\ntext_delta\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\x05\x12:\n\rfinish_reason\x18\x03 \x01(\x0e\x32#.tuneloop.inference.v1.FinishReason\x12(\n\x05usage\x18\x04 \x01(\x0b\x32\x19.tuneloop.common.v1.Usage\"v\n\x12LoadAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x11\n\ttenant_id\x18\x04 \x01(\t\x12\x0e\n\x06job_id\x18\x05 \x01(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\x05\"F\n\x13LoadAdapterResponse\x12/\n\x05model\x18\x01 \x01(\x0b\x32 .tuneloop.inference.v1.ModelInfo\"7\n\x14UnloadAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\")\n\x15UnloadAdapterResponse\x12\x10\n\x08unloaded\x18\x01 \x01(\x08\"&\n\x11ListModelsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"F\n\x12ListModelsResponse\x12\x30\n\x06models\x18\x01 \x03(\x0b\x32 .tuneloop.inference.v1.ModelInfo\"\xc5\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x04kind\x18\x02 \x01(\x0e\x32 .tuneloop.inference.v1.ModelKind\x12\x0e\n\x06parent\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0e\n\x06job_id\x18\x05 \x01(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\x05\x12\x16\n\x0e\x63ontext_length\x18\x07 \x01(\x05\x12\x11\n\ttenant_id\x18\x08 \x01(\t\x12\x12\n\ncreated_at\x18\t \x01(\x03\"?\n\x0c\x45mbedRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05texts\x18\x02 \x03(\t\x12\x11\n\tnormalize\x18\x03 \x01(\x08\"\x1b\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\"~\n\rEmbedResponse\x12\x34\n\nembeddings\x18\x01 \x03(\x0b\x32 .tuneloop.inference.v1.Embedding\x12(\n\x05usage\x18\x02 \x01(\x0b\x32\x19.tuneloop.common.v1.Usage\x12\r\n\x05model\x18\x03 \x01(\t*T\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fMODEL_KIND_BASE\x10\x01\x12\x16\n\x12MODEL_KIND_ADAPTER\x10\x02*x\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x17\n\x13\x46INISH_REASON_ABORT\x10\x03\x32\xfa\x03\n\x10InferenceService\x12]\n\x08Generate\x12&.tuneloop.inference.v1.GenerateRequest\x1a\'.tuneloop.inference.v1.GenerateResponse0\x01\x12\x64\n\x0bLoadAdapter\x12).tuneloop.inference.v1.LoadAdapterRequest\x1a*.tuneloop.inference.v1.LoadAdapterResponse\x12j\n\rUnloadAdapter\x12+.tuneloop.inference.v1.UnloadAdapterRequest\x1a,.tuneloop.inference.v1.UnloadAdapterResponse\x12\x61\n\nListModels\x12(.tuneloop.inference.v1.ListModelsRequest\x1a).tuneloop.inference.v1.ListModelsResponse\x12R\n\x05\x45mbed\x12#.tuneloop.inference.v1.EmbedRequest\x1a$.tuneloop.inference.v1.EmbedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tuneloop.inference.v1.inference_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODELKIND']._serialized_start=1562
-  _globals['_MODELKIND']._serialized_end=1646
-  _globals['_FINISHREASON']._serialized_start=1648
-  _globals['_FINISHREASON']._serialized_end=1768
+  _globals['_MODELKIND']._serialized_start=1651
+  _globals['_MODELKIND']._serialized_end=1735
+  _globals['_FINISHREASON']._serialized_start=1737
+  _globals['_FINISHREASON']._serialized_end=1857
   _globals['_SAMPLINGPARAMS']._serialized_start=98
-  _globals['_SAMPLINGPARAMS']._serialized_end=241
-  _globals['_CHATMESSAGE']._serialized_start=243
-  _globals['_CHATMESSAGE']._serialized_end=287
-  _globals['_GENERATEREQUEST']._serialized_start=290
-  _globals['_GENERATEREQUEST']._serialized_end=502
-  _globals['_CHATMESSAGES']._serialized_start=504
-  _globals['_CHATMESSAGES']._serialized_end=572
-  _globals['_GENERATERESPONSE']._serialized_start=575
-  _globals['_GENERATERESPONSE']._serialized_end=734
-  _globals['_LOADADAPTERREQUEST']._serialized_start=736
-  _globals['_LOADADAPTERREQUEST']._serialized_end=854
-  _globals['_LOADADAPTERRESPONSE']._serialized_start=856
-  _globals['_LOADADAPTERRESPONSE']._serialized_end=926
-  _globals['_UNLOADADAPTERREQUEST']._serialized_start=928
-  _globals['_UNLOADADAPTERREQUEST']._serialized_end=983
-  _globals['_UNLOADADAPTERRESPONSE']._serialized_start=985
-  _globals['_UNLOADADAPTERRESPONSE']._serialized_end=1026
-  _globals['_LISTMODELSREQUEST']._serialized_start=1028
-  _globals['_LISTMODELSREQUEST']._serialized_end=1066
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1068
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1138
-  _globals['_MODELINFO']._serialized_start=1141
-  _globals['_MODELINFO']._serialized_end=1338
-  _globals['_EMBEDREQUEST']._serialized_start=1340
-  _globals['_EMBEDREQUEST']._serialized_end=1403
-  _globals['_EMBEDDING']._serialized_start=1405
-  _globals['_EMBEDDING']._serialized_end=1432
-  _globals['_EMBEDRESPONSE']._serialized_start=1434
-  _globals['_EMBEDRESPONSE']._serialized_end=1560
-  _globals['_INFERENCESERVICE']._serialized_start=1771
-  _globals['_INFERENCESERVICE']._serialized_end=2277
+  _globals['_SAMPLINGPARAMS']._serialized_end=330
+  _globals['_CHATMESSAGE']._serialized_start=332
+  _globals['_CHATMESSAGE']._serialized_end=376
+  _globals['_GENERATEREQUEST']._serialized_start=379
+  _globals['_GENERATEREQUEST']._serialized_end=591
+  _globals['_CHATMESSAGES']._serialized_start=593
+  _globals['_CHATMESSAGES']._serialized_end=661
+  _globals['_GENERATERESPONSE']._serialized_start=664
+  _globals['_GENERATERESPONSE']._serialized_end=823
+  _globals['_LOADADAPTERREQUEST']._serialized_start=825
+  _globals['_LOADADAPTERREQUEST']._serialized_end=943
+  _globals['_LOADADAPTERRESPONSE']._serialized_start=945
+  _globals['_LOADADAPTERRESPONSE']._serialized_end=1015
+  _globals['_UNLOADADAPTERREQUEST']._serialized_start=1017
+  _globals['_UNLOADADAPTERREQUEST']._serialized_end=1072
+  _globals['_UNLOADADAPTERRESPONSE']._serialized_start=1074
+  _globals['_UNLOADADAPTERRESPONSE']._serialized_end=1115
+  _globals['_LISTMODELSREQUEST']._serialized_start=1117
+  _globals['_LISTMODELSREQUEST']._serialized_end=1155
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1157
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1227
+  _globals['_MODELINFO']._serialized_start=1230
+  _globals['_MODELINFO']._serialized_end=1427
+  _globals['_EMBEDREQUEST']._serialized_start=1429
+  _globals['_EMBEDREQUEST']._serialized_end=1492
+  _globals['_EMBEDDING']._serialized_start=1494
+  _globals['_EMBEDDING']._serialized_end=1521
+  _globals['_EMBEDRESPONSE']._serialized_start=1523
+  _globals['_EMBEDRESPONSE']._serialized_end=1649
+  _globals['_INFERENCESERVICE']._serialized_start=1860
+  _globals['_INFERENCESERVICE']._serialized_end=2366
 # @@protoc_insertion_point(module_scope)

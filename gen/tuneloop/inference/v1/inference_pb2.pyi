@@ -74,7 +74,7 @@ Global___FinishReason: _TypeAlias = FinishReason  # noqa: Y015
 
 @_typing.final
 class SamplingParams(_message.Message):
-    """Sampling settings; zero values mean the engine default."""
+    """Sampling settings; unset or zero values mean the defaults named on each field."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -85,18 +85,24 @@ class SamplingParams(_message.Message):
     STOP_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
     REPETITION_PENALTY_FIELD_NUMBER: _builtins.int
+    PRESENCE_PENALTY_FIELD_NUMBER: _builtins.int
+    FREQUENCY_PENALTY_FIELD_NUMBER: _builtins.int
     max_tokens: _builtins.int
-    """Maximum tokens to generate."""
+    """Maximum tokens to generate; 0 = up to 512 or the rest of the context, whichever is less."""
     temperature: _builtins.float
-    """Temperature; 0 is greedy."""
+    """Temperature; 0 is greedy; unset = 1."""
     top_p: _builtins.float
-    """Nucleus sampling probability mass."""
+    """Nucleus sampling probability mass; unset = 1."""
     top_k: _builtins.int
     """Top-k sampling; 0 disables it."""
     seed: _builtins.int
     """Seed for reproducible sampling; 0 means unseeded."""
     repetition_penalty: _builtins.float
     """Repetition penalty; 0 or 1 disables it."""
+    presence_penalty: _builtins.float
+    """OpenAI presence penalty in [-2, 2]; 0 disables it. Engines without it reject non-zero."""
+    frequency_penalty: _builtins.float
+    """OpenAI frequency penalty in [-2, 2]; 0 disables it. Engines without it reject non-zero."""
     @_builtins.property
     def stop(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Strings that stop generation (not included in the output)."""
@@ -105,18 +111,27 @@ class SamplingParams(_message.Message):
         self,
         *,
         max_tokens: _builtins.int = ...,
-        temperature: _builtins.float = ...,
-        top_p: _builtins.float = ...,
+        temperature: _builtins.float | None = ...,
+        top_p: _builtins.float | None = ...,
         top_k: _builtins.int = ...,
         stop: _abc.Iterable[_builtins.str] | None = ...,
         seed: _builtins.int = ...,
         repetition_penalty: _builtins.float = ...,
+        presence_penalty: _builtins.float = ...,
+        frequency_penalty: _builtins.float = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_temperature", b"_temperature", "_top_p", b"_top_p", "temperature", b"temperature", "top_p", b"top_p"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_tokens", b"max_tokens", "repetition_penalty", b"repetition_penalty", "seed", b"seed", "stop", b"stop", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_temperature", b"_temperature", "_top_p", b"_top_p", "frequency_penalty", b"frequency_penalty", "max_tokens", b"max_tokens", "presence_penalty", b"presence_penalty", "repetition_penalty", b"repetition_penalty", "seed", b"seed", "stop", b"stop", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__temperature: _TypeAlias = _typing.Literal["temperature"]  # noqa: Y015
+    _WhichOneofArgType__temperature: _TypeAlias = _typing.Literal["_temperature", b"_temperature"]  # noqa: Y015
+    _WhichOneofReturnType__top_p: _TypeAlias = _typing.Literal["top_p"]  # noqa: Y015
+    _WhichOneofArgType__top_p: _TypeAlias = _typing.Literal["_top_p", b"_top_p"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__temperature) -> _WhichOneofReturnType__temperature | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__top_p) -> _WhichOneofReturnType__top_p | None: ...
 
 Global___SamplingParams: _TypeAlias = SamplingParams  # noqa: Y015
 

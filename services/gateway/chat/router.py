@@ -1,0 +1,22 @@
+"""HTTP route of `/v1/chat/completions`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sse_starlette import EventSourceResponse
+
+from services.gateway.chat import service
+from services.gateway.chat.protocol import ChatCompletion, ChatCompletionRequest
+from services.gateway.deps import CurrentTenant, StateDep
+from services.gateway.streaming import sse_response
+
+router = APIRouter(tags=["chat"])
+
+
+@router.post("/chat/completions", response_model=None)
+async def create_chat_completion(
+    body: ChatCompletionRequest, state: StateDep, tenant: CurrentTenant
+) -> ChatCompletion | EventSourceResponse:
+    if body.stream:
+        return sse_response(await service.open_stream(state.clients, body, tenant.id))
+    return await service.complete(state.clients, body, tenant.id)

@@ -1,0 +1,35 @@
+"""Choosing and building an engine for a base model from the settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from services.inference.engines.base import BaseModelSpec, Engine
+from services.inference.engines.transformers_engine import TransformersEngine
+from services.inference.settings import InferenceSettings
+
+log = logging.getLogger(__name__)
+
+
+def vllm_available() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def build_engine(settings: InferenceSettings, base: BaseModelSpec) -> Engine:
+    """vLLM when asked for, or by default when it is installed; transformers otherwise."""
+    kind = settings.engine
+    if kind == "auto":
+        kind = "vllm" if vllm_available() else "transformers"
+    log.info("engine for %s: %s", base.name, kind)
+    if kind == "vllm":
+        from services.inference.engines.vllm_engine import VllmEngine
+
+        return VllmEngine(
+            base,
+            dtype=settings.dtype,
+            max_model_len=settings.max_model_len,
+            max_loras=settings.max_loras,
+            max_lora_rank=settings.max_lora_rank,
+        )
+    return TransformersEngine(base, dtype=settings.dtype, max_batch_size=settings.max_batch_size)

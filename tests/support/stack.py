@@ -1,0 +1,83 @@
+"""An in-process stack for API tests: nats-server, the inference service on a tiny local
+model (transformers engine), and the full gateway on a free HTTP port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.gateway.server import serve as serve_gateway
+from services.gateway.settings import GatewaySettings
+from services.inference.server import serve as serve_inference
+from services.inference.settings import InferenceSettings
+from support.inprocess import running
+from support.tiny_model import build_tiny_model
+from tests.conftest import NatsServer
+from tuneloop_core import basemodels
+from tuneloop_core.registry.db import Database
+from tuneloop_core.registry.store import Registry
+from tuneloop_core.runtime import ServiceRuntime
+from tuneloop_core.settings import CommonSettings
+
+TINY = "tiny"
+
+
+@dataclass
+class ApiStack:
+    url: str
+    common: CommonSettings
+    registry: Registry
+    gateway: ServiceRuntime
+    inference: ServiceRuntime
+    inference_stack: AsyncExitStack
+
+    def key(self, tenant: str) -> str:
+        return self.registry.create_api_key(tenant)[0]
+
+
+@asynccontextmanager
+async def api_stack(root: Path, **inference_overrides: object) -> AsyncIterator[ApiStack]:
+    nats = NatsServer(root / "jetstream")
+    nats.start()
+    try:
+        data_dir = root / "data"
+        common = CommonSettings(
+            data_dir=data_dir,
+            nats_url=nats.url,
+            database_url=f"sqlite:///{data_dir / 'registry.db'}",
+        )
+        basemodels.register(TINY, str(build_tiny_model(root / "tiny")), data_dir)
+        inference_settings = InferenceSettings(
+            grpc_port=0,
+            shutdown_grace_s=1,
+            common=common,
+            **{"engine": "transformers", "dtype": "float32", **inference_overrides},  # type: ignore[arg-type]
+        )
+        async with AsyncExitStack() as outer:
+            inner = await outer.enter_async_context(AsyncExitStack())
+            inference = await inner.enter_async_context(
+                running(serve_inference, inference_settings)
+            )
+            assert inference.grpc is not None
+            addr = f"127.0.0.1:{inference.grpc.port}"
+            gateway_settings = GatewaySettings(
+                grpc_port=0,
+                port=0,
+                shutdown_grace_s=1,
+                common=common.model_copy(update={"inference_addr": addr}),
+            )
+            gateway = await outer.enter_async_context(running(serve_gateway, gateway_settings))
+            registry = Registry(Database(common.database_url))
+            outer.callback(registry.db.close)
+            yield ApiStack(
+                url=f"http://127.0.0.1:{gateway.http_port}",
+                common=common,
+                registry=registry,
+                gateway=gateway,
+                inference=inference,
+                inference_stack=inner,
+            )
+    finally:
+        nats.stop()
