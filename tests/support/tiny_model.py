@@ -63,6 +63,7 @@ def build_tiny_model(path: Path, *, seed: int = 0, context_length: int = 256) ->
         eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id,
         tie_word_embeddings=True,
+        initializer_range=0.2,  # the default 0.02 makes greedy output repeat one token
     )
     model = LlamaForCausalLM(config).to(torch.float32)
     model.generation_config.eos_token_id = fast.eos_token_id
