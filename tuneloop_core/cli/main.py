@@ -5,6 +5,9 @@
     tuneloop status                 health of every component
     tuneloop demo [--keep]          run the main job on the embedded stack
     tuneloop keys create --tenant N print a new API key (the only time it is shown)
+    tuneloop models pull NAME       install a known base model (smollm2-135m) offline
+    tuneloop models add NAME SOURCE register a local model directory or a hub id
+    tuneloop models list            base models on this machine
 
 The data directory is $TUNELOOP_DATA_DIR (default ~/.local/share/tuneloop).
 """
@@ -17,7 +20,7 @@ import sys
 
 from rich.console import Console
 
-from tuneloop_core.cli import commands
+from tuneloop_core.cli import commands, models
 from tuneloop_core.logs import configure_logging
 
 
@@ -44,6 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys_sub.add_parser("create", help="create a key and print it on stdout")
     create.add_argument("--tenant", required=True, help="tenant (organisation) name")
     create.add_argument("--name", default="", help="label to tell keys apart")
+
+    models_parser = sub.add_parser("models", help="base models")
+    models_sub = models_parser.add_subparsers(dest="models_command", required=True)
+    pull = models_sub.add_parser("pull", help="install a known base model; print its directory")
+    pull.add_argument("name", help="e.g. smollm2-135m")
+    pull.add_argument("--force", action="store_true", help="convert again even if present")
+    pull.add_argument(
+        "--dtype", choices=["float32", "bfloat16"], default="float32", help="saved weights dtype"
+    )
+    add = models_sub.add_parser("add", help="register a local model directory or a hub id")
+    add.add_argument("name", help="name to serve it under (a-z 0-9 . _ -)")
+    add.add_argument("source", help="a Hugging Face model directory, or a hub id org/name")
+    models_sub.add_parser("list", help="base models on this machine")
     return parser
 
 
@@ -62,10 +78,20 @@ def main(argv: list[str] | None = None) -> int:
             return commands.status(out)
         if args.command == "demo":
             return commands.demo(args.keep, out, err)
+        if args.command == "models":
+            return _models(args, out, err)
         return commands.create_key(args.tenant, args.name, out, err)
     except commands.CliError as exc:
         err.print(f"[red]error:[/red] {exc}")
         return 2
+
+
+def _models(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.models_command == "pull":
+        return models.pull(args.name, args.force, args.dtype, out, err)
+    if args.models_command == "add":
+        return models.add(args.name, args.source, out, err)
+    return models.list_models(out, err)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openai
 import pytest
+
 from support.stack import TINY, api_stack
 
 
