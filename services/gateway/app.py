@@ -9,6 +9,7 @@ from services.gateway.completions.router import router as completions_router
 from services.gateway.deps import authenticate
 from services.gateway.embeddings.router import router as embeddings_router
 from services.gateway.errors import install_error_handlers
+from services.gateway.fine_tuning.router import router as fine_tuning_router
 from services.gateway.health.router import router as health_router
 from services.gateway.models.router import router as models_router
 from services.gateway.state import GatewayState
@@ -24,7 +25,14 @@ def create_app(state: GatewayState) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(authenticate)])
-    for router in (models_router, chat_router, completions_router, embeddings_router):
+    routers = (
+        models_router,
+        chat_router,
+        completions_router,
+        embeddings_router,
+        fine_tuning_router,
+    )
+    for router in routers:
         v1.include_router(router)
     app.include_router(v1)
     return app

@@ -17,12 +17,14 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from services.gateway.result_files import register_result_files
 from tuneloop.events.v1 import events_pb2
+from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.bus import subjects
 from tuneloop_core.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from tuneloop_core.registry.models import JobEventRow
 from tuneloop_core.registry.store import Registry
-from tuneloop_core.registry.transitions import status_from_pb
+from tuneloop_core.registry.transitions import ALLOWED, JobStatus, status_from_pb
 
 log = logging.getLogger(__name__)
 
@@ -41,32 +43,37 @@ def event_row(event: events_pb2.JobEvent) -> JobEventRow:
     )
 
 
-def apply_event(registry: Registry, event: events_pb2.JobEvent) -> bool:
-    """Store the event and apply its status change; False if it was already applied."""
-    registry.get_job(event.job_id)  # NotFoundError for events of unknown jobs
+def apply_event(
+    registry: Registry, event: events_pb2.JobEvent, artifacts: ArtifactStore | None = None
+) -> bool:
+    """Store the event and apply its status change; False if it was already applied.
+    Files a finished job lists in its result are registered as the tenant's files."""
+    job = registry.get_job(event.job_id)  # NotFoundError for events of unknown jobs
     if not registry.add_event(event_row(event)):
         return False
     if event.WhichOneof("payload") == "status_changed":
         change = event.status_changed
         result = MessageToDict(change.result) if change.HasField("result") else None
+        target = status_from_pb(change.status)
+        allowed = target in ALLOWED[JobStatus(job.status)]
+        if result and "files" in result and artifacts is not None and allowed:
+            result = register_result_files(registry, artifacts, job.tenant_id, result)
         error = (
             MessageToDict(change.error, preserving_proto_field_name=True)
             if change.HasField("error")
             else None
         )
         try:
-            registry.transition_job(
-                event.job_id, status_from_pb(change.status), result=result, error=error
-            )
+            registry.transition_job(event.job_id, target, result=result, error=error)
         except ConflictError as exc:
             log.warning("ignored status change of %s: %s", event.job_id, exc.message)
     return True
 
 
-async def _settle(registry: Registry, msg: Msg) -> None:
+async def _settle(registry: Registry, artifacts: ArtifactStore, msg: Msg) -> None:
     try:
         event = events_pb2.JobEvent.FromString(msg.data)
-        await asyncio.to_thread(apply_event, registry, event)
+        await asyncio.to_thread(apply_event, registry, event, artifacts)
     except (DecodeError, NotFoundError) as exc:
         log.warning("dropping event on %s: %s", msg.subject, exc)
         await msg.term()
@@ -78,7 +85,11 @@ async def _settle(registry: Registry, msg: Msg) -> None:
 
 
 async def run_job_state_consumer(
-    js: JetStreamContext, registry: Registry, stop: asyncio.Event, batch: int = 64
+    js: JetStreamContext,
+    registry: Registry,
+    artifacts: ArtifactStore,
+    stop: asyncio.Event,
+    batch: int = 64,
 ) -> None:
     """Apply events until `stop` is set."""
     subscription = await js.pull_subscribe(
@@ -96,6 +107,6 @@ async def run_job_state_consumer(
             except NatsTimeoutError:
                 continue
             for msg in messages:
-                await _settle(registry, msg)
+                await _settle(registry, artifacts, msg)
     finally:
         await subscription.unsubscribe()  # or the drain at shutdown waits for its timeout

@@ -53,7 +53,8 @@ async def serve(
             [lambda s: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(servicer, s)],
             [SERVICE_NAME],
         )
-        runtime.start_task(run_job_state_consumer(runtime.js, registry, runtime.stop))
+        consumer = run_job_state_consumer(runtime.js, registry, state.artifacts, runtime.stop)
+        runtime.start_task(consumer)
         http = _HttpServer(
             uvicorn.Config(
                 create_app(state), host=settings.host, port=settings.port, log_config=None

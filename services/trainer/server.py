@@ -1,30 +1,44 @@
-"""The trainer process: gRPC TrainerService and health. Its RPCs and the fine-tuning worker
-arrive with the trainer issue; until then they answer UNIMPLEMENTED."""
+"""The trainer process: TrainerService over gRPC, and a worker taking fine-tuning jobs
+from the JOBS work queue (any number of trainer processes share it)."""
 
 from __future__ import annotations
 
 import grpc.aio
 
+from services.trainer.servicer import TrainerServicer
 from services.trainer.settings import TrainerSettings
+from services.trainer.worker import KIND, FineTuneWorker
+from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.trainer.v1 import trainer_pb2, trainer_pb2_grpc
-from tuneloop_core.runtime import OnStarted, serve_grpc_service
+from tuneloop_core.bus.worker import WorkerOptions
+from tuneloop_core.grpc.client import open_channel
+from tuneloop_core.runtime import OnStarted, ServiceRuntime
 
 SERVICE_NAME = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name
 
 
 def _register(server: grpc.aio.Server) -> None:
-    # The generated base answers UNIMPLEMENTED for every RPC: true until they are built.
-    servicer = trainer_pb2_grpc.TrainerServiceServicer()  # type: ignore[abstract]
-    trainer_pb2_grpc.add_TrainerServiceServicer_to_server(servicer, server)
+    trainer_pb2_grpc.add_TrainerServiceServicer_to_server(TrainerServicer(), server)
 
 
 async def serve(
-    settings: TrainerSettings, *, install_signals: bool = True, on_started: OnStarted | None = None
+    settings: TrainerSettings,
+    *,
+    install_signals: bool = True,
+    on_started: OnStarted | None = None,
 ) -> None:
-    await serve_grpc_service(
-        settings,
-        [_register],
-        [SERVICE_NAME],
-        install_signals=install_signals,
-        on_started=on_started,
-    )
+    async with ServiceRuntime(settings, install_signals=install_signals) as runtime:
+        await runtime.connect_nats()
+        await runtime.start_grpc([_register], [SERVICE_NAME])
+        channel = open_channel(settings.common.gateway_addr)
+        runtime.enter_async_callback(channel.close)
+        worker = FineTuneWorker(settings, runtime.js, gateway_pb2_grpc.GatewayServiceStub(channel))
+        options = WorkerOptions(
+            ack_wait_s=settings.ack_wait_s,
+            heartbeat_s=settings.heartbeat_s,
+            max_deliver=settings.max_attempts,
+        )
+        runtime.start_worker(KIND, worker.handle, options)
+        if on_started is not None:
+            on_started(runtime)
+        await runtime.wait()

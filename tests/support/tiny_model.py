@@ -53,8 +53,8 @@ def build_tiny_model(path: Path, *, seed: int = 0, context_length: int = 256) ->
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(fast),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=128,  # 4 heads of 32: vLLM's CPU attention needs a head size >= 32
+        intermediate_size=256,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,

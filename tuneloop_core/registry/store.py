@@ -134,14 +134,21 @@ class Registry:
             raise NotFoundError(f"No such job: {job_id}", param="job_id")
         return job
 
-    def list_jobs(self, tenant_id: str, kind: str, limit: int = 20) -> list[Job]:
-        query = (
-            select(Job)
-            .where(Job.tenant_id == tenant_id, Job.kind == kind)
-            .order_by(Job.created_at.desc(), Job.id.desc())
-            .limit(limit)
-        )
+    def list_jobs(
+        self, tenant_id: str, kind: str, limit: int = 20, after: str | None = None
+    ) -> list[Job]:
+        """Newest first; `after` is the id of the last job of the previous page."""
+        query = select(Job).where(Job.tenant_id == tenant_id, Job.kind == kind)
         with self.db.session() as s:
+            if after is not None:
+                cursor = s.get(Job, after)
+                if cursor is None or cursor.tenant_id != tenant_id or cursor.kind != kind:
+                    raise NotFoundError(f"No such job: {after}", param="after")
+                query = query.where(
+                    (Job.created_at < cursor.created_at)
+                    | ((Job.created_at == cursor.created_at) & (Job.id < cursor.id))
+                )
+            query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
             return list(s.scalars(query))
 
     def transition_job(
@@ -157,12 +164,13 @@ class Registry:
             job = s.get(Job, job_id, with_for_update=True)
             if job is None:
                 raise NotFoundError(f"No such job: {job_id}", param="job_id")
-            check_transition(JobStatus(job.status), target)
+            current = JobStatus(job.status)
+            check_transition(current, target)
             job.status = target.value
             if target is JobStatus.RUNNING and job.started_at is None:
                 job.started_at = now_s()
-            if target is JobStatus.QUEUED and job.started_at is not None:
-                job.attempt += 1
+            if target is JobStatus.QUEUED and current is not JobStatus.VALIDATING_FILES:
+                job.attempt += 1  # queued again (resume, hand-back): a new delivery
             if target in TERMINAL:
                 job.finished_at = now_s()
             if result is not None:

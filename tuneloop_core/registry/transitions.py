@@ -22,11 +22,18 @@ class JobStatus(StrEnum):
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
-# from → allowed targets. RUNNING → QUEUED is a worker handing a job back (shutdown);
-# PAUSED → QUEUED is a resume.
+# from → allowed targets. VALIDATING_FILES → RUNNING: the worker that validated the files
+# starts at once; RUNNING → QUEUED is a worker handing a job back (shutdown); PAUSED →
+# QUEUED is a resume.
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.VALIDATING_FILES: frozenset(
-        {JobStatus.QUEUED, JobStatus.FAILED, JobStatus.CANCELLED}
+        {
+            JobStatus.QUEUED,
+            JobStatus.RUNNING,
+            JobStatus.PAUSED,
+            JobStatus.FAILED,
+            JobStatus.CANCELLED,
+        }
     ),
     JobStatus.QUEUED: frozenset(
         {JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.FAILED, JobStatus.CANCELLED}

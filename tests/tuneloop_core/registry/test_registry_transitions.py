@@ -85,30 +85,31 @@ def test_attempts_count_runs_and_started_at_keeps_the_first_start(
     job = registry.create_job(tenant_id, "fine_tune", {"model": "m"}, job_id="ftjob-1")
     assert (job.status, job.attempt, job.started_at, job.finished_at) == ("queued", 1, None, None)
 
-    # Paused and resumed before any worker took it: still the first attempt.
+    # Paused and resumed before any worker took it: queued again, so a new attempt (each
+    # queueing is published under a new Nats-Msg-Id and must not be de-duplicated away).
     registry.transition_job("ftjob-1", JobStatus.PAUSED)
-    assert registry.transition_job("ftjob-1", JobStatus.QUEUED).attempt == 1
+    assert registry.transition_job("ftjob-1", JobStatus.QUEUED).attempt == 2
 
     running = registry.transition_job("ftjob-1", JobStatus.RUNNING)
     assert running.started_at is not None
     assert running.started_at >= running.created_at
-    assert running.attempt == 1
+    assert running.attempt == 2
     # Pretend it started long ago, so a later start that overwrote it would show.
     with registry.db.session() as s:
         s.merge(running).started_at = 1000
 
-    assert registry.transition_job("ftjob-1", JobStatus.QUEUED).attempt == 2  # handed back
+    assert registry.transition_job("ftjob-1", JobStatus.QUEUED).attempt == 3  # handed back
     again = registry.transition_job("ftjob-1", JobStatus.RUNNING)
-    assert (again.attempt, again.started_at) == (2, 1000)
+    assert (again.attempt, again.started_at) == (3, 1000)
     registry.transition_job("ftjob-1", JobStatus.PAUSED)
-    assert registry.transition_job("ftjob-1", JobStatus.QUEUED).attempt == 3  # resumed
+    assert registry.transition_job("ftjob-1", JobStatus.QUEUED).attempt == 4  # resumed
     registry.transition_job("ftjob-1", JobStatus.RUNNING)
 
     done = registry.transition_job("ftjob-1", JobStatus.SUCCEEDED, result={"model": "ft:m:1"})
     stored = registry.get_job("ftjob-1")
     assert stored.finished_at is not None
     assert stored.finished_at >= done.created_at
-    assert (stored.attempt, stored.started_at, stored.result) == (3, 1000, {"model": "ft:m:1"})
+    assert (stored.attempt, stored.started_at, stored.result) == (4, 1000, {"model": "ft:m:1"})
     assert stored.error is None
 
 

@@ -148,3 +148,192 @@ class EstimateHyperparametersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EstimateHyperparametersResponse: _TypeAlias = EstimateHyperparametersResponse  # noqa: Y015
+
+@_typing.final
+class FineTuneJobSpec(_message.Message):
+    """What a fine-tuning job asks for; the gateway builds it, a trainer worker runs it. It
+    travels in JobRequested.spec as its JSON form (json_format), so this message is the
+    contract and the worker parses the JSON back into it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_MODEL_FIELD_NUMBER: _builtins.int
+    TRAINING_FILE_FIELD_NUMBER: _builtins.int
+    TRAINING_FILE_PATH_FIELD_NUMBER: _builtins.int
+    VALIDATION_FILE_FIELD_NUMBER: _builtins.int
+    VALIDATION_FILE_PATH_FIELD_NUMBER: _builtins.int
+    SUFFIX_FIELD_NUMBER: _builtins.int
+    TENANT_NAME_FIELD_NUMBER: _builtins.int
+    HYPERPARAMETERS_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    RECIPE_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    base_model: _builtins.str
+    """Base model name as the inference service serves it, e.g. "smollm2-135m"."""
+    training_file: _builtins.str
+    """Training file id, e.g. "file-abc"."""
+    training_file_path: _builtins.str
+    """Training file path in the artifact store, relative to the data directory."""
+    validation_file: _builtins.str
+    """Validation file id; empty = an automatic 10 % split of the training file."""
+    validation_file_path: _builtins.str
+    """Validation file path, relative to the data directory; empty when none."""
+    suffix: _builtins.str
+    """Up to 64 characters added to the fine-tuned model names."""
+    tenant_name: _builtins.str
+    """Tenant name, used in model names ft:<base>:<tenant>:<suffix>:<job-id>."""
+    recipe: _builtins.str
+    """Recipe name, e.g. "lora"; empty = "lora"."""
+    seed: _builtins.int
+    """Seed of data order and initialisation; 0 = 42."""
+    @_builtins.property
+    def hyperparameters(self) -> Global___Hyperparameters:
+        """Hyper-parameters; unset fields mean "auto"."""
+
+    @_builtins.property
+    def method(self) -> Global___MethodSettings:
+        """Method settings; unset fields take the recipe's values."""
+
+    def __init__(
+        self,
+        *,
+        base_model: _builtins.str = ...,
+        training_file: _builtins.str = ...,
+        training_file_path: _builtins.str = ...,
+        validation_file: _builtins.str = ...,
+        validation_file_path: _builtins.str = ...,
+        suffix: _builtins.str = ...,
+        tenant_name: _builtins.str = ...,
+        hyperparameters: Global___Hyperparameters | None = ...,
+        method: Global___MethodSettings | None = ...,
+        recipe: _builtins.str = ...,
+        seed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hyperparameters", b"hyperparameters", "method", b"method"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "hyperparameters", b"hyperparameters", "method", b"method", "recipe", b"recipe", "seed", b"seed", "suffix", b"suffix", "tenant_name", b"tenant_name", "training_file", b"training_file", "training_file_path", b"training_file_path", "validation_file", b"validation_file", "validation_file_path", b"validation_file_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FineTuneJobSpec: _TypeAlias = FineTuneJobSpec  # noqa: Y015
+
+@_typing.final
+class Hyperparameters(_message.Message):
+    """Training hyper-parameters; unset = chosen automatically from the dataset size."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    N_EPOCHS_FIELD_NUMBER: _builtins.int
+    BATCH_SIZE_FIELD_NUMBER: _builtins.int
+    LEARNING_RATE_MULTIPLIER_FIELD_NUMBER: _builtins.int
+    n_epochs: _builtins.int
+    """Passes over the training data, 1–50."""
+    batch_size: _builtins.int
+    """Examples per optimiser step."""
+    learning_rate_multiplier: _builtins.float
+    """Multiplier of the recipe's learning rate."""
+    def __init__(
+        self,
+        *,
+        n_epochs: _builtins.int | None = ...,
+        batch_size: _builtins.int | None = ...,
+        learning_rate_multiplier: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size", "_learning_rate_multiplier", b"_learning_rate_multiplier", "_n_epochs", b"_n_epochs", "batch_size", b"batch_size", "learning_rate_multiplier", b"learning_rate_multiplier", "n_epochs", b"n_epochs"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size", "_learning_rate_multiplier", b"_learning_rate_multiplier", "_n_epochs", b"_n_epochs", "batch_size", b"batch_size", "learning_rate_multiplier", b"learning_rate_multiplier", "n_epochs", b"n_epochs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__batch_size: _TypeAlias = _typing.Literal["batch_size"]  # noqa: Y015
+    _WhichOneofArgType__batch_size: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size"]  # noqa: Y015
+    _WhichOneofReturnType__learning_rate_multiplier: _TypeAlias = _typing.Literal["learning_rate_multiplier"]  # noqa: Y015
+    _WhichOneofArgType__learning_rate_multiplier: _TypeAlias = _typing.Literal["_learning_rate_multiplier", b"_learning_rate_multiplier"]  # noqa: Y015
+    _WhichOneofReturnType__n_epochs: _TypeAlias = _typing.Literal["n_epochs"]  # noqa: Y015
+    _WhichOneofArgType__n_epochs: _TypeAlias = _typing.Literal["_n_epochs", b"_n_epochs"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__batch_size) -> _WhichOneofReturnType__batch_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__learning_rate_multiplier) -> _WhichOneofReturnType__learning_rate_multiplier | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__n_epochs) -> _WhichOneofReturnType__n_epochs | None: ...
+
+Global___Hyperparameters: _TypeAlias = Hyperparameters  # noqa: Y015
+
+@_typing.final
+class MethodSettings(_message.Message):
+    """Tuneloop's `method.supervised` extension: how the model is adapted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LORA_RANK_FIELD_NUMBER: _builtins.int
+    LORA_ALPHA_FIELD_NUMBER: _builtins.int
+    LORA_DROPOUT_FIELD_NUMBER: _builtins.int
+    LORA_TARGETS_FIELD_NUMBER: _builtins.int
+    USE_DORA_FIELD_NUMBER: _builtins.int
+    QUANTIZATION_FIELD_NUMBER: _builtins.int
+    FULL_FIELD_NUMBER: _builtins.int
+    MAX_SEQ_LENGTH_FIELD_NUMBER: _builtins.int
+    lora_rank: _builtins.int
+    """LoRA rank."""
+    lora_alpha: _builtins.int
+    """LoRA alpha (scaling numerator)."""
+    lora_dropout: _builtins.float
+    """LoRA dropout probability."""
+    use_dora: _builtins.bool
+    """Weight-decomposed LoRA (DoRA)."""
+    quantization: _builtins.str
+    """"none" or "4bit" (QLoRA through bitsandbytes)."""
+    full: _builtins.bool
+    """Train every weight instead of an adapter."""
+    max_seq_length: _builtins.int
+    """Maximum tokens per example; longer examples are truncated with a warning event."""
+    @_builtins.property
+    def lora_targets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Module names to adapt; empty = every linear layer."""
+
+    def __init__(
+        self,
+        *,
+        lora_rank: _builtins.int | None = ...,
+        lora_alpha: _builtins.int | None = ...,
+        lora_dropout: _builtins.float | None = ...,
+        lora_targets: _abc.Iterable[_builtins.str] | None = ...,
+        use_dora: _builtins.bool | None = ...,
+        quantization: _builtins.str | None = ...,
+        full: _builtins.bool | None = ...,
+        max_seq_length: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_full", b"_full", "_lora_alpha", b"_lora_alpha", "_lora_dropout", b"_lora_dropout", "_lora_rank", b"_lora_rank", "_max_seq_length", b"_max_seq_length", "_quantization", b"_quantization", "_use_dora", b"_use_dora", "full", b"full", "lora_alpha", b"lora_alpha", "lora_dropout", b"lora_dropout", "lora_rank", b"lora_rank", "max_seq_length", b"max_seq_length", "quantization", b"quantization", "use_dora", b"use_dora"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_full", b"_full", "_lora_alpha", b"_lora_alpha", "_lora_dropout", b"_lora_dropout", "_lora_rank", b"_lora_rank", "_max_seq_length", b"_max_seq_length", "_quantization", b"_quantization", "_use_dora", b"_use_dora", "full", b"full", "lora_alpha", b"lora_alpha", "lora_dropout", b"lora_dropout", "lora_rank", b"lora_rank", "lora_targets", b"lora_targets", "max_seq_length", b"max_seq_length", "quantization", b"quantization", "use_dora", b"use_dora"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__full: _TypeAlias = _typing.Literal["full"]  # noqa: Y015
+    _WhichOneofArgType__full: _TypeAlias = _typing.Literal["_full", b"_full"]  # noqa: Y015
+    _WhichOneofReturnType__lora_alpha: _TypeAlias = _typing.Literal["lora_alpha"]  # noqa: Y015
+    _WhichOneofArgType__lora_alpha: _TypeAlias = _typing.Literal["_lora_alpha", b"_lora_alpha"]  # noqa: Y015
+    _WhichOneofReturnType__lora_dropout: _TypeAlias = _typing.Literal["lora_dropout"]  # noqa: Y015
+    _WhichOneofArgType__lora_dropout: _TypeAlias = _typing.Literal["_lora_dropout", b"_lora_dropout"]  # noqa: Y015
+    _WhichOneofReturnType__lora_rank: _TypeAlias = _typing.Literal["lora_rank"]  # noqa: Y015
+    _WhichOneofArgType__lora_rank: _TypeAlias = _typing.Literal["_lora_rank", b"_lora_rank"]  # noqa: Y015
+    _WhichOneofReturnType__max_seq_length: _TypeAlias = _typing.Literal["max_seq_length"]  # noqa: Y015
+    _WhichOneofArgType__max_seq_length: _TypeAlias = _typing.Literal["_max_seq_length", b"_max_seq_length"]  # noqa: Y015
+    _WhichOneofReturnType__quantization: _TypeAlias = _typing.Literal["quantization"]  # noqa: Y015
+    _WhichOneofArgType__quantization: _TypeAlias = _typing.Literal["_quantization", b"_quantization"]  # noqa: Y015
+    _WhichOneofReturnType__use_dora: _TypeAlias = _typing.Literal["use_dora"]  # noqa: Y015
+    _WhichOneofArgType__use_dora: _TypeAlias = _typing.Literal["_use_dora", b"_use_dora"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__full) -> _WhichOneofReturnType__full | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lora_alpha) -> _WhichOneofReturnType__lora_alpha | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lora_dropout) -> _WhichOneofReturnType__lora_dropout | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lora_rank) -> _WhichOneofReturnType__lora_rank | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_seq_length) -> _WhichOneofReturnType__max_seq_length | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quantization) -> _WhichOneofReturnType__quantization | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__use_dora) -> _WhichOneofReturnType__use_dora | None: ...
+
+Global___MethodSettings: _TypeAlias = MethodSettings  # noqa: Y015

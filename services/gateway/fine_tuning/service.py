@@ -1,0 +1,185 @@
+"""Fine-tuning jobs: validate, record, queue for a trainer worker; pause, resume, cancel.
+No FastAPI here; blocking registry calls run in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from google.protobuf.json_format import MessageToDict
+
+from services.gateway.fine_tuning.protocol import CreateFineTuningJobRequest, HyperparametersIn
+from services.gateway.state import GatewayState
+from tuneloop.common.v1 import common_pb2
+from tuneloop.inference.v1 import inference_pb2
+from tuneloop.trainer.v1 import trainer_pb2
+from tuneloop_core.bus.publish import publish_job
+from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from tuneloop_core.grpc.client import call
+from tuneloop_core.ids import new_id
+from tuneloop_core.registry.models import Job, Tenant
+from tuneloop_core.registry.transitions import JobStatus
+
+KIND = "fine_tune"
+SUFFIX = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+RECIPE = re.compile(r"^[a-z0-9_-]{1,32}$")
+MAX_EPOCHS = 50
+
+
+def _hyperparameters(req: CreateFineTuningJobRequest) -> trainer_pb2.Hyperparameters:
+    given: HyperparametersIn = req.hyperparameters or HyperparametersIn()
+    if req.method and req.method.supervised and req.method.supervised.hyperparameters:
+        given = req.method.supervised.hyperparameters  # OpenAI: the method's take precedence
+    out = trainer_pb2.Hyperparameters()
+    if given.n_epochs != "auto":
+        if not 1 <= given.n_epochs <= MAX_EPOCHS:
+            raise InvalidRequestError(
+                f"n_epochs must be 'auto' or between 1 and {MAX_EPOCHS}",
+                param="hyperparameters.n_epochs",
+            )
+        out.n_epochs = given.n_epochs
+    if given.batch_size != "auto":
+        if not 1 <= given.batch_size <= 256:
+            raise InvalidRequestError(
+                "batch_size must be 'auto' or between 1 and 256", param="hyperparameters.batch_size"
+            )
+        out.batch_size = given.batch_size
+    if given.learning_rate_multiplier != "auto":
+        if not 0 < given.learning_rate_multiplier <= 10:
+            raise InvalidRequestError(
+                "learning_rate_multiplier must be 'auto' or in (0, 10]",
+                param="hyperparameters.learning_rate_multiplier",
+            )
+        out.learning_rate_multiplier = given.learning_rate_multiplier
+    return out
+
+
+def _method(req: CreateFineTuningJobRequest) -> trainer_pb2.MethodSettings:
+    out = trainer_pb2.MethodSettings()
+    supervised = req.method.supervised if req.method else None
+    if supervised is None:
+        return out
+    for field in ("lora_rank", "lora_alpha", "lora_dropout", "use_dora", "quantization", "full"):
+        value = getattr(supervised, field)
+        if value is not None:
+            setattr(out, field, value)
+    if supervised.max_seq_length is not None:
+        out.max_seq_length = supervised.max_seq_length
+    out.lora_targets.extend(supervised.lora_targets or [])
+    return out
+
+
+async def _check_base_model(state: GatewayState, name: str, tenant: Tenant) -> None:
+    """Only a base model the inference service serves can be tuned: its adapters must be
+    servable afterwards."""
+    try:
+        reply = await call(
+            state.clients.inference.ListModels,
+            inference_pb2.ListModelsRequest(tenant_id=tenant.id),
+            state.settings.rpc_timeout_s,
+        )
+    except ServiceUnavailableError as exc:
+        raise ServiceUnavailableError(f"cannot check the base model: {exc.message}") from exc
+    bases = [m.name for m in reply.models if m.kind == inference_pb2.MODEL_KIND_BASE]
+    if name not in bases:
+        raise InvalidRequestError(
+            f"Model '{name}' is not a base model that can be fine-tuned here; "
+            f"available: {', '.join(bases) or 'none (run `tuneloop models pull smollm2-135m`)'}",
+            param="model",
+            code="model_not_available",
+        )
+
+
+def _file_path(state: GatewayState, tenant: Tenant, file_id: str, param: str) -> str:
+    try:
+        file = state.registry.get_file(tenant.id, file_id)
+    except NotFoundError:
+        raise InvalidRequestError(
+            f"File '{file_id}' does not exist", param=param, code="file_not_found"
+        ) from None
+    if file.purpose != "fine-tune":
+        raise InvalidRequestError(
+            f"File '{file_id}' has purpose '{file.purpose}'; upload it with purpose 'fine-tune'",
+            param=param,
+            code="invalid_file_purpose",
+        )
+    return f"artifacts/{file.path}"
+
+
+async def create(state: GatewayState, tenant: Tenant, req: CreateFineTuningJobRequest) -> Job:
+    if req.suffix is not None and not SUFFIX.match(req.suffix):
+        raise InvalidRequestError(
+            "suffix may use letters, digits, '.', '_' and '-'", param="suffix"
+        )
+    if req.recipe is not None and not RECIPE.match(req.recipe):
+        raise InvalidRequestError("unknown recipe name", param="recipe")
+    spec = trainer_pb2.FineTuneJobSpec(
+        base_model=req.model,
+        training_file=req.training_file,
+        suffix=req.suffix or "",
+        tenant_name=tenant.name,
+        hyperparameters=_hyperparameters(req),
+        method=_method(req),
+        recipe=req.recipe or "",
+        seed=req.seed if req.seed is not None else 42,
+    )
+    spec.training_file_path = await asyncio.to_thread(
+        _file_path, state, tenant, req.training_file, "training_file"
+    )
+    if req.validation_file:
+        spec.validation_file = req.validation_file
+        spec.validation_file_path = await asyncio.to_thread(
+            _file_path, state, tenant, req.validation_file, "validation_file"
+        )
+    await _check_base_model(state, req.model, tenant)
+    spec_json = MessageToDict(spec, preserving_proto_field_name=True)
+    job_id = new_id("ftjob")
+    job = await asyncio.to_thread(
+        state.registry.create_job,
+        tenant.id,
+        KIND,
+        spec_json,
+        job_id=job_id,
+        status=JobStatus.VALIDATING_FILES,
+    )
+    await _publish(state, job, attempt=1)
+    return job
+
+
+async def _publish(state: GatewayState, job: Job, attempt: int) -> None:
+    if state.nats is None:
+        raise ServiceUnavailableError("the job queue (NATS) is not connected")
+    await publish_job(
+        state.nats.jetstream(),
+        job_id=job.id,
+        tenant_id=job.tenant_id,
+        kind=common_pb2.JOB_KIND_FINE_TUNE,
+        spec=job.spec,
+        attempt=attempt,
+    )
+
+
+async def get(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
+    job = await asyncio.to_thread(state.registry.get_job, job_id, tenant.id)
+    if job.kind != KIND:
+        raise NotFoundError(f"No such fine-tuning job: {job_id}", param="fine_tuning_job_id")
+    return job
+
+
+async def cancel(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
+    await get(state, tenant, job_id)
+    return await asyncio.to_thread(state.registry.transition_job, job_id, JobStatus.CANCELLED)
+
+
+async def pause(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
+    """The worker notices at its next step, saves its state and lets go of the job."""
+    await get(state, tenant, job_id)
+    return await asyncio.to_thread(state.registry.transition_job, job_id, JobStatus.PAUSED)
+
+
+async def resume(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
+    """Queue the job again; a worker continues from the state saved at the pause."""
+    await get(state, tenant, job_id)
+    job = await asyncio.to_thread(state.registry.transition_job, job_id, JobStatus.QUEUED)
+    await _publish(state, job, attempt=job.attempt)
+    return job

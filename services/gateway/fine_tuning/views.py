@@ -1,0 +1,94 @@
+"""Registry rows → OpenAI fine-tuning objects (jobs, events, checkpoints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.gateway.fine_tuning.protocol import (
+    ErrorOut,
+    FineTuningJob,
+    FineTuningJobCheckpoint,
+    FineTuningJobEvent,
+    HyperparametersOut,
+)
+from tuneloop_core.registry.models import Job, JobEventRow
+
+
+def _number(value: Any) -> Any:
+    """int64 fields arrive as strings in protobuf JSON; show numbers as numbers."""
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def job_view(job: Job) -> FineTuningJob:
+    spec: dict[str, Any] = job.spec or {}
+    result: dict[str, Any] = job.result or {}
+    asked = spec.get("hyperparameters", {})
+    chosen = result.get("hyperparameters", {})
+    error = job.error or None
+    return FineTuningJob(
+        id=job.id,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        model=spec.get("base_model", ""),
+        fine_tuned_model=result.get("fine_tuned_model"),
+        organization_id=job.tenant_id,
+        status=job.status,
+        training_file=spec.get("training_file", ""),
+        validation_file=spec.get("validation_file") or None,
+        hyperparameters=HyperparametersOut(
+            n_epochs=_number(chosen.get("n_epochs", asked.get("n_epochs", "auto"))),
+            batch_size=_number(chosen.get("batch_size", asked.get("batch_size", "auto"))),
+            learning_rate_multiplier=chosen.get(
+                "learning_rate_multiplier", asked.get("learning_rate_multiplier", "auto")
+            ),
+        ),
+        result_files=list(result.get("result_files", [])),
+        trained_tokens=_number(result["trained_tokens"]) if "trained_tokens" in result else None,
+        error=ErrorOut(
+            code=error.get("code"), message=error.get("message", ""), param=error.get("param")
+        )
+        if error
+        else None,
+        seed=int(_number(spec.get("seed", 0))),
+        user_provided_suffix=spec.get("suffix") or None,
+        method={"type": "supervised", "supervised": spec.get("method", {})},
+        verdict=result.get("verdict"),
+    )
+
+
+def event_view(row: JobEventRow) -> FineTuningJobEvent:
+    data = row.data or {}
+    if row.type == "metrics":
+        flat = {"step": _number(data.get("step", 0)), "epoch": data.get("epoch", 0.0)}
+        flat.update(data.get("values", {}))
+        return FineTuningJobEvent(
+            id=f"ftevent-{row.job_id}-{row.seq}",
+            created_at=row.created_at,
+            level=row.level,
+            message=row.message,
+            type="metrics",
+            data=flat,
+        )
+    payload = data.get("data", data) if row.type == "note" else data
+    return FineTuningJobEvent(
+        id=f"ftevent-{row.job_id}-{row.seq}",
+        created_at=row.created_at,
+        level=row.level,
+        message=row.message,
+        data={k: _number(v) for k, v in payload.items()} or None,
+    )
+
+
+def checkpoint_view(row: JobEventRow) -> FineTuningJobCheckpoint:
+    data = row.data or {}
+    return FineTuningJobCheckpoint(
+        id=data.get("checkpoint_id", f"ftckpt-{row.job_id}-{row.seq}"),
+        created_at=row.created_at,
+        fine_tuned_model_checkpoint=data.get("model_name", ""),
+        fine_tuning_job_id=row.job_id,
+        step_number=int(_number(data.get("step", 0))),
+        metrics={k: float(v) for k, v in data.get("metrics", {}).items()},
+        epoch=int(data.get("epoch", 0)) or None,
+    )

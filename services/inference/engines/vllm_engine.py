@@ -1,0 +1,253 @@
+"""The vLLM engine: one base model served by vLLM's in-process async engine (`AsyncLLM`),
+LoRA adapters as per-request `LoRARequest`s, continuous batching across adapters.
+
+vLLM is imported in `start()`, so importing this module needs no vLLM. The engine core
+runs in a child process; `start()` takes tens of seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.inference.engines.base import (
+    BaseModelSpec,
+    FinishReason,
+    GenerationChunk,
+    GenerationRequest,
+    SamplingSettings,
+)
+from services.inference.engines.prompts import prompt_token_ids
+from tuneloop_core.errors import InternalError, InvalidRequestError, NotFoundError
+
+# vLLM reads these at import; the defaults suit a CPU host (1 GiB of KV cache, no
+# network lookups for the host address, no usage reports).
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
+os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+
+log = logging.getLogger(__name__)
+
+# vLLM's finish reasons as ours: a repetition cut-off is an ordinary stop ("error" raises).
+_FINISH_REASONS: dict[str, FinishReason] = {"length": "length", "abort": "abort"}
+
+
+@dataclass(frozen=True)
+class _Adapter:
+    int_id: int  # vLLM caches adapters by this id: a reload gets a fresh one
+    path: Path
+
+
+class VllmEngine:
+    def __init__(
+        self,
+        base: BaseModelSpec,
+        *,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        max_loras: int = 8,
+        max_lora_rank: int = 64,
+        max_cpu_loras: int | None = None,
+    ):
+        self._base = base
+        self._dtype = dtype
+        self._max_model_len = max_model_len
+        self._max_loras = max_loras
+        self._max_lora_rank = max_lora_rank
+        self._max_cpu_loras = max_cpu_loras
+        self._llm: Any = None  # vllm.v1.engine.async_llm.AsyncLLM once started
+        self._tokenizer: Any = None
+        self._adapters: dict[str, _Adapter] = {}
+        self._lora_ids = itertools.count(1)  # vLLM requires ids >= 1
+        self._context_length = 0
+
+    @property
+    def base(self) -> BaseModelSpec:
+        return self._base
+
+    @property
+    def context_length(self) -> int:
+        return self._context_length
+
+    async def start(self) -> None:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.platforms import current_platform
+
+        on_cpu = current_platform.is_cpu()
+        args = AsyncEngineArgs(
+            model=str(self._base.path),
+            served_model_name=self._base.name,
+            dtype=self._dtype,  # type: ignore[arg-type]  # a Literal in vLLM
+            max_model_len=self._max_model_len,  # type: ignore[arg-type]  # None = the model's
+            enable_lora=True,
+            max_loras=self._max_loras,
+            max_lora_rank=self._max_lora_rank,  # type: ignore[arg-type]  # 8, 16, 32, 64, …
+            max_cpu_loras=self._max_cpu_loras,
+            disable_log_stats=True,
+            worker_extension_cls=_qualname(CpuLoraFix) if on_cpu else "",
+        )
+        # Building the engine blocks until its core process is up: keep the loop free.
+        self._llm = await asyncio.to_thread(_build_async_llm, args)
+        if on_cpu:
+            await self._llm.collective_rpc("tuneloop_skip_base_rows_in_lora_ops")
+        self._tokenizer = self._llm.get_tokenizer()
+        self._context_length = int(self._llm.model_config.max_model_len)
+        log.info(
+            "vLLM serves %s (%s, context %d)", self._base.path, self._dtype, self._context_length
+        )
+
+    async def close(self) -> None:
+        if self._llm is not None:
+            await asyncio.to_thread(self._llm.shutdown)
+            self._llm = None
+
+    async def load_adapter(self, name: str, path: Path) -> None:
+        from vllm.lora.request import LoRARequest
+
+        if not (path / "adapter_config.json").is_file():
+            raise InvalidRequestError(f"no PEFT adapter in {path}", param="path")
+        adapter = _Adapter(next(self._lora_ids), path)
+        try:
+            await self._llm.add_lora(LoRARequest(name, adapter.int_id, str(path)))
+        except Exception as exc:  # a bad rank or module list: the adapter's fault
+            raise InvalidRequestError(f"cannot load adapter {name}: {exc}", param="path") from exc
+        previous = self._adapters.get(name)
+        self._adapters[name] = adapter
+        if previous is not None:
+            await self._llm.remove_lora(previous.int_id)
+        log.info("adapter %s loaded from %s (lora id %d)", name, path, adapter.int_id)
+
+    async def unload_adapter(self, name: str) -> None:
+        adapter = self._adapters.pop(name, None)
+        if adapter is None:
+            raise _model_not_found(name)
+        await self._llm.remove_lora(adapter.int_id)
+
+    def count_prompt_tokens(self, request: GenerationRequest) -> int:
+        return len(prompt_token_ids(self._tokenizer, request))
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
+        from vllm.exceptions import VLLMClientError
+        from vllm.inputs import tokens_input
+
+        lora = self._lora_request(request.adapter)
+        ids = prompt_token_ids(self._tokenizer, request)
+        # Unique per call: vLLM aborts by id, and clients may reuse theirs.
+        request_id = f"{request.request_id}-{uuid.uuid4().hex[:8]}"
+        stream = self._llm.generate(
+            tokens_input(ids),
+            _sampling_params(request.sampling),
+            request_id,
+            lora_request=lora,
+        )
+        completion_tokens = 0
+        finished = False
+        try:
+            async for output in stream:
+                delta = output.outputs[0]
+                completion_tokens += len(delta.token_ids)
+                chunk = GenerationChunk(text=delta.text, token_ids=list(delta.token_ids))
+                if output.finished:
+                    finished = True
+                    if delta.finish_reason == "error":
+                        raise InternalError(f"vLLM failed request {request_id}")
+                    chunk.finish_reason = _FINISH_REASONS.get(delta.finish_reason, "stop")
+                    chunk.prompt_tokens = len(ids)
+                    chunk.completion_tokens = completion_tokens
+                if chunk.text or chunk.token_ids or chunk.finish_reason:
+                    yield chunk
+        except VLLMClientError as exc:
+            raise InvalidRequestError(str(exc), param=getattr(exc, "parameter", None)) from exc
+        finally:
+            if not finished:  # closed early (GeneratorExit, CancelledError) or failed
+                with contextlib.suppress(Exception):
+                    await self._llm.abort(request_id)
+            await stream.aclose()
+
+    def _lora_request(self, name: str | None) -> Any:
+        if name is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        adapter = self._adapters.get(name)
+        if adapter is None:
+            raise _model_not_found(name)
+        return LoRARequest(name, adapter.int_id, str(adapter.path))
+
+
+class CpuLoraFix:
+    """Mixed into vLLM's worker class (`worker_extension_cls`) to patch vLLM-CPU 0.32's
+    torch LoRA ops in the worker process. They gather each row's adapter weights with its
+    slot index, and a base-model row's index is -1, so a base request batched with adapter
+    requests silently gets the last slot's adapter (vllm-project/vllm PR #48421, open).
+    The GPU kernels skip -1 rows; with the patch the CPU ops leave those rows as well."""
+
+    def tuneloop_skip_base_rows_in_lora_ops(self) -> None:
+        from vllm.lora.ops.torch_ops import lora_ops  # sgmv_* call these through globals
+        from vllm.lora.punica_wrapper import punica_cpu  # bgmv_* imported by name
+
+        for name in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice"):
+            op = getattr(lora_ops, name)
+            if getattr(op, "skips_base_rows", False):
+                continue
+            patched = _skipping_base_rows(op)
+            setattr(lora_ops, name, patched)
+            setattr(punica_cpu, name, patched)
+
+
+def _skipping_base_rows(op: Any) -> Any:
+    def op_skipping_base_rows(
+        inputs: Any, weights: Any, output: Any, indices: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        base_rows = indices < 0
+        if not bool(base_rows.any()) or output.shape[0] != indices.shape[0]:
+            op(inputs, weights, output, indices, *args, **kwargs)
+            return
+        untouched = output[base_rows].clone()
+        op(inputs, weights, output, indices.clamp(min=0), *args, **kwargs)
+        output[base_rows] = untouched
+
+    op_skipping_base_rows.skips_base_rows = True  # type: ignore[attr-defined]
+    return op_skipping_base_rows
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _build_async_llm(args: Any) -> Any:
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    return AsyncLLM.from_engine_args(args)
+
+
+def _sampling_params(sampling: SamplingSettings) -> Any:
+    from vllm.sampling_params import RequestOutputKind, SamplingParams
+
+    greedy = sampling.temperature <= 0
+    return SamplingParams(
+        output_kind=RequestOutputKind.DELTA,
+        max_tokens=sampling.max_tokens,
+        temperature=0.0 if greedy else sampling.temperature,
+        top_p=1.0 if greedy else sampling.top_p,
+        top_k=0 if greedy else sampling.top_k,  # 0 disables top-k in vLLM too
+        stop=list(sampling.stop) or None,
+        seed=sampling.seed,
+        repetition_penalty=sampling.repetition_penalty or 1.0,
+        presence_penalty=sampling.presence_penalty,
+        frequency_penalty=sampling.frequency_penalty,
+    )
+
+
+def _model_not_found(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"The model '{name}' does not exist", code="model_not_found", param="model"
+    )

@@ -1,0 +1,95 @@
+"""Per-epoch adapters and the resume state of a job, under its output directory.
+
+<output>/ckpt-<epoch>/   adapter (or full model) + tokenizer, servable as is
+<output>/final/          the last epoch's weights, served as the job's model
+<output>/state/          optimizer, scheduler, RNG, position and history for resuming
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved with the state so a resumed run continues exactly."""
+
+    epoch: int = 0  # completed epochs
+    step_in_epoch: int = 0  # optimiser steps done in the current epoch
+    global_step: int = 0
+    trained_tokens: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)  # one entry per epoch
+
+
+def checkpoint_dir(output: Path, epoch: int) -> Path:
+    return output / f"ckpt-{epoch}"
+
+
+def save_weights(model: Any, tokenizer: Any, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
+@dataclass
+class TrainingObjects:
+    model: Any
+    tokenizer: Any
+    optimizer: Any
+    scheduler: Any
+
+
+def save_state(output: Path, objects: TrainingObjects, progress: Progress) -> None:
+    """Everything needed to resume: trainable weights too, so a pause mid-epoch loses nothing."""
+    import torch
+
+    model, tokenizer = objects.model, objects.tokenizer
+    optimizer, scheduler = objects.optimizer, objects.scheduler
+
+    state = output / "state"
+    tmp = output / ".state.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp / "weights")
+    tokenizer.save_pretrained(tmp / "weights")
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+        },
+        tmp / "trainer.pt",
+    )
+    (tmp / "progress.json").write_text(json.dumps(asdict(progress)))
+    shutil.rmtree(state, ignore_errors=True)
+    tmp.rename(state)
+
+
+def load_progress(output: Path) -> Progress | None:
+    path = output / "state" / "progress.json"
+    if not path.is_file():
+        return None
+    return Progress(**json.loads(path.read_text()))
+
+
+def restore_optimizer(output: Path, optimizer: Any, scheduler: Any) -> None:
+    import torch
+
+    saved = torch.load(output / "state" / "trainer.pt", weights_only=False)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    torch.set_rng_state(saved["torch_rng"])
+    random.setstate(saved["python_rng"])
+
+
+def state_weights(output: Path) -> Path:
+    return output / "state" / "weights"

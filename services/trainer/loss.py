@@ -1,0 +1,48 @@
+"""Loss over assistant tokens only, computing the LM head only where a label exists.
+
+Most tokens of an instruction dataset are prompt; projecting only the labelled positions
+onto the vocabulary (49k entries for SmolLM2) skips most of the head's work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.trainer.data import IGNORE
+
+
+@dataclass
+class LossResult:
+    loss: Any  # scalar tensor (mean over labelled tokens)
+    tokens: int  # labelled tokens
+    correct: int  # of which the argmax prediction was right
+
+
+def _parts(model: Any) -> tuple[Any, Any]:
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return causal.model, causal.lm_head
+
+
+def causal_lm_loss(model: Any, batch: dict[str, Any]) -> LossResult:
+    import torch
+    import torch.nn.functional as F
+
+    backbone, head = _parts(model)
+    hidden = backbone(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        position_ids=batch["position_ids"],
+        use_cache=False,
+    ).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    selected = targets != IGNORE
+    logits = head(hidden[:, :-1][selected]).float()
+    wanted = targets[selected]
+    if wanted.numel() == 0:
+        zero = hidden.sum() * 0.0
+        return LossResult(zero, 0, 0)
+    loss = F.cross_entropy(logits, wanted)
+    with torch.no_grad():
+        correct = int((logits.argmax(-1) == wanted).sum())
+    return LossResult(loss, int(wanted.numel()), correct)

@@ -1,0 +1,1 @@
+"""Versioned YAML training recipes and their schema."""

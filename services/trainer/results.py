@@ -1,0 +1,31 @@
+"""The job's result file: step and epoch metrics as CSV (OpenAI's `result_files`)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+COLUMNS = (
+    "step",
+    "epoch",
+    "train_loss",
+    "learning_rate",
+    "grad_norm",
+    "tokens_per_second",
+    "train_token_accuracy",
+    "epoch_train_loss",
+    "epoch_valid_loss",
+    "epoch_valid_perplexity",
+    "epoch_valid_token_accuracy",
+)
+
+
+def write_metrics_csv(output: Path, rows: list[dict[str, float]]) -> Path:
+    """One line per step, plus one per epoch end with the epoch's validation metrics."""
+    path = output / "step_metrics.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (int(v) if k == "step" else round(v, 6)) for k, v in row.items()})
+    return path

@@ -1,0 +1,240 @@
+"""The SFT recipe: setup → train (epoch by epoch) → save_checkpoint → cleanup.
+
+Runs synchronously (in a worker thread); it reports through `RunHooks`, which the job
+worker turns into events, and asks the hooks between steps whether to pause or cancel.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from services.trainer import checkpoints
+from services.trainer.checkpoints import Progress
+from services.trainer.data import Example, pack, to_tensors, tokenize_conversation
+from services.trainer.loss import causal_lm_loss
+from services.trainer.model_setup import apply_method, frozen_dtype, load_model
+from services.trainer.recipes.config import Recipe
+from tuneloop_core.datasets.conversation import Turn
+
+log = logging.getLogger(__name__)
+Outcome = Literal["finished", "paused", "cancelled"]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    recipe: Recipe
+    base_path: Path
+    output: Path  # checkpoints and resume state
+    n_epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    max_seq_length: int
+
+
+class RunHooks(Protocol):
+    def on_step(self, progress: Progress, epoch: float, metrics: dict[str, float]) -> None: ...
+    def on_epoch(self, epoch: int, metrics: dict[str, float], checkpoint: Path) -> None: ...
+    def stop_requested(self) -> Literal["pause", "cancel"] | None: ...
+    def warn(self, message: str) -> None: ...
+
+
+class SftRecipe:
+    def __init__(
+        self,
+        settings: RunSettings,
+        train: Sequence[Sequence[Turn]],
+        validation: Sequence[Sequence[Turn]],
+        hooks: RunHooks,
+    ):
+        self.settings = settings
+        self.hooks = hooks
+        self._train_turns = train
+        self._validation_turns = validation
+        self.progress = Progress()
+        self.train_examples: list[Example] = []
+        self.validation_examples: list[Example] = []
+
+    # --- setup ------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        import torch
+        from transformers import AutoTokenizer, get_scheduler
+
+        s = self.settings
+        torch.manual_seed(s.seed)
+        self.tokenizer = AutoTokenizer.from_pretrained(s.base_path)
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = self.tokenizer.eos_token_id
+        self.train_examples = self._tokenize(self._train_turns, "training")
+        self.validation_examples = self._tokenize(self._validation_turns, "validation")
+        saved = checkpoints.load_progress(s.output)
+        full = s.recipe.adapter.kind == "full"
+        state = checkpoints.state_weights(s.output)
+        base = load_model(state if saved and full else s.base_path, s.recipe)
+        self.model = apply_method(base, s.recipe, state if saved and not full else None)
+        self.dtype = frozen_dtype(s.recipe)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            trainable, lr=s.learning_rate, weight_decay=s.recipe.optim.weight_decay
+        )
+        total = s.n_epochs * self.steps_per_epoch
+        self.scheduler = get_scheduler(
+            s.recipe.optim.schedule,
+            self.optimizer,
+            num_warmup_steps=int(total * s.recipe.optim.warmup_ratio),
+            num_training_steps=total,
+        )
+        if saved is not None:
+            checkpoints.restore_optimizer(s.output, self.optimizer, self.scheduler)
+            self.progress = saved
+            log.info("resumed at epoch %d step %d", saved.epoch, saved.step_in_epoch)
+
+    def _tokenize(self, conversations: Sequence[Sequence[Turn]], what: str) -> list[Example]:
+        examples = [
+            tokenize_conversation(self.tokenizer, turns, self.settings.max_seq_length)
+            for turns in conversations
+        ]
+        truncated = [i + 1 for i, e in enumerate(examples) if e.truncated]
+        if truncated:
+            shown = ", ".join(map(str, truncated[:10]))
+            self.hooks.warn(
+                f"{len(truncated)} {what} examples are longer than {self.settings.max_seq_length} "
+                f"tokens and were truncated (examples {shown}{'…' if len(truncated) > 10 else ''})"
+            )
+        return [e for e in examples if e.trained_tokens > 0]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train_examples) / self.settings.batch_size)
+
+    # --- train ------------------------------------------------------------------------
+
+    def _epoch_order(self, epoch: int) -> list[int]:
+        order = list(range(len(self.train_examples)))
+        random.Random(self.settings.seed * 1000 + epoch).shuffle(order)
+        return order
+
+    def _batch(self, examples: Sequence[Example]) -> dict[str, Any]:
+        recipe = self.settings.recipe
+        packed = pack(examples, self.settings.max_seq_length, recipe.data.packing)
+        return to_tensors(packed, self.pad_id, self.dtype)
+
+    def train(self) -> Outcome:
+        import torch
+
+        s = self.settings
+        self.model.train()
+        while self.progress.epoch < s.n_epochs:
+            epoch = self.progress.epoch
+            order = self._epoch_order(epoch)
+            losses: list[float] = []
+            for step in range(self.progress.step_in_epoch, self.steps_per_epoch):
+                stop = self.hooks.stop_requested()
+                if stop is not None:
+                    return self._stop(stop)
+                picked = order[step * s.batch_size : (step + 1) * s.batch_size]
+                chosen = [self.train_examples[i] for i in picked]
+                started = time.perf_counter()
+                result = causal_lm_loss(self.model, self._batch(chosen))
+                result.loss.backward()
+                trainable = [p for p in self.model.parameters() if p.requires_grad]
+                grad_norm = float(
+                    torch.nn.utils.clip_grad_norm_(trainable, s.recipe.optim.max_grad_norm)
+                )
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                seconds = time.perf_counter() - started
+                tokens = sum(len(e.input_ids) for e in chosen)
+                self.progress.step_in_epoch = step + 1
+                self.progress.global_step += 1
+                self.progress.trained_tokens += tokens
+                losses.append(float(result.loss.detach()))
+                self.hooks.on_step(
+                    self.progress,
+                    epoch + (step + 1) / self.steps_per_epoch,
+                    {
+                        "train_loss": losses[-1],
+                        "learning_rate": float(self.scheduler.get_last_lr()[0]),
+                        "grad_norm": grad_norm,
+                        "tokens_per_second": tokens / seconds if seconds > 0 else 0.0,
+                        "train_token_accuracy": result.correct / max(1, result.tokens),
+                    },
+                )
+            self._end_epoch(epoch, losses)
+        final = s.output / "final"
+        shutil.rmtree(final, ignore_errors=True)
+        shutil.copytree(checkpoints.checkpoint_dir(s.output, s.n_epochs), final)
+        return "finished"
+
+    def _end_epoch(self, epoch: int, losses: list[float]) -> None:
+        metrics = {"train_loss": sum(losses) / len(losses)} if losses else {}
+        metrics.update(self.evaluate())
+        self.progress.epoch = epoch + 1
+        self.progress.step_in_epoch = 0
+        self.progress.history.append({"epoch": float(epoch + 1), **metrics})
+        checkpoint = self.save_checkpoint(epoch + 1)
+        self.hooks.on_epoch(epoch + 1, metrics, checkpoint)
+
+    def _stop(self, stop: Literal["pause", "cancel"]) -> Outcome:
+        if stop == "pause":
+            self._save_state()
+            return "paused"
+        return "cancelled"
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss, perplexity and token accuracy (empty without validation data)."""
+        import torch
+
+        if not self.validation_examples:
+            return {}
+        self.model.eval()
+        total_loss = 0.0
+        tokens = correct = 0
+        size = max(1, self.settings.batch_size)
+        with torch.no_grad():
+            for start in range(0, len(self.validation_examples), size):
+                result = causal_lm_loss(
+                    self.model, self._batch(self.validation_examples[start : start + size])
+                )
+                total_loss += float(result.loss) * result.tokens
+                tokens += result.tokens
+                correct += result.correct
+        self.model.train()
+        loss = total_loss / max(1, tokens)
+        return {
+            "valid_loss": loss,
+            "valid_perplexity": math.exp(min(loss, 50.0)),
+            "valid_token_accuracy": correct / max(1, tokens),
+        }
+
+    # --- save_checkpoint / cleanup ----------------------------------------------------
+
+    def save_checkpoint(self, epoch: int) -> Path:
+        """The epoch's weights (servable) and the resume state."""
+        target = checkpoints.checkpoint_dir(self.settings.output, epoch)
+        checkpoints.save_weights(self.model, self.tokenizer, target)
+        self._save_state()
+        return target
+
+    def _save_state(self) -> None:
+        checkpoints.save_state(
+            self.settings.output,
+            checkpoints.TrainingObjects(self.model, self.tokenizer, self.optimizer, self.scheduler),
+            self.progress,
+        )
+
+    def cleanup(self, keep_state: bool) -> None:
+        if not keep_state:
+            shutil.rmtree(self.settings.output / "state", ignore_errors=True)
+        del self.model, self.optimizer, self.scheduler

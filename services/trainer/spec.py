@@ -1,0 +1,69 @@
+"""The job's FineTuneJobSpec: parsed from the queued JSON, turned into a recipe and names."""
+
+from __future__ import annotations
+
+import re
+
+from google.protobuf import struct_pb2
+from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
+
+from services.trainer.recipes.config import Recipe, load_recipe
+from tuneloop.trainer.v1 import trainer_pb2
+from tuneloop_core.errors import InvalidRequestError
+
+DEFAULT_RECIPE = "lora"
+DEFAULT_SEED = 42
+
+
+def parse_spec(spec: struct_pb2.Struct) -> trainer_pb2.FineTuneJobSpec:
+    try:
+        return ParseDict(MessageToDict(spec), trainer_pb2.FineTuneJobSpec())
+    except ParseError as exc:
+        raise InvalidRequestError(f"malformed fine-tuning job: {exc}", code="invalid_job") from exc
+
+
+def recipe_for(spec: trainer_pb2.FineTuneJobSpec) -> Recipe:
+    """The named recipe with the job's method settings applied on top."""
+    recipe = load_recipe(spec.recipe or DEFAULT_RECIPE)
+    method = spec.method
+    adapter = recipe.adapter.model_copy()
+    if method.HasField("full") and method.full:
+        adapter.kind = "full"
+    if method.HasField("use_dora") and method.use_dora:
+        adapter.kind = "dora"
+    if method.HasField("lora_rank"):
+        adapter.rank = method.lora_rank
+    if method.HasField("lora_alpha"):
+        adapter.alpha = method.lora_alpha
+    if method.HasField("lora_dropout"):
+        adapter.dropout = method.lora_dropout
+    if method.lora_targets:
+        adapter.targets = list(method.lora_targets)
+    if method.HasField("quantization"):
+        if method.quantization not in ("none", "4bit"):
+            raise InvalidRequestError(
+                "quantization must be 'none' or '4bit'", param="method.quantization"
+            )
+        adapter.quantization = method.quantization  # type: ignore[assignment]
+    data = recipe.data.model_copy()
+    if method.HasField("max_seq_length"):
+        data.max_seq_length = method.max_seq_length
+    return Recipe.model_validate({**recipe.model_dump(), "adapter": adapter, "data": data})
+
+
+def _token(text: str) -> str:
+    """A safe model-name part: no ':' (the separator), lower case, no spaces."""
+    return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-") or "x"
+
+
+def model_name(spec: trainer_pb2.FineTuneJobSpec, job_id: str, epoch: int | None) -> str:
+    """`ft:<base>:<tenant>:<suffix>:<job-id>`, plus `:ckpt-<epoch>` for a checkpoint."""
+    parts = [
+        "ft",
+        spec.base_model,
+        _token(spec.tenant_name),
+        _token(spec.suffix or "tuned"),
+        job_id,
+    ]
+    name = ":".join(parts)
+    return f"{name}:ckpt-{epoch}" if epoch is not None else name

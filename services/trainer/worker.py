@@ -1,0 +1,274 @@
+"""The fine-tuning job handler: takes a job from the JOBS work queue, trains it, and
+reports everything as events (the gateway turns them into job state).
+
+Training runs in a thread; this coroutine keeps the event loop free for the JetStream
+heartbeat. Between steps the recipe asks `stop_requested()`, which checks the job's status
+with the gateway every few seconds: "paused" saves the state and lets go of the job,
+"cancelled" stops. A worker that dies simply stops heart-beating; JetStream redelivers
+the job and the next worker resumes from the last saved state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from services.trainer import checkpoints, results
+from services.trainer.prepare import PreparedJob, prepare
+from services.trainer.run import RunSettings, SftRecipe
+from services.trainer.settings import TrainerSettings
+from services.trainer.spec import model_name, parse_spec
+from services.trainer.verdict import judge
+from tuneloop.common.v1 import common_pb2
+from tuneloop.events.v1 import events_pb2
+from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from tuneloop.trainer.v1 import trainer_pb2
+from tuneloop_core.bus.publish import EventPublisher
+from tuneloop_core.bus.worker import JobContext
+from tuneloop_core.errors import InternalError, TuneloopError
+from tuneloop_core.grpc.client import call
+
+log = logging.getLogger(__name__)
+KIND = common_pb2.JOB_KIND_FINE_TUNE
+STOPPING = {common_pb2.JOB_STATUS_PAUSED: "pause", common_pb2.JOB_STATUS_CANCELLED: "cancel"}
+FINISHED = {common_pb2.JOB_STATUS_SUCCEEDED, common_pb2.JOB_STATUS_FAILED}
+
+
+class FineTuneWorker:
+    def __init__(
+        self, settings: TrainerSettings, js: Any, gateway: gateway_pb2_grpc.GatewayServiceAsyncStub
+    ):
+        self.settings = settings
+        self.data_dir = settings.common.data_dir
+        self.js = js
+        self.gateway = gateway
+
+    async def status(self, job_id: str) -> int:
+        reply = await call(
+            self.gateway.GetJobStatus, gateway_pb2.GetJobStatusRequest(job_id=job_id)
+        )
+        return int(reply.status)
+
+    async def handle(self, ctx: JobContext) -> None:
+        job_id = ctx.request.job_id
+        events = await EventPublisher.resume(self.js, KIND, job_id)
+        status = await self.status(job_id)
+        if status in STOPPING or status in FINISHED:
+            log.info("job %s has status %d; nothing to do", job_id, status)
+            return
+        try:
+            spec = parse_spec(ctx.request.spec)
+            prepared = await asyncio.to_thread(prepare, spec, self.data_dir)
+        except TuneloopError as exc:
+            await events.status(common_pb2.JOB_STATUS_FAILED, exc.message, error=_error(exc))
+            return
+        hp = prepared.hyperparameters
+        chosen = {
+            "n_epochs": hp.n_epochs,
+            "batch_size": hp.batch_size,
+            "learning_rate_multiplier": hp.learning_rate_multiplier,
+        }
+        if status != common_pb2.JOB_STATUS_RUNNING:
+            await events.status(
+                common_pb2.JOB_STATUS_RUNNING,
+                f"Training {spec.base_model} on {len(prepared.train)} examples; "
+                f"{prepared.split_note}.",
+                result={"hyperparameters": chosen},
+            )
+            await events.publish(hp.explanation, note=_note({"hyperparameters": chosen}))
+        try:
+            await self._train(ctx, events, spec, prepared, job_id)
+        except TuneloopError as exc:
+            await events.status(common_pb2.JOB_STATUS_FAILED, exc.message, error=_error(exc))
+        except Exception as exc:
+            log.exception("training failed")
+            error = InternalError(
+                f"training failed: {type(exc).__name__}: {exc}", code="training_failed"
+            )
+            await events.status(common_pb2.JOB_STATUS_FAILED, error.message, error=_error(error))
+
+    async def _train(
+        self,
+        ctx: JobContext,
+        events: EventPublisher,
+        spec: trainer_pb2.FineTuneJobSpec,
+        prepared: PreparedJob,
+        job_id: str,
+    ) -> None:
+        output = self.data_dir / "artifacts" / "jobs" / job_id
+        resumed = checkpoints.load_progress(output)
+        if resumed is not None:
+            await events.publish(
+                f"Resuming from epoch {resumed.epoch}, step {resumed.step_in_epoch} "
+                f"(attempt {ctx.request.attempt}, delivery {ctx.delivery}).",
+                note=_note({"resumed_epoch": resumed.epoch, "resumed_step": resumed.step_in_epoch}),
+            )
+        hp = prepared.hyperparameters
+        settings = RunSettings(
+            recipe=prepared.recipe,
+            base_path=prepared.base_path,
+            output=output,
+            n_epochs=hp.n_epochs,
+            batch_size=hp.batch_size,
+            learning_rate=prepared.recipe.optim.learning_rate * hp.learning_rate_multiplier,
+            seed=prepared.seed,
+            max_seq_length=prepared.recipe.data.max_seq_length,
+        )
+        hooks = _Hooks(self, events, spec, ctx.request, asyncio.get_running_loop())
+        train = [c.turns for c in prepared.train]
+        validation = [c.turns for c in prepared.validation]
+        recipe = SftRecipe(settings, train, validation, hooks)
+        outcome = await asyncio.to_thread(_run, recipe)
+        if outcome == "paused":
+            await events.publish(
+                f"Paused at epoch {recipe.progress.epoch}, step {recipe.progress.step_in_epoch}; "
+                "resume to continue from here."
+            )
+            return
+        if outcome == "cancelled":
+            await events.publish("Cancelled; the checkpoints saved so far are kept.")
+            return
+        await self._finish(hooks, recipe, output)
+
+    async def _finish(self, hooks: _Hooks, recipe: SftRecipe, output: Path) -> None:
+        events, spec, job_id = hooks.events, hooks.spec, hooks.job_id
+        final_name = model_name(spec, job_id, None)
+        last = recipe.progress.history[-1] if recipe.progress.history else {}
+        await events.publish(
+            f"Final model saved as {final_name}.",
+            checkpoint_saved=events_pb2.CheckpointSaved(
+                checkpoint_id=f"ckpt-{job_id}-final",
+                model_name=final_name,
+                base_model=spec.base_model,
+                path=str((output / "final").relative_to(self.data_dir)),
+                epoch=0,
+                step=recipe.progress.global_step,
+                tenant_id=hooks.tenant_id,
+                is_final=True,
+                metrics={k: v for k, v in last.items() if k != "epoch"},
+            ),
+        )
+        verdict = judge(recipe.progress.history)
+        csv_path = results.write_metrics_csv(output, hooks.rows)
+        await events.status(
+            common_pb2.JOB_STATUS_SUCCEEDED,
+            verdict.message,
+            result={
+                "fine_tuned_model": final_name,
+                "trained_tokens": recipe.progress.trained_tokens,
+                "hyperparameters": {
+                    "n_epochs": recipe.settings.n_epochs,
+                    "batch_size": recipe.settings.batch_size,
+                    "learning_rate_multiplier": recipe.settings.learning_rate
+                    / recipe.settings.recipe.optim.learning_rate,
+                },
+                "verdict": {
+                    "kind": verdict.kind,
+                    "best_epoch": verdict.best_epoch,
+                    "best_checkpoint": model_name(spec, job_id, verdict.best_epoch)
+                    if verdict.best_epoch
+                    else final_name,
+                    "message": verdict.message,
+                },
+                "epochs": recipe.progress.history,
+                "files": [
+                    {
+                        "path": str(csv_path.relative_to(self.data_dir)),
+                        "filename": "step_metrics.csv",
+                        "purpose": "fine-tune-results",
+                    }
+                ],
+            },
+        )
+
+
+def _run(recipe: SftRecipe) -> str:
+    recipe.setup()
+    outcome = recipe.train()
+    recipe.cleanup(keep_state=outcome == "paused")
+    return outcome
+
+
+def _note(data: dict[str, Any]) -> events_pb2.Note:
+    note = events_pb2.Note()
+    note.data.update(data)
+    return note
+
+
+def _error(exc: TuneloopError) -> common_pb2.Error:
+    return common_pb2.Error(
+        message=exc.message, code=exc.code, param=exc.param or "", type=exc.openai_type
+    )
+
+
+class _Hooks:
+    """RunHooks for a job: events from the training thread, pause/cancel checks."""
+
+    def __init__(
+        self,
+        worker: FineTuneWorker,
+        events: EventPublisher,
+        spec: trainer_pb2.FineTuneJobSpec,
+        request: events_pb2.JobRequested,
+        loop: asyncio.AbstractEventLoop,
+    ):
+        self.worker = worker
+        self.events = events
+        self.spec = spec
+        self.job_id = request.job_id
+        self.tenant_id = request.tenant_id
+        self.loop = loop
+        self.rows: list[dict[str, float]] = []
+        self.last_step = 0
+        self._checked_at = 0.0
+        self._stop: Literal["pause", "cancel"] | None = None
+
+    def _wait(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+
+    def on_step(
+        self, progress: checkpoints.Progress, epoch: float, metrics: dict[str, float]
+    ) -> None:
+        self.last_step = progress.global_step
+        self.rows.append({"step": float(progress.global_step), "epoch": epoch, **metrics})
+        message = f"Step {progress.global_step}: training loss {metrics['train_loss']:.4f}"
+        self._wait(
+            self.events.publish(
+                message,
+                metrics=events_pb2.Metrics(step=progress.global_step, epoch=epoch, values=metrics),
+            )
+        )
+
+    def on_epoch(self, epoch: int, metrics: dict[str, float], checkpoint: Path) -> None:
+        self.rows.append({"epoch": float(epoch), **{f"epoch_{k}": v for k, v in metrics.items()}})
+        name = model_name(self.spec, self.job_id, epoch)
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        self._wait(
+            self.events.publish(
+                f"Epoch {epoch} saved as {name} ({shown}).",
+                checkpoint_saved=events_pb2.CheckpointSaved(
+                    checkpoint_id=f"ckpt-{self.job_id}-{epoch}",
+                    model_name=name,
+                    base_model=self.spec.base_model,
+                    path=str(checkpoint.relative_to(self.worker.data_dir)),
+                    epoch=epoch,
+                    step=self.last_step,
+                    tenant_id=self.tenant_id,
+                    metrics=metrics,
+                ),
+            )
+        )
+
+    def stop_requested(self) -> Literal["pause", "cancel"] | None:
+        now = time.monotonic()
+        if self._stop is None and now - self._checked_at >= self.worker.settings.control_poll_s:
+            self._checked_at = now
+            status = self._wait(self.worker.status(self.job_id))
+            self._stop = STOPPING.get(status)  # type: ignore[assignment]
+        return self._stop
+
+    def warn(self, message: str) -> None:
+        self._wait(self.events.publish(message, level="warning"))

@@ -1,0 +1,216 @@
+"""The vLLM engine on a tiny local model: exact greedy output against plain transformers +
+PEFT, adapters per request, streaming, stop strings, aborts, concurrency, unload/reload.
+
+One engine for the whole module (a cold start takes tens of seconds), so every test runs
+on the module's event loop and leaves the loaded adapters as it found them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from services.inference.engines.base import (
+    BaseModelSpec,
+    ChatTurn,
+    GenerationChunk,
+    GenerationRequest,
+    SamplingSettings,
+)
+from services.inference.engines.vllm_engine import VllmEngine
+from support.tiny_model import build_tiny_adapter, build_tiny_model
+from tuneloop_core.errors import NotFoundError
+
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB
+os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
+os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+
+pytestmark = [
+    pytest.mark.vllm,
+    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM not installed"),
+    pytest.mark.asyncio(loop_scope="module"),
+]
+
+N = 16  # greedy tokens compared against the reference
+GREEDY = SamplingSettings(max_tokens=N, temperature=0)
+PROMPT = "Hello world, hello"
+CHAT = (ChatTurn("system", "You are terse."), ChatTurn("user", "公文的主旨是什麼？"))
+ADAPTERS = (None, "a1", "a2")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny")
+    base = build_tiny_model(root / "base")
+    return {
+        "base": base,
+        "a1": build_tiny_adapter(base, root / "a1", seed=1),
+        "a2": build_tiny_adapter(base, root / "a2", seed=2),
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(tiny: dict[str, Path]) -> dict[tuple[str | None, str], list[int]]:
+    """Greedy continuations from plain transformers (+ PEFT) in float32: the ground truth,
+    keyed by (adapter, "raw" | "chat")."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny["base"])
+    chat = [{"role": t.role, "content": t.content} for t in CHAT]
+    prompts = {
+        "raw": tokenizer(PROMPT)["input_ids"],
+        "chat": tokenizer(
+            tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False),
+            add_special_tokens=False,
+        )["input_ids"],
+    }
+    out: dict[tuple[str | None, str], list[int]] = {}
+    for adapter in ADAPTERS:
+        model = AutoModelForCausalLM.from_pretrained(tiny["base"], dtype=torch.float32)
+        if adapter is not None:
+            model = PeftModel.from_pretrained(model, tiny[adapter])
+        for kind, ids in prompts.items():
+            generated = model.generate(
+                input_ids=torch.tensor([ids]), max_new_tokens=N, do_sample=False
+            )
+            out[adapter, kind] = [int(t) for t in generated[0, len(ids) :]]
+    return out
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def vllm_engine(tiny: dict[str, Path]) -> AsyncIterator[VllmEngine]:
+    engine = VllmEngine(
+        BaseModelSpec("tiny", tiny["base"]), dtype="float32", max_loras=2, max_lora_rank=8
+    )
+    await engine.start()
+    await engine.load_adapter("a1", tiny["a1"])
+    await engine.load_adapter("a2", tiny["a2"])
+    yield engine
+    await engine.close()
+
+
+def request(
+    adapter: str | None = None, *, chat: bool = False, **sampling: Any
+) -> GenerationRequest:
+    settings = replace(GREEDY, **sampling)
+    if chat:
+        return GenerationRequest("t", messages=CHAT, adapter=adapter, sampling=settings)
+    return GenerationRequest("t", prompt=PROMPT, adapter=adapter, sampling=settings)
+
+
+async def collect(engine: VllmEngine, req: GenerationRequest) -> list[GenerationChunk]:
+    return [chunk async for chunk in engine.generate(req)]
+
+
+def token_ids(chunks: list[GenerationChunk]) -> list[int]:
+    return [t for c in chunks for t in c.token_ids]
+
+
+@pytest.mark.parametrize("chat", [False, True], ids=["raw", "chat"])
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=["base", "a1", "a2"])
+async def test_greedy_output_matches_transformers(
+    vllm_engine: VllmEngine,
+    reference: dict[tuple[str | None, str], list[int]],
+    adapter: str | None,
+    chat: bool,
+) -> None:
+    expected = reference[adapter, "chat" if chat else "raw"]
+    assert len(set(expected)) > N // 2, "reference output is degenerate"
+    chunks = await collect(vllm_engine, request(adapter, chat=chat))
+    assert token_ids(chunks) == expected
+
+
+async def test_adapters_change_the_output(vllm_engine: VllmEngine) -> None:
+    outputs = [token_ids(await collect(vllm_engine, request(a))) for a in ADAPTERS]
+    assert outputs[0] != outputs[1] and outputs[0] != outputs[2] and outputs[1] != outputs[2]
+
+
+async def test_stream_deltas_add_up_to_the_completion(vllm_engine: VllmEngine) -> None:
+    req = request(chat=True, max_tokens=12)
+    chunks = await collect(vllm_engine, req)
+    assert len(chunks) > 1
+    assert all(c.finish_reason is None for c in chunks[:-1])
+    last = chunks[-1]
+    assert last.finish_reason == "length"
+    assert last.completion_tokens == 12 == len(token_ids(chunks))
+    assert last.prompt_tokens == vllm_engine.count_prompt_tokens(req)
+    tokenizer = AutoTokenizer.from_pretrained(vllm_engine.base.path)
+    text = "".join(c.text for c in chunks)
+    assert text == tokenizer.decode(token_ids(chunks), skip_special_tokens=True)
+
+
+async def test_stop_string_ends_with_stop(vllm_engine: VllmEngine) -> None:
+    full = "".join(c.text for c in await collect(vllm_engine, request(max_tokens=N)))
+    stop = full[len(full) // 2 : len(full) // 2 + 2]
+    cut = full.index(stop)
+    chunks = await collect(vllm_engine, request(max_tokens=N, stop=(stop,)))
+    assert chunks[-1].finish_reason == "stop"
+    assert "".join(c.text for c in chunks) == full[:cut]
+    assert chunks[-1].completion_tokens < N
+
+
+async def test_closing_the_stream_aborts_the_request(vllm_engine: VllmEngine) -> None:
+    stream = vllm_engine.generate(request(max_tokens=200))
+    first = await anext(stream)
+    assert first.finish_reason is None
+    await stream.aclose()
+    assert vllm_engine._llm.get_num_unfinished_requests() == 0  # vLLM forgot the request
+    chunks = await collect(vllm_engine, request())
+    assert chunks[-1].finish_reason == "length"
+
+
+async def test_cancelling_the_consumer_aborts_the_request(vllm_engine: VllmEngine) -> None:
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in vllm_engine.generate(request(max_tokens=200)):
+            started.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(started.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert vllm_engine._llm.get_num_unfinished_requests() == 0
+    assert (await collect(vllm_engine, request()))[-1].finish_reason == "length"
+
+
+async def test_concurrent_requests_over_several_adapters(
+    vllm_engine: VllmEngine, reference: dict[tuple[str | None, str], list[int]]
+) -> None:
+    adapters = [ADAPTERS[i % 3] for i in range(8)]
+    results = await asyncio.gather(*(collect(vllm_engine, request(a)) for a in adapters))
+    for adapter, chunks in zip(adapters, results, strict=True):
+        assert token_ids(chunks) == reference[adapter, "raw"], adapter
+
+
+async def test_unknown_adapter_is_not_found(vllm_engine: VllmEngine) -> None:
+    with pytest.raises(NotFoundError) as err:
+        await collect(vllm_engine, request("nope"))
+    assert (err.value.code, err.value.param) == ("model_not_found", "model")
+    with pytest.raises(NotFoundError):
+        await vllm_engine.unload_adapter("nope")
+
+
+async def test_unload_and_reload(
+    vllm_engine: VllmEngine,
+    tiny: dict[str, Path],
+    reference: dict[tuple[str | None, str], list[int]],
+) -> None:
+    await vllm_engine.unload_adapter("a2")
+    with pytest.raises(NotFoundError):
+        await collect(vllm_engine, request("a2"))
+    # Reloading a name with other weights serves the new weights, not vLLM's cached copy.
+    await vllm_engine.load_adapter("a2", tiny["a1"])
+    assert token_ids(await collect(vllm_engine, request("a2"))) == reference["a1", "raw"]
+    await vllm_engine.load_adapter("a2", tiny["a2"])
+    assert token_ids(await collect(vllm_engine, request("a2"))) == reference["a2", "raw"]

@@ -1,0 +1,64 @@
+"""n_epochs/batch_size/learning_rate_multiplier "auto": the rule of thumb and its reasons."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.trainer.hparams import (
+    batch_size_for_dataset_size,
+    choose,
+    epochs_for_dataset_size,
+)
+from tuneloop.trainer.v1 import trainer_pb2
+from tuneloop_core.errors import InvalidRequestError
+
+
+@pytest.mark.parametrize(("n", "epochs"), [(100, 15), (1_000, 10), (10_000, 2)])
+def test_rule_of_thumb_points(n: int, epochs: int) -> None:
+    assert epochs_for_dataset_size(n) == epochs
+
+
+def test_log_scale_interpolation_clamped_and_monotonic() -> None:
+    assert epochs_for_dataset_size(316) in (12, 13)  # log-midpoint of 100 and 1,000 → 12.5
+    assert epochs_for_dataset_size(3_162) == 6  # log-midpoint of 1,000 and 10,000 → 6
+    assert epochs_for_dataset_size(1) == 20
+    assert epochs_for_dataset_size(10_000_000) == 1
+    sizes = [1, 5, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 50_000]
+    values = [epochs_for_dataset_size(n) for n in sizes]
+    assert values == sorted(values, reverse=True)
+    assert all(1 <= v <= 20 for v in values)
+
+
+def test_auto_choices_are_explained() -> None:
+    chosen = choose(trainer_pb2.Hyperparameters(), 336, max_epochs=20)
+    assert chosen.n_epochs == epochs_for_dataset_size(336)
+    assert chosen.batch_size == batch_size_for_dataset_size(336) == 13
+    assert chosen.learning_rate_multiplier == 1.0
+    assert f"{chosen.n_epochs} epochs for 336 training examples" in chosen.explanation
+    assert "batch size 13" in chosen.explanation
+
+
+def test_recipe_caps_auto_epochs_and_given_values_win() -> None:
+    assert choose(trainer_pb2.Hyperparameters(), 50, max_epochs=8).n_epochs == 8
+    given = trainer_pb2.Hyperparameters(n_epochs=3, batch_size=4, learning_rate_multiplier=0.5)
+    chosen = choose(given, 50, max_epochs=8)
+    assert (chosen.n_epochs, chosen.batch_size, chosen.learning_rate_multiplier) == (3, 4, 0.5)
+    assert chosen.explanation == "All hyper-parameters given."
+
+
+@pytest.mark.parametrize(
+    ("given", "param"),
+    [
+        (trainer_pb2.Hyperparameters(n_epochs=0), "hyperparameters.n_epochs"),
+        (trainer_pb2.Hyperparameters(n_epochs=1000), "hyperparameters.n_epochs"),
+        (trainer_pb2.Hyperparameters(batch_size=0), "hyperparameters.batch_size"),
+        (
+            trainer_pb2.Hyperparameters(learning_rate_multiplier=0),
+            "hyperparameters.learning_rate_multiplier",
+        ),
+    ],
+)
+def test_out_of_range(given: trainer_pb2.Hyperparameters, param: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        choose(given, 100, max_epochs=20)
+    assert caught.value.param == param
