@@ -9,6 +9,7 @@ from services.gateway.completions.router import router as completions_router
 from services.gateway.deps import authenticate
 from services.gateway.embeddings.router import router as embeddings_router
 from services.gateway.errors import install_error_handlers
+from services.gateway.files.router import router as files_router
 from services.gateway.fine_tuning.router import router as fine_tuning_router
 from services.gateway.health.router import router as health_router
 from services.gateway.models.router import router as models_router
@@ -30,6 +31,7 @@ def create_app(state: GatewayState) -> FastAPI:
         chat_router,
         completions_router,
         embeddings_router,
+        files_router,
         fine_tuning_router,
     )
     for router in routers:

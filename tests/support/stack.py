@@ -12,6 +12,8 @@ from services.gateway.server import serve as serve_gateway
 from services.gateway.settings import GatewaySettings
 from services.inference.server import serve as serve_inference
 from services.inference.settings import InferenceSettings
+from services.trainer.server import serve as serve_trainer
+from services.trainer.settings import TrainerSettings
 from support.inprocess import running
 from support.tiny_model import build_tiny_model
 from tests.conftest import NatsServer
@@ -38,7 +40,10 @@ class ApiStack:
 
 
 @asynccontextmanager
-async def api_stack(root: Path, **inference_overrides: object) -> AsyncIterator[ApiStack]:
+async def api_stack(
+    root: Path, *, trainer: bool = False, **inference_overrides: object
+) -> AsyncIterator[ApiStack]:
+    """The stack on a tiny model; with `trainer`, a trainer worker too (in-process)."""
     nats = NatsServer(root / "jetstream")
     nats.start()
     try:
@@ -70,6 +75,15 @@ async def api_stack(root: Path, **inference_overrides: object) -> AsyncIterator[
                 common=common.model_copy(update={"inference_addr": addr}),
             )
             gateway = await outer.enter_async_context(running(serve_gateway, gateway_settings))
+            if trainer:
+                assert gateway.grpc is not None
+                trainer_common = common.model_copy(
+                    update={"gateway_addr": f"127.0.0.1:{gateway.grpc.port}"}
+                )
+                trainer_settings = TrainerSettings(
+                    grpc_port=0, shutdown_grace_s=1, control_poll_s=0.2, common=trainer_common
+                )
+                await outer.enter_async_context(running(serve_trainer, trainer_settings))
             registry = Registry(Database(common.database_url))
             outer.callback(registry.db.close)
             yield ApiStack(

@@ -94,7 +94,9 @@ class Registry:
         with self.db.session() as s:
             file = s.get(File, file_id)
         if file is None or file.tenant_id != tenant_id:
-            raise NotFoundError(f"No such File object: {file_id}", param="file_id")
+            raise NotFoundError(
+                f"No such File object: {file_id}", param="file_id", code="file_not_found"
+            )
         return file
 
     def list_files(self, tenant_id: str, purpose: str | None = None) -> list[File]:
@@ -102,7 +104,7 @@ class Registry:
         if purpose:
             query = query.where(File.purpose == purpose)
         with self.db.session() as s:
-            return list(s.scalars(query.order_by(File.created_at.desc(), File.id)))
+            return list(s.scalars(query.order_by(File.created_at.desc(), File.id.desc())))
 
     def delete_file(self, tenant_id: str, file_id: str) -> File:
         file = self.get_file(tenant_id, file_id)

@@ -1,0 +1,1 @@
+"""`/v1/files`: uploads of datasets and documents, tenant-scoped."""
