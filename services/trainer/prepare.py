@@ -14,8 +14,7 @@ from services.trainer.spec import DEFAULT_SEED, recipe_for
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core import basemodels
 from tuneloop_core.datasets.conversation import Conversation
-from tuneloop_core.datasets.reader import read_dataset
-from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.datasets.validation import load_conversations
 
 
 @dataclass
@@ -30,23 +29,8 @@ class PreparedJob:
 
 
 def _read(data_dir: Path, relpath: str, param: str) -> list[Conversation]:
-    dataset = read_dataset(data_dir / relpath)
-    if dataset.issues:
-        shown = "; ".join(str(issue) for issue in dataset.issues[:3])
-        more = f"; and {len(dataset.issues) - 3} more" if len(dataset.issues) > 3 else ""
-        raise InvalidRequestError(
-            f"The {param.replace('_', ' ')} has {len(dataset.issues)} invalid "
-            f"record(s): {shown}{more}. Nothing was trained.",
-            param=param,
-            code="invalid_file_format",
-        )
-    if not dataset.conversations:
-        raise InvalidRequestError(
-            f"The {param.replace('_', ' ')} contains no examples.",
-            param=param,
-            code="invalid_file_format",
-        )
-    return dataset.conversations
+    """The file's conversations; a file with any bad record fails the job before training."""
+    return load_conversations(data_dir / relpath, param=param)
 
 
 def prepare(spec: trainer_pb2.FineTuneJobSpec, data_dir: Path) -> PreparedJob:

@@ -49,7 +49,7 @@ class Turn:
         if role is Role.ASSISTANT:
             if self.weight is None:
                 object.__setattr__(self, "weight", 1)
-            elif self.weight not in (0, 1) or isinstance(self.weight, bool):
+            elif type(self.weight) is not int or self.weight not in (0, 1):
                 raise ValueError(f"assistant weight must be 0 or 1, got {self.weight!r}")
         elif self.weight is not None:
             raise ValueError(f"only assistant turns carry a weight, not {role.value} turns")
@@ -82,10 +82,7 @@ class Conversation:
     @property
     def answer(self) -> str:
         """The last assistant turn's text: the reference answer for evaluation."""
-        for turn in reversed(self.turns):
-            if turn.role is Role.ASSISTANT:
-                return turn.content
-        raise ValueError("the conversation has no assistant turn")
+        return self.turns[self._last_answer()].content
 
     @property
     def chars(self) -> int:
@@ -98,8 +95,13 @@ class Conversation:
 
     def prompt_messages(self) -> list[dict[str, str]]:
         """Every turn before the last assistant turn: what a model is asked when evaluated."""
-        last = max(i for i, turn in enumerate(self.turns) if turn.role is Role.ASSISTANT)
-        return self.messages()[:last]
+        return self.messages()[: self._last_answer()]
+
+    def _last_answer(self) -> int:
+        for index in range(len(self.turns) - 1, -1, -1):
+            if self.turns[index].role is Role.ASSISTANT:
+                return index
+        raise ValueError("the conversation has no assistant turn")
 
 
 def _weight(value: object) -> int | None:

@@ -83,6 +83,7 @@ def llamafactory_dataset(
             f"dataset '{name}' is loaded from a hub or script ({hub[0]}: {entry[hub[0]]}); "
             "Tuneloop reads local files only: download it and point 'file_name' at the file"
         )
+    schema = llamafactory_schema(entry, name)  # what the data is matters before where
     file_name = entry.get("file_name")
     if not isinstance(file_name, str) or not file_name:
         raise _invalid(f"dataset '{name}' has no 'file_name'")
@@ -96,18 +97,20 @@ def llamafactory_dataset(
         raise _invalid(f"dataset '{name}': only .json and .jsonl files are supported")
     if not path.is_file():
         raise _invalid(f"dataset '{name}': file '{file_name}' does not exist in {root}")
-    return LlamaFactoryDataset(name, path, llamafactory_schema(entry, name=name))
+    return LlamaFactoryDataset(name, path, schema)
 
 
-def llamafactory_schema(entry: Mapping[str, Any], *, name: str = "dataset") -> RecordSchema:
-    """The schema an entry's `formatting`, `columns` and `tags` describe."""
+def llamafactory_schema(entry: Mapping[str, Any], name: str) -> RecordSchema:
+    """The schema entry `name`'s `formatting`, `columns` and `tags` describe."""
     formatting = entry.get("formatting", "alpaca")
     if entry.get("ranking"):
-        raise _invalid(f"'{name}' is a preference (ranking) dataset; only SFT data is supported")
+        raise _invalid(
+            f"dataset '{name}' is a preference (ranking) dataset; only SFT data is supported"
+        )
     columns = _str_map(entry, "columns", name)
     for key, what in UNSUPPORTED_COLUMNS.items():
         if columns is not None and columns.get(key):
-            raise _invalid(f"'{name}' has {what} ('{key}' column), which is not supported")
+            raise _invalid(f"dataset '{name}' has {what} ('{key}' column), which is not supported")
 
     def column(key: str, default: str | None) -> str | None:
         return default if columns is None else columns.get(key)
@@ -117,11 +120,11 @@ def llamafactory_schema(entry: Mapping[str, Any], *, name: str = "dataset") -> R
         response = column("response", "output")
         if response is None:
             raise _invalid(
-                f"'{name}' has no 'response' column: text-only (pretraining) data cannot be "
-                "used for fine-tuning"
+                f"dataset '{name}' has no 'response' column: text-only (pretraining) data "
+                "cannot be used for fine-tuning"
             )
         if tools:
-            raise _invalid(f"'{name}' has tool definitions, which are not supported yet")
+            raise _invalid(f"dataset '{name}' has tool definitions, which are not supported yet")
         return AlpacaSchema(
             prompt=column("prompt", "instruction"),
             query=column("query", "input"),
@@ -130,14 +133,16 @@ def llamafactory_schema(entry: Mapping[str, Any], *, name: str = "dataset") -> R
             history=column("history", None),
         )
     if formatting != "sharegpt":
-        raise _invalid(f"'{name}': formatting {formatting!r} is not alpaca or sharegpt")
+        raise _invalid(f"dataset '{name}': formatting {formatting!r} is not alpaca or sharegpt")
     messages = column("messages", "conversations")
     if messages is None:
-        raise _invalid(f"'{name}' has no 'messages' column")
+        raise _invalid(f"dataset '{name}' has no 'messages' column")
     given = _str_map(entry, "tags", name)
     tags = DEFAULT_TAGS if given is None else given
     if not all(tags.get(key) for key in ("role_tag", "content_tag", "user_tag", "assistant_tag")):
-        raise _invalid(f"'{name}': tags must name role_tag, content_tag, user_tag, assistant_tag")
+        raise _invalid(
+            f"dataset '{name}': tags must name role_tag, content_tag, user_tag, assistant_tag"
+        )
     return ChatSchema(
         format=DatasetFormat.SHAREGPT,
         messages=messages,
@@ -184,7 +189,7 @@ def _str_map(entry: Mapping[str, Any], key: str, name: str) -> dict[str, str] | 
     if not isinstance(value, Mapping) or not all(
         isinstance(v, str) or v is None for v in value.values()
     ):
-        raise _invalid(f"'{name}': '{key}' must map names to strings")
+        raise _invalid(f"dataset '{name}': '{key}' must map names to strings")
     return {k: v for k, v in value.items() if v is not None}
 
 

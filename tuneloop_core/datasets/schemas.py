@@ -115,7 +115,7 @@ class ChatSchema:
                 IssueCode.WRONG_TYPE,
                 f"turn {number}: 'weight' is only allowed on assistant messages",
             )
-        if weight is not None and (isinstance(weight, bool) or weight not in (0, 1)):
+        if weight is not None and (type(weight) is not int or weight not in (0, 1)):
             raise RecordProblem(
                 IssueCode.WRONG_TYPE, f"turn {number}: 'weight' must be 0 or 1, not {weight!r}"
             )

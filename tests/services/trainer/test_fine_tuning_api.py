@@ -113,7 +113,7 @@ async def test_fine_tune_then_chat_with_the_result(client: openai.AsyncOpenAI) -
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (b"this is not json at all", "invalid"),
+        (b"this is not json at all", "not json"),
         (jsonl([{"messages": [{"role": "user", "content": "hi"}]}]), "assistant"),
         (
             jsonl(

@@ -160,11 +160,11 @@ def test_entries_refused_with_a_clear_message(
 
 def test_unknown_name_and_unreadable_dataset_info(tmp_path: Path) -> None:
     info_path = setup(tmp_path, {}, [])
-    with pytest.raises(InvalidRequestError, match="'other' is not in dataset_info.json"):
+    with pytest.raises(InvalidRequestError, match=r"'other' is not in dataset_info\.json"):
         llamafactory_dataset(load_dataset_info(info_path), "other", tmp_path)
     info_path.write_text("[1]", "utf-8")
     with pytest.raises(InvalidRequestError, match="must be a JSON object"):
         load_dataset_info(info_path)
     info_path.write_text("{", "utf-8")
-    with pytest.raises(InvalidRequestError, match="cannot read dataset_info.json"):
+    with pytest.raises(InvalidRequestError, match=r"cannot read dataset_info\.json"):
         load_dataset_info(info_path)

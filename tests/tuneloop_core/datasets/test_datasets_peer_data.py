@@ -91,7 +91,7 @@ def test_hub_and_unsupported_entries_of_the_real_dataset_info_are_refused() -> N
         hub: "reads local files only",
         "dpo_en_demo": "preference (ranking)",
         "mllm_demo": "images",
-        "wiki_demo": "only .json and .jsonl",
+        "wiki_demo": "no 'response' column",  # pretraining text
         "c4_demo": "no 'response' column",
         "glaive_toolcall_en_demo": "does not exist",  # not shipped in peer-data
     }
