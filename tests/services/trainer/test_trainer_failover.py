@@ -1,0 +1,156 @@
+"""kill -9 of a trainer worker mid-job: a second worker takes the job over from the last
+saved epoch, and the result equals an uninterrupted run with the same seed."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import openai
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from support.stack import TINY, ApiStack, api_stack
+
+pytestmark = pytest.mark.slow
+QUESTIONS = [f"第{i}號函的主旨是什麼？" for i in range(160)]
+TRAINING = "\n".join(
+    json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": q},
+                {"role": "assistant", "content": f"第{i}號函說明公文格式。"},
+            ]
+        },
+        ensure_ascii=False,
+    )
+    for i, q in enumerate(QUESTIONS)
+).encode()
+
+
+class Worker:
+    """A trainer process, as `tuneloop up` would start it."""
+
+    def __init__(self, stack: ApiStack, log: Path):
+        assert stack.gateway.grpc is not None
+        env = dict(os.environ)
+        env.update(
+            {
+                "TUNELOOP_DATA_DIR": str(stack.common.data_dir),
+                "TUNELOOP_NATS_URL": stack.common.nats_url,
+                "TUNELOOP_DATABASE_URL": stack.common.database_url,
+                "TUNELOOP_GATEWAY_ADDR": f"127.0.0.1:{stack.gateway.grpc.port}",
+                "TUNELOOP_TRAINER_GRPC_PORT": "0",
+                "TUNELOOP_TRAINER_ACK_WAIT_S": "3",
+                "TUNELOOP_TRAINER_HEARTBEAT_S": "0.5",
+                "TUNELOOP_TRAINER_CONTROL_POLL_S": "0.5",
+                "OMP_NUM_THREADS": "1",
+            }
+        )
+        self.log = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.trainer"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[ApiStack]:
+    async with api_stack(tmp_path / "stack") as running:
+        yield running
+
+
+async def wait_status(
+    client: openai.AsyncOpenAI, job_id: str, statuses: set[str], limit_s: float
+) -> str:
+    async with asyncio.timeout(limit_s):
+        while (status := (await client.fine_tuning.jobs.retrieve(job_id)).status) not in statuses:
+            await asyncio.sleep(0.2)
+    return status
+
+
+async def checkpoint_count(client: openai.AsyncOpenAI, job_id: str) -> int:
+    return len((await client.fine_tuning.jobs.checkpoints.list(job_id)).data)
+
+
+def final_adapter(stack: ApiStack, job_id: str) -> dict[str, torch.Tensor]:
+    return load_file(
+        stack.common.data_dir
+        / "artifacts"
+        / "jobs"
+        / job_id
+        / "final"
+        / "adapter_model.safetensors"
+    )
+
+
+async def test_kill_9_mid_job_then_another_worker_resumes(stack: ApiStack, tmp_path: Path) -> None:
+    client = openai.AsyncOpenAI(
+        base_url=f"{stack.url}/v1", api_key=stack.key("acme"), max_retries=0
+    )
+    file_id = (
+        await client.files.create(file=("t.jsonl", io.BytesIO(TRAINING)), purpose="fine-tune")
+    ).id
+    hyper = {"n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 4}
+    first = Worker(stack, tmp_path / "worker-1.log")
+    try:
+        job = await client.fine_tuning.jobs.create(
+            model=TINY, training_file=file_id, seed=5, hyperparameters=hyper
+        )
+        async with asyncio.timeout(120):
+            while await checkpoint_count(client, job.id) < 1:
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)  # into epoch 2
+        first.kill()
+        second = Worker(stack, tmp_path / "worker-2.log")
+        try:
+            assert await wait_status(client, job.id, {"succeeded", "failed"}, 180) == "succeeded"
+            events = [
+                e.message
+                for e in (await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data
+            ]
+            assert any(
+                m.startswith("Resuming from epoch 1") or m.startswith("Resuming from epoch 2")
+                for m in events
+            )
+            epochs = sorted(
+                c.epoch for c in (await client.fine_tuning.jobs.checkpoints.list(job.id)).data
+            )
+            assert epochs[-1] == 3 and set(epochs) == {1, 2, 3}
+
+            again = await client.fine_tuning.jobs.create(
+                model=TINY, training_file=file_id, seed=5, hyperparameters=hyper
+            )
+            assert await wait_status(client, again.id, {"succeeded", "failed"}, 180) == "succeeded"
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+    resumed, straight = final_adapter(stack, job.id), final_adapter(stack, again.id)
+    assert resumed.keys() == straight.keys()
+    for name, tensor in straight.items():
+        assert torch.allclose(tensor, resumed[name], atol=1e-4), name
