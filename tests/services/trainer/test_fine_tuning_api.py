@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 import pytest_asyncio
+import torch
 
 from support.stack import TINY, ApiStack, api_stack
 
@@ -174,3 +175,63 @@ async def test_cancel_and_tenant_isolation(stack: ApiStack, client: openai.Async
     with pytest.raises(openai.APIStatusError) as again:
         await client.fine_tuning.jobs.cancel(job.id)
     assert again.value.status_code == 409
+
+
+async def test_pause_then_resume_continues_where_it_stopped(client: openai.AsyncOpenAI) -> None:
+    many = jsonl(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": f"問題{i}"},
+                    {"role": "assistant", "content": f"答案{i}"},
+                ]
+            }
+            for i in range(60)
+        ]
+    )
+    file_id = await upload(client, many)
+    job = await client.fine_tuning.jobs.create(
+        model=TINY, training_file=file_id, hyperparameters={"n_epochs": 6, "batch_size": 2}
+    )
+    async with asyncio.timeout(120):
+        while not [
+            e
+            for e in (await client.fine_tuning.jobs.list_events(job.id, limit=100)).data
+            if e.type == "metrics"
+        ]:
+            await asyncio.sleep(0.1)
+    paused = await client.post(f"/fine_tuning/jobs/{job.id}/pause", cast_to=object)
+    assert paused["status"] == "paused"  # type: ignore[index]
+    async with asyncio.timeout(60):
+        while not any(
+            e.message.startswith("Paused at")
+            for e in (await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data
+        ):
+            await asyncio.sleep(0.1)
+    assert (await client.fine_tuning.jobs.retrieve(job.id)).status == "paused"
+    resumed = await client.post(f"/fine_tuning/jobs/{job.id}/resume", cast_to=object)
+    assert resumed["status"] == "queued"  # type: ignore[index]
+    done = await wait_for(client, job.id, {"succeeded", "failed"})
+    assert done.status == "succeeded", done.error  # type: ignore[attr-defined]
+    messages = [
+        e.message for e in (await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data
+    ]
+    assert any(m.startswith("Resuming from epoch") for m in messages)
+    steps = [
+        e.data["step"]
+        for e in (await client.fine_tuning.jobs.list_events(job.id, limit=1000)).data
+        if e.type == "metrics"
+    ]
+    assert sorted(steps) == list(range(1, max(steps) + 1)), "no step trained twice, none skipped"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this worker has a GPU: QLoRA can run")
+async def test_qlora_fails_fast_without_a_gpu(client: openai.AsyncOpenAI) -> None:
+    file_id = await upload(client, TRAINING)
+    job = await client.fine_tuning.jobs.create(
+        model=TINY, training_file=file_id, extra_body={"recipe": "qlora"}
+    )
+    done = await wait_for(client, job.id, {"failed", "succeeded"})
+    assert done.status == "failed"  # type: ignore[attr-defined]
+    assert done.error.param == "method.quantization"  # type: ignore[attr-defined]
+    assert "GPU" in done.error.message  # type: ignore[attr-defined]

@@ -160,3 +160,15 @@ def test_other_methods_train(tiny_base: Path, tmp_path: Path, name: str) -> None
     saved = tmp_path / name / "ckpt-1"
     expected = "config.json" if name == "full" else "adapter_config.json"
     assert (saved / expected).is_file()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="QLoRA needs bitsandbytes on a GPU")
+def test_qlora_trains_on_a_gpu(tiny_base: Path, tmp_path: Path) -> None:
+    recipe = load_recipe("qlora")
+    trainer = SftRecipe(
+        RunSettings(recipe, tiny_base, tmp_path, 1, 3, 1e-3, 7, 128), CONVERSATIONS, [], Hooks()
+    )
+    trainer.setup()
+    assert trainer.train() == "finished"
+    assert (tmp_path / "ckpt-1" / "adapter_config.json").is_file()
