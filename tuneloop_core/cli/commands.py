@@ -13,7 +13,6 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from tuneloop_core.cli.demo import run_demo
 from tuneloop_core.cli.probes import probe_all
 from tuneloop_core.cli.supervisor import RunFiles, Supervisor
 from tuneloop_core.errors import TuneloopError
@@ -142,16 +141,3 @@ def create_key(tenant: str, name: str, out: Console, err: Console) -> int:
     out.print(plaintext, highlight=False, soft_wrap=True)
     err.print(f"Created key {record.id} for tenant '{tenant}'. It is shown only this once.")
     return 0
-
-
-def demo(keep: bool, out: Console, err: Console) -> int:
-    """Start the stack unless it is already up, run the demo, stop what it started."""
-    files = RunFiles(CommonSettings().data_dir)
-    started_here = files.running_pid() is None
-    if started_here and up(True, 300.0, out, err) != 0:
-        return 1
-    try:
-        return run_demo(out, err)
-    finally:
-        if started_here and not keep:
-            down(90.0, err)

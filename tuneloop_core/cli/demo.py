@@ -1,8 +1,9 @@
 """`tuneloop demo`: the main job on the embedded default.
 
-Today it brings the stack up, checks every component, creates an API key and calls the
-OpenAI-compatible API with it. The full loop (datagen → fine-tune → evaluate → export)
-joins here as its services land.
+Today it pulls SmolLM2-135M-Instruct from its wheel, brings the stack up, checks every
+component, creates an API key and asks the model a 公文 question through the
+OpenAI-compatible API. The full loop (datagen → fine-tune → evaluate → export) joins here
+as its services land.
 """
 
 from __future__ import annotations
@@ -10,12 +11,29 @@ from __future__ import annotations
 import httpx
 from rich.console import Console
 
+from tuneloop_core.cli import commands, models
 from tuneloop_core.cli.supervisor import RunFiles
 from tuneloop_core.registry.db import Database
 from tuneloop_core.registry.store import Registry
 from tuneloop_core.settings import CommonSettings
 
 DEMO_TENANT = "demo"
+DEMO_MODEL = "smollm2-135m"
+DEMO_QUESTION = "公文的「主旨」應該怎麼寫？"
+
+
+def demo(keep: bool, out: Console, err: Console) -> int:
+    """Pull the model, start the stack unless it is up, run the demo, stop what it started."""
+    models.pull(DEMO_MODEL, False, "float32", err, err)
+    files = RunFiles(CommonSettings().data_dir)
+    started_here = files.running_pid() is None
+    if started_here and commands.up(True, 600.0, out, err) != 0:
+        return 1
+    try:
+        return run_demo(out, err)
+    finally:
+        if started_here and not keep:
+            commands.down(90.0, err)
 
 
 def run_demo(out: Console, err: Console) -> int:
@@ -35,12 +53,28 @@ def run_demo(out: Console, err: Console) -> int:
         if ready.status_code != 200:
             err.print(f"[red]not ready:[/red] {ready.json()['error']['message']}")
             return 1
-        models = http.get("/v1/models", headers={"Authorization": f"Bearer {key}"})
-        models.raise_for_status()
-    names = [m["id"] for m in models.json()["data"]]
+        auth = {"Authorization": f"Bearer {key}"}
+        listed = http.get("/v1/models", headers=auth)
+        listed.raise_for_status()
+        err.print(f"Asking {DEMO_MODEL}: {DEMO_QUESTION}")
+        chat = http.post(
+            "/v1/chat/completions",
+            headers=auth,
+            json={
+                "model": DEMO_MODEL,
+                "messages": [{"role": "user", "content": DEMO_QUESTION}],
+                "temperature": 0,
+                "max_tokens": 64,
+            },
+            timeout=300,
+        )
+        chat.raise_for_status()
+    names = [m["id"] for m in listed.json()["data"]]
+    answer = chat.json()["choices"][0]["message"]["content"].strip()
     out.print(f"Gateway:  {url}  (OpenAI base URL {url}/v1)", soft_wrap=True)
     out.print(f"API key:  {key}  (tenant '{DEMO_TENANT}')", soft_wrap=True)
     out.print(f"Models:   {', '.join(names) if names else 'none served yet'}")
+    out.print(f"Base model's answer (before any tuning): {answer}", soft_wrap=True)
     out.print(
         'Try it:   python -c "import openai; print(openai.OpenAI('
         f"base_url='{url}/v1', api_key='{key}').models.list())\"",

@@ -20,7 +20,7 @@ import sys
 
 from rich.console import Console
 
-from tuneloop_core.cli import commands, models
+from tuneloop_core.cli import commands, demo, models
 from tuneloop_core.logs import configure_logging
 
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             return commands.status(out)
         if args.command == "demo":
-            return commands.demo(args.keep, out, err)
+            return demo.demo(args.keep, out, err)
         if args.command == "models":
             return _models(args, out, err)
         return commands.create_key(args.tenant, args.name, out, err)
