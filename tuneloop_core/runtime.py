@@ -86,17 +86,24 @@ class ServiceRuntime:
         """Run `work` (a loop that ends once `stop` is set) for the process lifetime; on
         shutdown it gets the grace period, then is cancelled."""
         task = asyncio.create_task(work)
+        task.add_done_callback(self._on_task_done)
 
         async def finish() -> None:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), self.settings.shutdown_grace_s)
-            except TimeoutError:
+            done, _ = await asyncio.wait({task}, timeout=self.settings.shutdown_grace_s)
+            if not done:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await asyncio.wait({task})
 
         self._stack.push_async_callback(finish)
         return task
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        """A background loop that dies stops the whole process, so the supervisor (or the
+        orchestrator) restarts it, rather than leaving it running half-broken."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("background task failed; stopping", exc_info=task.exception())
+        self.stop.set()
 
     def start_worker(
         self, kind: int, handler: JobHandler, options: WorkerOptions | None = None

@@ -13,7 +13,6 @@ import logging
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -104,7 +103,7 @@ async def run_job_state_consumer(
         while not stop.is_set():
             try:
                 messages = await subscription.fetch(batch, timeout=1)
-            except NatsTimeoutError:
+            except TimeoutError:  # nats raises its own or asyncio's: both are TimeoutError
                 continue
             for msg in messages:
                 await _settle(registry, artifacts, msg)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -84,7 +85,9 @@ def load_progress(output: Path) -> Progress | None:
 def restore_optimizer(output: Path, optimizer: Any, scheduler: Any) -> None:
     import torch
 
-    saved = torch.load(output / "state" / "trainer.pt", weights_only=False)
+    # On the CPU first: every rank of a data-parallel run reads the file rank 0 wrote, and
+    # load_state_dict moves the optimizer state onto each parameter's device.
+    saved = torch.load(output / "state" / "trainer.pt", map_location="cpu", weights_only=False)
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     torch.set_rng_state(saved["torch_rng"])
@@ -93,3 +96,16 @@ def restore_optimizer(output: Path, optimizer: Any, scheduler: Any) -> None:
 
 def state_weights(output: Path) -> Path:
     return output / "state" / "weights"
+
+
+def trainable_digest(model: Any) -> str:
+    """SHA-256 over the names and bytes of the trainable weights: equal on every rank of a
+    data-parallel run whose ranks stayed in sync."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+        if param.requires_grad:
+            digest.update(name.encode())
+            digest.update(param.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -2,6 +2,10 @@
 
 Runs synchronously (in a worker thread); it reports through `RunHooks`, which the job
 worker turns into events, and asks the hooks between steps whether to pause or cancel.
+
+Launched by `torchrun` (see `services.trainer.distributed`), it trains data-parallel: each
+rank takes a disjoint share of every step's examples, gradients are averaged by DDP
+(`services.trainer.ddp`), and only rank 0 saves and publishes.
 """
 
 from __future__ import annotations
@@ -14,15 +18,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from services.trainer import checkpoints
 from services.trainer.checkpoints import Progress
-from services.trainer.data import Example, pack, to_tensors, tokenize_conversation
+from services.trainer.data import IGNORE, Example, pack, to_tensors, tokenize_conversation
 from services.trainer.loss import causal_lm_loss
 from services.trainer.model_setup import apply_method, frozen_dtype, load_model
 from services.trainer.recipes.config import Recipe
 from tuneloop_core.datasets.conversation import Turn
+
+if TYPE_CHECKING:
+    from services.trainer.ddp import World
 
 log = logging.getLogger(__name__)
 Outcome = Literal["finished", "paused", "cancelled"]
@@ -69,7 +76,12 @@ class SftRecipe:
         import torch
         from transformers import AutoTokenizer, get_scheduler
 
+        from services.trainer import ddp
+
         s = self.settings
+        self.world: World = ddp.world_from_environment()
+        if self.world.distributed:
+            self.hooks = ddp.MainRankHooks(self.hooks, self.world)
         torch.manual_seed(s.seed)
         self.tokenizer = AutoTokenizer.from_pretrained(s.base_path)
         self.pad_id = self.tokenizer.pad_token_id
@@ -82,6 +94,7 @@ class SftRecipe:
         state = checkpoints.state_weights(s.output)
         base = load_model(state if saved and full else s.base_path, s.recipe)
         self.model = apply_method(base, s.recipe, state if saved and not full else None)
+        self.loss_forward = ddp.loss_forward(self.model, self.world)  # on the rank's device
         self.dtype = frozen_dtype(s.recipe)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
@@ -127,7 +140,8 @@ class SftRecipe:
     def _batch(self, examples: Sequence[Example]) -> dict[str, Any]:
         recipe = self.settings.recipe
         packed = pack(examples, self.settings.max_seq_length, recipe.data.packing)
-        return to_tensors(packed, self.pad_id, self.dtype)
+        tensors = to_tensors(packed, self.pad_id, self.dtype)
+        return {name: t.to(self.world.device) for name, t in tensors.items()}
 
     def train(self) -> Outcome:
         import torch
@@ -145,8 +159,7 @@ class SftRecipe:
                 picked = order[step * s.batch_size : (step + 1) * s.batch_size]
                 chosen = [self.train_examples[i] for i in picked]
                 started = time.perf_counter()
-                result = causal_lm_loss(self.model, self._batch(chosen))
-                result.loss.backward()
+                loss, accuracy = self._forward_backward(chosen)
                 trainable = [p for p in self.model.parameters() if p.requires_grad]
                 grad_norm = float(
                     torch.nn.utils.clip_grad_norm_(trainable, s.recipe.optim.max_grad_norm)
@@ -159,7 +172,7 @@ class SftRecipe:
                 self.progress.step_in_epoch = step + 1
                 self.progress.global_step += 1
                 self.progress.trained_tokens += tokens
-                losses.append(float(result.loss.detach()))
+                losses.append(loss)
                 self.hooks.on_step(
                     self.progress,
                     epoch + (step + 1) / self.steps_per_epoch,
@@ -168,14 +181,40 @@ class SftRecipe:
                         "learning_rate": float(self.scheduler.get_last_lr()[0]),
                         "grad_norm": grad_norm,
                         "tokens_per_second": tokens / seconds if seconds > 0 else 0.0,
-                        "train_token_accuracy": result.correct / max(1, result.tokens),
+                        "train_token_accuracy": accuracy,
                     },
                 )
             self._end_epoch(epoch, losses)
-        final = s.output / "final"
-        shutil.rmtree(final, ignore_errors=True)
-        shutil.copytree(checkpoints.checkpoint_dir(s.output, s.n_epochs), final)
+        if self.world.is_main:
+            final = s.output / "final"
+            shutil.rmtree(final, ignore_errors=True)
+            shutil.copytree(checkpoints.checkpoint_dir(s.output, s.n_epochs), final)
+        self.world.barrier()  # every rank returns once the final weights are on disk
         return "finished"
+
+    def _forward_backward(self, chosen: list[Example]) -> tuple[float, float]:
+        """Backward of the step's loss; returns its value (mean over the labelled tokens of
+        all of `chosen`) and the token accuracy."""
+        world = self.world
+        if not world.distributed:
+            result = self.loss_forward(self._batch(chosen))
+            result.loss.backward()
+            return float(result.loss.detach()), result.correct / max(1, result.tokens)
+        mine = world.shard(chosen)
+        # A rank left without examples (a last step smaller than the world) still runs a
+        # forward and backward, weighted 0, so DDP gets every parameter's gradient from it.
+        batch = self._batch(mine or chosen[:1])
+        local = int((batch["labels"][:, 1:] != IGNORE).sum()) if mine else 0
+        total = max(1.0, world.sum([local])[0])
+        result = self.loss_forward(batch)
+        # DDP averages gradients over ranks. Weighting each rank's mean loss by its share
+        # of the step's labelled tokens (× ranks) turns that average into the gradient of
+        # the mean over all of them: the same objective as one process with the whole step.
+        (result.loss * (world.size * local / total)).backward()
+        loss_sum, correct = world.sum(
+            [float(result.loss.detach()) * local, result.correct * bool(mine)]
+        )
+        return loss_sum / total, correct / total
 
     def _end_epoch(self, epoch: int, losses: list[float]) -> None:
         metrics = {"train_loss": sum(losses) / len(losses)} if losses else {}
@@ -189,6 +228,7 @@ class SftRecipe:
     def _stop(self, stop: Literal["pause", "cancel"]) -> Outcome:
         if stop == "pause":
             self._save_state()
+            self.world.barrier()
             return "paused"
         return "cancelled"
 
@@ -203,7 +243,8 @@ class SftRecipe:
         tokens = correct = 0
         size = max(1, self.settings.batch_size)
         with torch.no_grad():
-            for start in range(0, len(self.validation_examples), size):
+            # Each rank evaluates its share of the batches; the sums are added up below.
+            for start in self.world.shard(range(0, len(self.validation_examples), size)):
                 result = causal_lm_loss(
                     self.model, self._batch(self.validation_examples[start : start + size])
                 )
@@ -211,23 +252,27 @@ class SftRecipe:
                 tokens += result.tokens
                 correct += result.correct
         self.model.train()
-        loss = total_loss / max(1, tokens)
+        total_loss, all_tokens, all_correct = self.world.sum([total_loss, tokens, correct])
+        loss = total_loss / max(1, all_tokens)
         return {
             "valid_loss": loss,
             "valid_perplexity": math.exp(min(loss, 50.0)),
-            "valid_token_accuracy": correct / max(1, tokens),
+            "valid_token_accuracy": all_correct / max(1, all_tokens),
         }
 
     # --- save_checkpoint / cleanup ----------------------------------------------------
 
     def save_checkpoint(self, epoch: int) -> Path:
-        """The epoch's weights (servable) and the resume state."""
+        """The epoch's weights (servable) and the resume state (rank 0 writes them)."""
         target = checkpoints.checkpoint_dir(self.settings.output, epoch)
-        checkpoints.save_weights(self.model, self.tokenizer, target)
+        if self.world.is_main:
+            checkpoints.save_weights(self.model, self.tokenizer, target)
         self._save_state()
         return target
 
     def _save_state(self) -> None:
+        if not self.world.is_main:
+            return  # every rank holds the same weights and optimizer state
         checkpoints.save_state(
             self.settings.output,
             checkpoints.TrainingObjects(self.model, self.tokenizer, self.optimizer, self.scheduler),
@@ -235,6 +280,7 @@ class SftRecipe:
         )
 
     def cleanup(self, keep_state: bool) -> None:
-        if not keep_state:
+        if not keep_state and self.world.is_main:
             shutil.rmtree(self.settings.output / "state", ignore_errors=True)
-        del self.model, self.optimizer, self.scheduler
+        del self.model, self.loss_forward, self.optimizer, self.scheduler
+        self.world.close()

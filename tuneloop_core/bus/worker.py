@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
@@ -133,7 +132,7 @@ async def run_worker(
         while not stop.is_set():
             try:
                 messages = await subscription.fetch(1, timeout=options.fetch_timeout_s)
-            except NatsTimeoutError:
+            except TimeoutError:  # nats raises its own or asyncio's: both are TimeoutError
                 continue
             for msg in messages:
                 await process_message(msg, handler, options)

@@ -7,11 +7,16 @@ import hashlib
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tuneloop_core.errors import AuthenticationError, ConflictError, NotFoundError
+from tuneloop_core.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from tuneloop_core.ids import new_id
 from tuneloop_core.registry.db import Database
 from tuneloop_core.registry.models import (
@@ -105,6 +110,39 @@ class Registry:
             query = query.where(File.purpose == purpose)
         with self.db.session() as s:
             return list(s.scalars(query.order_by(File.created_at.desc(), File.id.desc())))
+
+    def page_files(
+        self,
+        tenant_id: str,
+        *,
+        limit: int,
+        purpose: str | None = None,
+        after: str | None = None,
+        newest_first: bool = True,
+    ) -> tuple[list[File], bool]:
+        """Up to `limit` files ordered by (created_at, id), starting after the file `after`,
+        and whether more follow. The cursor is a key, not an offset, so pages neither skip
+        nor repeat files when others are added or deleted meanwhile."""
+        created, ident = File.created_at, File.id
+        query = select(File).where(File.tenant_id == tenant_id)
+        if purpose:
+            query = query.where(File.purpose == purpose)
+        with self.db.session() as s:
+            if after is not None:
+                cursor = s.get(File, after)
+                if cursor is None or cursor.tenant_id != tenant_id:
+                    raise InvalidRequestError(
+                        f"No such File object for 'after': {after}", param="after"
+                    )
+                at, after_id = cursor.created_at, cursor.id
+                query = query.where(
+                    or_(created < at, and_(created == at, ident < after_id))
+                    if newest_first
+                    else or_(created > at, and_(created == at, ident > after_id))
+                )
+            order = (created.desc(), ident.desc()) if newest_first else (created, ident)
+            files = list(s.scalars(query.order_by(*order).limit(limit + 1)))
+        return files[:limit], len(files) > limit
 
     def delete_file(self, tenant_id: str, file_id: str) -> File:
         file = self.get_file(tenant_id, file_id)

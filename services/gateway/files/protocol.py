@@ -6,21 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-# OpenAI's purposes, plus Tuneloop's: documents for dataset generation and knowledge bases,
-# and the files jobs produce.
-PURPOSES = frozenset(
-    {
-        "fine-tune",
-        "fine-tune-results",
-        "assistants",
-        "user_data",
-        "evals",
-        "batch",
-        "datagen",
-        "knowledge",
-    }
+# OpenAI's purposes that make sense here, plus Tuneloop's: "datagen" (documents to generate
+# a dataset from) and "knowledge" (knowledge-base documents). Jobs also register their
+# outputs as "fine-tune-results"; nobody uploads those, and there is no batch API.
+UPLOAD_PURPOSES = frozenset(
+    {"fine-tune", "assistants", "user_data", "evals", "datagen", "knowledge"}
 )
-UPLOADABLE = PURPOSES - {"fine-tune-results"}
 
 
 class FileObject(BaseModel):

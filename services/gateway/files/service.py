@@ -1,15 +1,21 @@
-"""Storing, listing and deleting files (no FastAPI here; blocking work runs in a thread)."""
+"""A tenant's files: store, list, read, delete. No FastAPI here; registry and disk work is
+blocking, so it runs in a worker thread."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import unicodedata
 from typing import BinaryIO, Literal
 
-from services.gateway.files.protocol import UPLOADABLE, FileObject
+from services.gateway.files.protocol import UPLOAD_PURPOSES, DeletedFile, FileList, FileObject
 from services.gateway.state import GatewayState
-from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
 from tuneloop_core.ids import new_id
 from tuneloop_core.registry.models import File, Tenant
+
+MAX_FILENAME_CHARS = 500  # the width of files.filename
+MAX_ID_CHARS = 64  # the width of files.id
 
 
 def file_view(file: File) -> FileObject:
@@ -22,75 +28,143 @@ def file_view(file: File) -> FileObject:
     )
 
 
+def clean_filename(raw: str) -> str:
+    """The name without any client-side directories or control characters."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    kept = "".join(ch for ch in name if unicodedata.category(ch) != "Cc")  # e.g. CR, LF, NUL
+    return kept.strip()[:MAX_FILENAME_CHARS]
+
+
+def plausible_id(file_id: str) -> bool:
+    """False for what no file id can be (too long, NUL or other non-printing characters), so
+    such a value never reaches the database, where e.g. PostgreSQL rejects a NUL."""
+    return 0 < len(file_id) <= MAX_ID_CHARS and file_id.isascii() and file_id.isprintable()
+
+
+def check_id(file_id: str) -> None:
+    """An implausible id is simply not found, like the registry says of an unknown one."""
+    if not plausible_id(file_id):
+        raise NotFoundError(
+            f"No such File object: {file_id[:MAX_ID_CHARS]!r}",
+            param="file_id",
+            code="file_not_found",
+        )
+
+
+def check_purpose(purpose: str) -> None:
+    if purpose not in UPLOAD_PURPOSES:
+        raise InvalidRequestError(
+            f"Invalid purpose '{purpose}'. Expected one of: {', '.join(sorted(UPLOAD_PURPOSES))}.",
+            param="purpose",
+        )
+
+
 def _store(
     state: GatewayState, tenant: Tenant, source: BinaryIO, filename: str, purpose: str
 ) -> File:
     file_id = new_id("file")
     relpath = f"files/{tenant.id}/{file_id}"
-    stored = state.artifacts.write(relpath, source, max_bytes=state.settings.max_upload_mb << 20)
-    if stored.bytes == 0:
-        state.artifacts.delete(relpath)
-        raise InvalidRequestError("The file is empty.", param="file", code="empty_file")
-    record = File(
-        id=file_id,
-        tenant_id=tenant.id,
-        filename=filename,
-        purpose=purpose,
-        bytes=stored.bytes,
-        sha256=stored.sha256,
-        path=stored.relpath,
-    )
+    max_mb = state.settings.max_upload_mb
     try:
-        return state.registry.add_file(record)
-    except Exception:
-        state.artifacts.delete(relpath)  # nothing half-stored
+        stored = state.artifacts.write(relpath, source, max_bytes=max_mb << 20)
+    except PayloadTooLargeError:  # the store has already removed the partial copy
+        raise PayloadTooLargeError(
+            f"The file is larger than the upload limit of {max_mb} MiB.", param="file"
+        ) from None
+    try:
+        if stored.bytes == 0:
+            raise InvalidRequestError("The file is empty.", param="file", code="empty_file")
+        return state.registry.add_file(
+            File(
+                id=file_id,
+                tenant_id=tenant.id,
+                filename=filename,
+                purpose=purpose,
+                bytes=stored.bytes,
+                sha256=stored.sha256,
+                path=stored.relpath,
+            )
+        )
+    except BaseException:
+        state.artifacts.delete(relpath)  # no bytes without a registry row
         raise
 
 
 async def upload(
     state: GatewayState, tenant: Tenant, source: BinaryIO, filename: str, purpose: str
-) -> File:
-    if purpose not in UPLOADABLE:
-        raise InvalidRequestError(
-            f"Invalid purpose '{purpose}'; expected one of: {', '.join(sorted(UPLOADABLE))}",
-            param="purpose",
-        )
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
+) -> FileObject:
+    """Copy `source` into the artifact store (at most `max_upload_mb`) and register it."""
+    check_purpose(purpose)
+    name = clean_filename(filename)
     if not name:
-        raise InvalidRequestError("The file needs a name.", param="file")
-    return await asyncio.to_thread(_store, state, tenant, source, name[:500], purpose)
-
-
-def _page(
-    state: GatewayState,
-    tenant: Tenant,
-    purpose: str | None,
-    limit: int,
-    after: str | None,
-    order: Literal["asc", "desc"],
-) -> tuple[list[File], bool]:
-    files = state.registry.list_files(tenant.id, purpose)  # newest first
-    if order == "asc":
-        files.reverse()
-    if after is not None:
-        ids = [f.id for f in files]
-        if after not in ids:
-            raise InvalidRequestError(f"No such file for 'after': {after}", param="after")
-        files = files[ids.index(after) + 1 :]
-    return files[:limit], len(files) > limit
+        raise InvalidRequestError("The uploaded file has no filename.", param="file")
+    return file_view(await asyncio.to_thread(_store, state, tenant, source, name, purpose))
 
 
 async def page(
     state: GatewayState,
     tenant: Tenant,
+    *,
     purpose: str | None,
     limit: int,
     after: str | None,
     order: Literal["asc", "desc"],
-) -> tuple[list[File], bool]:
-    return await asyncio.to_thread(_page, state, tenant, purpose, limit, after, order)
+) -> FileList:
+    if after is not None and not plausible_id(after):
+        raise InvalidRequestError("'after' is not a file id.", param="after")
+    files, has_more = await asyncio.to_thread(
+        state.registry.page_files,
+        tenant.id,
+        limit=limit,
+        purpose=purpose,
+        after=after,
+        newest_first=order == "desc",
+    )
+    views = [file_view(f) for f in files]
+    return FileList(
+        data=views,
+        first_id=views[0].id if views else None,
+        last_id=views[-1].id if views else None,
+        has_more=has_more,
+    )
 
 
-async def delete(state: GatewayState, tenant: Tenant, file_id: str) -> None:
-    file = await asyncio.to_thread(state.registry.delete_file, tenant.id, file_id)
-    await asyncio.to_thread(state.artifacts.delete, file.path)
+def _get(state: GatewayState, tenant: Tenant, file_id: str) -> File:
+    """The tenant's file; another tenant's is not found, exactly like a missing one."""
+    check_id(file_id)
+    return state.registry.get_file(tenant.id, file_id)
+
+
+async def retrieve(state: GatewayState, tenant: Tenant, file_id: str) -> FileObject:
+    return file_view(await asyncio.to_thread(_get, state, tenant, file_id))
+
+
+def _open(state: GatewayState, tenant: Tenant, file_id: str) -> tuple[File, BinaryIO, int]:
+    file = _get(state, tenant, file_id)
+    handle = state.artifacts.open(file.path)
+    try:
+        return file, handle, os.fstat(handle.fileno()).st_size
+    except BaseException:
+        handle.close()
+        raise
+
+
+async def open_content(
+    state: GatewayState, tenant: Tenant, file_id: str
+) -> tuple[File, BinaryIO, int]:
+    """The file, an open handle on its bytes (the caller closes it) and their count. Once
+    open, the bytes stay readable even if the file is deleted meanwhile."""
+    return await asyncio.to_thread(_open, state, tenant, file_id)
+
+
+def _delete(state: GatewayState, tenant: Tenant, file_id: str) -> None:
+    # The row goes first: a failure in between leaves unreachable bytes, never a row
+    # pointing at nothing.
+    check_id(file_id)
+    file = state.registry.delete_file(tenant.id, file_id)
+    state.artifacts.delete(file.path)
+
+
+async def delete(state: GatewayState, tenant: Tenant, file_id: str) -> DeletedFile:
+    await asyncio.to_thread(_delete, state, tenant, file_id)
+    return DeletedFile(id=file_id)
