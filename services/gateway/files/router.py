@@ -22,7 +22,9 @@ from tuneloop_core.errors import InvalidRequestError, PayloadTooLargeError
 router = APIRouter(prefix="/files", tags=["files"])
 
 READ_CHUNK_BYTES = 1 << 16
-FORM_OVERHEAD_BYTES = 64 << 10  # multipart boundaries, part headers and the purpose field
+# Room in the body for multipart boundaries, part headers and the text fields (also the
+# most any one text field may hold).
+FORM_OVERHEAD_BYTES = 64 << 10
 MEDIA_TYPES = {".jsonl": "application/jsonl"}  # what `mimetypes` does not know
 
 # The form is read by hand (see upload_file), so its schema is spelled out for /docs.
@@ -135,7 +137,9 @@ async def _read_form(request: Request, max_upload_mb: int) -> FormData:
         return message
 
     try:
-        return await Request(request.scope, bounded_receive).form(max_files=1, max_fields=16)
+        return await Request(request.scope, bounded_receive).form(
+            max_files=1, max_fields=16, max_part_size=FORM_OVERHEAD_BYTES
+        )
     except ClientDisconnect:
         raise InvalidRequestError("The client disconnected during the upload.") from None
 
