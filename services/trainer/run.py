@@ -212,7 +212,7 @@ class SftRecipe:
         # the mean over all of them: the same objective as one process with the whole step.
         (result.loss * (world.size * local / total)).backward()
         loss_sum, correct = world.sum(
-            [float(result.loss.detach()) * local, result.correct * bool(mine)]
+            [float(result.loss.detach()) * local, result.correct if mine else 0]
         )
         return loss_sum / total, correct / total
 

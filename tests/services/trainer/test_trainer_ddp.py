@@ -122,7 +122,8 @@ def test_two_ranks_agree_and_match_one_process(tiny_base: Path, tmp_path: Path) 
     assert len(digests[0]) == 64 and digests[0] == digests[1], "the ranks' weights diverged"
 
     losses = epoch_losses(ddp_out)
-    assert len(losses) == 3 and losses[-1] < losses[0] * 0.5, losses
+    assert len(losses) == 3 and losses[0] > losses[1] > losses[2], losses
+    assert losses[-1] < losses[0] * 0.7, losses
     assert epoch_losses(single_out) == pytest.approx(losses, rel=1e-4)
 
     # Each rank's mean loss is weighted by its share of the step's labelled tokens before
