@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import itertools
 import json
 import os
@@ -25,7 +26,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +37,35 @@ LF_PY = VENV / "bin" / "python"
 DATA = ROOT / "samples" / "gongwen" / "train.json"
 RESULTS = BENCH / "results"
 CHECK = "import llamafactory, torchaudio; assert llamafactory.__version__ == '0.9.5'"
-LF_RUN = """import json, sys, time
+
+
+def probe() -> tuple[float, float, float]:
+    """(time, busy CPU seconds of the whole machine, CPU seconds of this process)."""
+    ticks = [int(x) for x in open("/proc/stat").readline().split()[1:]]  # noqa: SIM115
+    busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # not idle/iowait
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), busy, own.ru_utime + own.ru_stime
+
+
+def others(a: Sequence[float], b: Sequence[float]) -> float:
+    """The share of the CPU that other processes used between two probes."""
+    return ((b[1] - a[1]) - (b[2] - a[2])) / (os.cpu_count() or 1) / (b[0] - a[0])
+
+
+LF_RUN = (
+    "import json, os, resource, sys, time\n"
+    + inspect.getsource(probe)
+    + """
 from transformers import TrainerCallback
 from llamafactory.train.tuner import run_exp
 marks, out = [], sys.argv.pop(2)
 class Timer(TrainerCallback):
-    def on_train_begin(self, *args, **kwargs): marks.append(time.perf_counter())
-    def on_step_end(self, *args, **kwargs): marks.append(time.perf_counter())
-run_exp(callbacks=[Timer()])  # reads the YAML named by sys.argv[1]
+    def on_train_begin(self, *args, **kwargs): marks.append(probe())
+    def on_step_end(self, *args, **kwargs): marks.append(probe())
+run_exp(callbacks=[Timer()])  # reads the YAML named by sys.argv[1], as llamafactory-cli does
 open(out, "w").write(json.dumps(marks))
 """
+)
 
 
 def install_llamafactory() -> float:
@@ -91,32 +111,16 @@ def matmul_probe(dtype_name: str, n: int = 2048, reps: int = 20) -> float:
     return 2 * n**3 / best
 
 
-def others_during(work: Callable[[], Any]) -> tuple[Any, float]:
-    """`work()`'s result and the share of the CPU that other processes used meanwhile."""
-
-    def cpu() -> tuple[float, float]:  # busy seconds: the machine's; ours and our children's
-        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        ours = (
-            resource.getrusage(resource.RUSAGE_SELF),
-            resource.getrusage(resource.RUSAGE_CHILDREN),
-        )
-        busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-        return busy, sum(r.ru_utime + r.ru_stime for r in ours)
-
-    (busy, own), started = cpu(), time.perf_counter()
-    result = work()
-    (busy2, own2), wall = cpu(), time.perf_counter() - started
-    return result, ((busy2 - busy) - (own2 - own)) / (os.cpu_count() or 1) / wall
-
-
 def wait_quiet(limit_s: float) -> None:
     """Waits (up to `limit_s`) until other processes use under 10 % of the CPU for 5 s."""
     deadline = time.monotonic() + limit_s
-    while (share := others_during(lambda: time.sleep(5))[1]) >= 0.1:
-        if time.monotonic() > deadline:
-            return say(f"still busy after {limit_s:.0f} s: others use {share:.0%}")
+    while True:
+        start = probe()
+        time.sleep(5)
+        share = others(start, probe())
+        if share < 0.1 or time.monotonic() > deadline:
+            return say(f"{'quiet' if share < 0.1 else 'still busy'}: others use {share:.0%}")
         say(f"waiting for a quiet CPU: others use {share:.0%}")
-    say(f"quiet: others use {share:.0%}")
 
 
 def run_tuneloop(args: argparse.Namespace, records: list[dict[str, str]], work: Path) -> dict:
@@ -129,10 +133,10 @@ def run_tuneloop(args: argparse.Namespace, records: list[dict[str, str]], work: 
     class Hooks:
         def __init__(self) -> None:
             self.losses: list[float] = []
-            self.marks: list[float] = []
+            self.marks: list[tuple[float, float, float]] = []
 
         def on_step(self, progress: object, epoch: float, metrics: dict[str, float]) -> None:
-            self.marks.append(time.perf_counter())
+            self.marks.append(probe())
             self.losses.append(metrics["train_loss"])
 
         def on_epoch(self, *args: object) -> None: ...
@@ -151,7 +155,7 @@ def run_tuneloop(args: argparse.Namespace, records: list[dict[str, str]], work: 
     sft = SftRecipe(settings, turns, [], hooks)
     sft.setup()
     assert len(sft.train_examples) == len(records) and sft.steps_per_epoch == args.steps
-    hooks.marks.append(time.perf_counter())
+    hooks.marks.append(probe())
     sft.train()
     examples, order, b = sft.train_examples, sft._epoch_order(0), args.batch
     steps = [[examples[i] for i in order[k : k + b]] for k in range(0, len(order), b)]
@@ -225,11 +229,13 @@ def run_llamafactory(args: argparse.Namespace, records: list[dict], order: list[
     }
 
 
-def measured(run, args: argparse.Namespace, *inputs) -> dict:
-    """Runs one trainer; adds its step times and the CPU other processes used meanwhile."""
+def measured(run: Callable[..., dict], args: argparse.Namespace, *inputs: Any) -> dict:
+    """Runs one trainer after waiting for quiet; adds step times and others' CPU per step."""
     wait_quiet(args.wait)
-    result, result["others"] = others_during(lambda: run(args, *inputs))
-    result["step_s"] = [b - a for a, b in itertools.pairwise(result["marks"])]
+    result = run(args, *inputs)
+    pairs = list(itertools.pairwise(result["marks"]))
+    result["step_s"] = [b[0] - a[0] for a, b in pairs]
+    result["others"] = [others(a, b) for a, b in pairs]
     return result
 
 
@@ -281,24 +287,28 @@ def main() -> None:
     params = tl["params"]
     rows, speed = [], {}
     for r in (tl, lf):
+        quiet = [k for k, share in enumerate(r["others"]) if share < 0.1]
         total = sum(step_tokens) / sum(r["step_s"])
-        median = statistics.median(t / s for t, s in zip(step_tokens, r["step_s"], strict=True))
-        speed[r["name"]] = (total, median)
+        calm = (
+            sum(step_tokens[k] for k in quiet) / sum(r["step_s"][k] for k in quiet) if quiet else 0
+        )
+        speed[r["name"]] = (total, calm)
         rows.append([
             r["name"], r["dtype"], sum(step_tokens), r["positions"], f"{sum(r['step_s']):.1f}",
-            f"{total:.0f}",
-            f"{median:.0f}", f"{6 * params * total / 1e12:.3f}",
-            f"{4 * params * total / peak['bfloat16']:.1%}",
-            f"{4 * params * total / peak['float32']:.1%}", f"{r['others']:.0%}",
+            f"{total:.0f}", f"{statistics.mean(r['others']):.0%}", len(quiet), f"{calm:.0f}",
+            f"{6 * params * calm / 1e12:.3f}", f"{4 * params * calm / peak['bfloat16']:.1%}",
+            f"{4 * params * calm / peak['float32']:.1%}",
         ])  # fmt: skip
-    ratio = [a / b for a, b in zip(speed["Tuneloop"], speed["LLaMA-Factory"], strict=True)]
+    ratio = [
+        a / b if b else 0 for a, b in zip(speed["Tuneloop"], speed["LLaMA-Factory"], strict=True)
+    ]
     show(
         f"LoRA SFT, SmolLM2-135M ({params / 1e6:.1f} M params), {args.steps} steps × batch "
         f"{args.batch}, seq len {args.seq_len}: Tuneloop / LLaMA-Factory = {ratio[0]:.2f}× "
-        f"(median step {ratio[1]:.2f}×)",
+        f"(quiet steps: {ratio[1]:.2f}×)",
         ["trainer", "frozen weights", "tokens", "positions", "train s", "tokens/s",
-         "median step tok/s", "TFLOP/s (6·P)", "of bf16 floor (4·P)", "of fp32 floor (4·P)",
-         "others' CPU"],
+         "others' CPU", "quiet steps", "quiet tok/s", "quiet TFLOP/s (6·P)",
+         "of bf16 floor (4·P)", "of fp32 floor (4·P)"],
         rows,
     )  # fmt: skip
     marks = sorted({1, *range(10, args.steps + 1, 10), args.steps})
@@ -314,11 +324,11 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / ("trainer_losses_fp32" if args.fp32 else "trainer_losses")
     with stem.with_suffix(".csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["step", "tokens", "tuneloop_loss", "llamafactory_loss",
-                         "tuneloop_step_s", "llamafactory_step_s"])  # fmt: skip
-        writer.writerows(zip(range(1, args.steps + 1), step_tokens, tl["losses"], lf["losses"],
-                             tl["step_s"], lf["step_s"], strict=True))  # fmt: skip
+        columns = {"step": list(range(1, args.steps + 1)), "tokens": step_tokens}
+        for r, tag in ((tl, "tuneloop"), (lf, "llamafactory")):
+            columns |= {f"{tag}_loss": r["losses"], f"{tag}_s": r["step_s"]}
+            columns |= {f"{tag}_others_cpu": r["others"]}
+        csv.writer(f).writerows([list(columns), *zip(*columns.values(), strict=True)])
     say(f"loss curves and step times: {stem.with_suffix('.csv')}")
     try:
         import matplotlib.pyplot as plt
