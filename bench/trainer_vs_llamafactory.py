@@ -322,7 +322,8 @@ def main() -> None:
     say(f"loss curves: max |difference| {max(gaps):.4f}, mean {statistics.mean(gaps):.4f}")
     say(f"load average before {load_before}, after {load_after}; install {install_seconds:.0f} s")
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / ("trainer_losses_fp32" if args.fp32 else "trainer_losses")
+    tags = ["fp32"] * args.fp32 + [item.split("=")[0] for item in args.lf]
+    stem = RESULTS / "_".join(["trainer_losses", *tags])
     with stem.with_suffix(".csv").open("w", newline="") as f:
         columns = {"step": list(range(1, args.steps + 1)), "tokens": step_tokens}
         for r, tag in ((tl, "tuneloop"), (lf, "llamafactory")):
