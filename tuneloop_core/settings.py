@@ -42,6 +42,7 @@ class CommonSettings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, description="artifacts, registry")
     nats_url: str = Field(f"nats://127.0.0.1:{DEFAULT_NATS_PORT}", description="JetStream")
     database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite in data_dir")
+    qdrant_url: str = Field("", description="Qdrant server; empty = embedded in data_dir/qdrant")
     log_level: str = "INFO"
     log_json: bool = Field(True, description="one JSON object per log line")
     gateway_url: str = Field(

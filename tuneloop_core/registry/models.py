@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -118,4 +119,41 @@ class ModelRecord(Base):
     job_id: Mapped[str | None] = mapped_column(String(64), default=None)
     epoch: Mapped[int | None] = mapped_column(default=None)
     context_length: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[int] = mapped_column(default=now_s)
+
+
+class ComparisonVote(Base):
+    """A thumbs-up an API key gave one answer (a model's, to one question) of a comparison;
+    unique per answer per key, so voting twice is one vote."""
+
+    __tablename__ = "comparison_votes"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    comparison_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    question_index: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(300))
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[int] = mapped_column(default=now_s)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "comparison_id", "question_index", "model", "api_key_id", name="uq_comparison_votes"
+        ),
+    )
+
+
+class KnowledgeBase(Base):
+    """A tenant's knowledge base: its chunks and vectors live in Qdrant (owned by datagen);
+    this row is what the gateway lists, checks tenancy on and searches with."""
+
+    __tablename__ = "knowledge_bases"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    embedding_model: Mapped[str] = mapped_column(String(300))
+    # Defaults of RAG chat on this knowledge base (a search request may override them).
+    top_k: Mapped[int] = mapped_column(Integer, default=5)
+    score_threshold: Mapped[float] = mapped_column(Float, default=0.5)
     created_at: Mapped[int] = mapped_column(default=now_s)

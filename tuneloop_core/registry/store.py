@@ -81,6 +81,18 @@ class Registry:
             raise AuthenticationError("Incorrect API key provided.")
         return row[0]
 
+    def api_key(self, plaintext: str) -> ApiKey:
+        """The record of an active key (which key acted, e.g. who voted)."""
+        with self.db.session() as s:
+            key = s.scalar(
+                select(ApiKey).where(
+                    ApiKey.key_hash == hash_key(plaintext), ApiKey.revoked_at.is_(None)
+                )
+            )
+        if key is None:
+            raise AuthenticationError("Incorrect API key provided.")
+        return key
+
     def revoke_api_key(self, key_id: str) -> None:
         with self.db.session() as s:
             key = s.get(ApiKey, key_id)
@@ -245,6 +257,24 @@ class Registry:
             .order_by(JobEventRow.seq)
             .limit(limit)
         )
+        with self.db.session() as s:
+            return list(s.scalars(query))
+
+    def list_events_newest_first(
+        self,
+        job_id: str,
+        before_seq: int | None = None,
+        limit: int = 100,
+        event_type: str | None = None,
+    ) -> list[JobEventRow]:
+        """Newest first (the OpenAI order), optionally of one type; `before_seq` is the
+        cursor of the next page."""
+        query = select(JobEventRow).where(JobEventRow.job_id == job_id)
+        if before_seq is not None:
+            query = query.where(JobEventRow.seq < before_seq)
+        if event_type is not None:
+            query = query.where(JobEventRow.type == event_type)
+        query = query.order_by(JobEventRow.seq.desc()).limit(limit)
         with self.db.session() as s:
             return list(s.scalars(query))
 

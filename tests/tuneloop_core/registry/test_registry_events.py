@@ -52,3 +52,20 @@ def test_list_events_orders_by_seq_and_pages_with_after_seq(
     assert registry.list_events("ftjob-1", after_seq=5) == []
     assert [e.seq for e in registry.list_events("ftjob-2")] == [6]
     assert registry.list_events("ftjob-missing") == []
+
+
+def test_newest_first_pages_backwards_and_filters_by_type(
+    registry: Registry, jobs: list[str]
+) -> None:
+    for seq in (3, 1, 5, 2, 4):
+        registry.add_event(event("ftjob-1", seq))
+    registry.add_event(
+        JobEventRow(job_id="ftjob-1", seq=6, type="checkpoint_saved", message="saved", data={})
+    )
+
+    newest = registry.list_events_newest_first
+    assert [e.seq for e in newest("ftjob-1")] == [6, 5, 4, 3, 2, 1]
+    assert [e.seq for e in newest("ftjob-1", before_seq=5, limit=2)] == [4, 3]
+    assert newest("ftjob-1", before_seq=1) == []
+    assert [e.seq for e in newest("ftjob-1", event_type="checkpoint_saved")] == [6]
+    assert [e.seq for e in newest("ftjob-1", before_seq=6, event_type="note")] == [5, 4, 3, 2, 1]

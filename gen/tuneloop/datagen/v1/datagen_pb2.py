@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tuneloop/datagen/v1/datagen.proto\x12\x13tuneloop.datagen.v1\"6\n\x16ValidateDatasetRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\")\n\tLineError\x12\x0c\n\x04line\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x93\x01\n\x17ValidateDatasetResponse\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x11\n\tn_records\x18\x02 \x01(\x03\x12\x0f\n\x07n_valid\x18\x03 \x01(\x03\x12.\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x1e.tuneloop.datagen.v1.LineError\x12\x14\n\x0cn_duplicates\x18\x05 \x01(\x03\"\x81\x01\n\x1aSearchKnowledgeBaseRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x17\n\x0fscore_threshold\x18\x05 \x01(\x02\"o\n\tSearchHit\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0f\n\x07\x66ile_id\x18\x03 \x01(\t\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12\x0c\n\x04page\x18\x05 \x01(\x05\x12\x14\n\x0cheading_path\x18\x06 \x01(\t\"K\n\x1bSearchKnowledgeBaseResponse\x12,\n\x04hits\x18\x01 \x03(\x0b\x32\x1e.tuneloop.datagen.v1.SearchHit2\xf8\x01\n\x0e\x44\x61tagenService\x12l\n\x0fValidateDataset\x12+.tuneloop.datagen.v1.ValidateDatasetRequest\x1a,.tuneloop.datagen.v1.ValidateDatasetResponse\x12x\n\x13SearchKnowledgeBase\x12/.tuneloop.datagen.v1.SearchKnowledgeBaseRequest\x1a\x30.tuneloop.datagen.v1.SearchKnowledgeBaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tuneloop/datagen/v1/datagen.proto\x12\x13tuneloop.datagen.v1\"6\n\x16ValidateDatasetRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"G\n\tLineError\x12\x0c\n\x04line\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0e\n\x06record\x18\x04 \x01(\x03\"O\n\x0bLengthStats\x12\x0b\n\x03min\x18\x01 \x01(\x03\x12\x0c\n\x04mean\x18\x02 \x01(\x01\x12\x0b\n\x03p50\x18\x03 \x01(\x03\x12\x0b\n\x03p95\x18\x04 \x01(\x03\x12\x0b\n\x03max\x18\x05 \x01(\x03\"\xe6\x01\n\x17ValidateDatasetResponse\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x11\n\tn_records\x18\x02 \x01(\x03\x12\x0f\n\x07n_valid\x18\x03 \x01(\x03\x12.\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x1e.tuneloop.datagen.v1.LineError\x12\x14\n\x0cn_duplicates\x18\x05 \x01(\x03\x12\x11\n\tcontainer\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12/\n\x05\x63hars\x18\x08 \x01(\x0b\x32 .tuneloop.datagen.v1.LengthStats\"\x9a\x01\n\x1aSearchKnowledgeBaseRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x17\n\x0fscore_threshold\x18\x05 \x01(\x02\x12\x17\n\x0f\x65mbedding_model\x18\x06 \x01(\t\"\x84\x01\n\tSearchHit\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0f\n\x07\x66ile_id\x18\x03 \x01(\t\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12\x0c\n\x04page\x18\x05 \x01(\x05\x12\x14\n\x0cheading_path\x18\x06 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x07 \x01(\x05\"K\n\x1bSearchKnowledgeBaseResponse\x12,\n\x04hits\x18\x01 \x03(\x0b\x32\x1e.tuneloop.datagen.v1.SearchHit\"c\n\x1a\x44\x65leteKnowledgeBaseRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x03 \x01(\t\"7\n\x1b\x44\x65leteKnowledgeBaseResponse\x12\x18\n\x10n_chunks_deleted\x18\x01 \x01(\x03\x32\xf2\x02\n\x0e\x44\x61tagenService\x12l\n\x0fValidateDataset\x12+.tuneloop.datagen.v1.ValidateDatasetRequest\x1a,.tuneloop.datagen.v1.ValidateDatasetResponse\x12x\n\x13SearchKnowledgeBase\x12/.tuneloop.datagen.v1.SearchKnowledgeBaseRequest\x1a\x30.tuneloop.datagen.v1.SearchKnowledgeBaseResponse\x12x\n\x13\x44\x65leteKnowledgeBase\x12/.tuneloop.datagen.v1.DeleteKnowledgeBaseRequest\x1a\x30.tuneloop.datagen.v1.DeleteKnowledgeBaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,15 +34,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VALIDATEDATASETREQUEST']._serialized_start=58
   _globals['_VALIDATEDATASETREQUEST']._serialized_end=112
   _globals['_LINEERROR']._serialized_start=114
-  _globals['_LINEERROR']._serialized_end=155
-  _globals['_VALIDATEDATASETRESPONSE']._serialized_start=158
-  _globals['_VALIDATEDATASETRESPONSE']._serialized_end=305
-  _globals['_SEARCHKNOWLEDGEBASEREQUEST']._serialized_start=308
-  _globals['_SEARCHKNOWLEDGEBASEREQUEST']._serialized_end=437
-  _globals['_SEARCHHIT']._serialized_start=439
-  _globals['_SEARCHHIT']._serialized_end=550
-  _globals['_SEARCHKNOWLEDGEBASERESPONSE']._serialized_start=552
-  _globals['_SEARCHKNOWLEDGEBASERESPONSE']._serialized_end=627
-  _globals['_DATAGENSERVICE']._serialized_start=630
-  _globals['_DATAGENSERVICE']._serialized_end=878
+  _globals['_LINEERROR']._serialized_end=185
+  _globals['_LENGTHSTATS']._serialized_start=187
+  _globals['_LENGTHSTATS']._serialized_end=266
+  _globals['_VALIDATEDATASETRESPONSE']._serialized_start=269
+  _globals['_VALIDATEDATASETRESPONSE']._serialized_end=499
+  _globals['_SEARCHKNOWLEDGEBASEREQUEST']._serialized_start=502
+  _globals['_SEARCHKNOWLEDGEBASEREQUEST']._serialized_end=656
+  _globals['_SEARCHHIT']._serialized_start=659
+  _globals['_SEARCHHIT']._serialized_end=791
+  _globals['_SEARCHKNOWLEDGEBASERESPONSE']._serialized_start=793
+  _globals['_SEARCHKNOWLEDGEBASERESPONSE']._serialized_end=868
+  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_start=870
+  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_end=969
+  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_start=971
+  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_end=1026
+  _globals['_DATAGENSERVICE']._serialized_start=1029
+  _globals['_DATAGENSERVICE']._serialized_end=1399
 # @@protoc_insertion_point(module_scope)

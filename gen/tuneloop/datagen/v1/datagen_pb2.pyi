@@ -52,23 +52,69 @@ class LineError(_message.Message):
 
     LINE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    RECORD_FIELD_NUMBER: _builtins.int
     line: _builtins.int
     """1-based line (JSONL) or element (JSON array) number."""
     reason: _builtins.str
     """What is wrong, in plain words."""
+    code: _builtins.str
+    """Machine-readable kind of problem, e.g. "missing_assistant_turn"."""
+    record: _builtins.int
+    """1-based record number (the JSON array element; equals line in JSONL)."""
     def __init__(
         self,
         *,
         line: _builtins.int = ...,
         reason: _builtins.str = ...,
+        code: _builtins.str = ...,
+        record: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["line", b"line", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "line", b"line", "reason", b"reason", "record", b"record"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LineError: _TypeAlias = LineError  # noqa: Y015
+
+@_typing.final
+class LengthStats(_message.Message):
+    """Distribution of per-example lengths (nearest-rank percentiles)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_FIELD_NUMBER: _builtins.int
+    MEAN_FIELD_NUMBER: _builtins.int
+    P50_FIELD_NUMBER: _builtins.int
+    P95_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    min: _builtins.int
+    """Shortest example."""
+    mean: _builtins.float
+    """Mean length."""
+    p50: _builtins.int
+    """Median length."""
+    p95: _builtins.int
+    """95th percentile length."""
+    max: _builtins.int
+    """Longest example."""
+    def __init__(
+        self,
+        *,
+        min: _builtins.int = ...,
+        mean: _builtins.float = ...,
+        p50: _builtins.int = ...,
+        p95: _builtins.int = ...,
+        max: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max", b"max", "mean", b"mean", "min", b"min", "p50", b"p50", "p95", b"p95"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LengthStats: _TypeAlias = LengthStats  # noqa: Y015
 
 @_typing.final
 class ValidateDatasetResponse(_message.Message):
@@ -81,6 +127,9 @@ class ValidateDatasetResponse(_message.Message):
     N_VALID_FIELD_NUMBER: _builtins.int
     ERRORS_FIELD_NUMBER: _builtins.int
     N_DUPLICATES_FIELD_NUMBER: _builtins.int
+    CONTAINER_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    CHARS_FIELD_NUMBER: _builtins.int
     format: _builtins.str
     """Detected or assumed format: "alpaca", "sharegpt", "openai", "prompt_completion"."""
     n_records: _builtins.int
@@ -89,9 +138,17 @@ class ValidateDatasetResponse(_message.Message):
     """Records that passed validation."""
     n_duplicates: _builtins.int
     """Exact duplicate records."""
+    container: _builtins.str
+    """"json_array" or "jsonl"; empty for an empty file."""
+    error: _builtins.str
+    """What is wrong with the file as a whole; empty when nothing is."""
     @_builtins.property
     def errors(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineError]:
         """Every bad record."""
+
+    @_builtins.property
+    def chars(self) -> Global___LengthStats:
+        """Characters per valid example; absent when there is none."""
 
     def __init__(
         self,
@@ -101,10 +158,13 @@ class ValidateDatasetResponse(_message.Message):
         n_valid: _builtins.int = ...,
         errors: _abc.Iterable[Global___LineError] | None = ...,
         n_duplicates: _builtins.int = ...,
+        container: _builtins.str = ...,
+        error: _builtins.str = ...,
+        chars: Global___LengthStats | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chars", b"chars"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["errors", b"errors", "format", b"format", "n_duplicates", b"n_duplicates", "n_records", b"n_records", "n_valid", b"n_valid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chars", b"chars", "container", b"container", "error", b"error", "errors", b"errors", "format", b"format", "n_duplicates", b"n_duplicates", "n_records", b"n_records", "n_valid", b"n_valid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -121,6 +181,7 @@ class SearchKnowledgeBaseRequest(_message.Message):
     QUERY_FIELD_NUMBER: _builtins.int
     TOP_K_FIELD_NUMBER: _builtins.int
     SCORE_THRESHOLD_FIELD_NUMBER: _builtins.int
+    EMBEDDING_MODEL_FIELD_NUMBER: _builtins.int
     knowledge_base_id: _builtins.str
     """Knowledge base id, e.g. "kb-abc123"."""
     tenant_id: _builtins.str
@@ -131,6 +192,8 @@ class SearchKnowledgeBaseRequest(_message.Message):
     """Hits to return."""
     score_threshold: _builtins.float
     """Minimum similarity score in [0, 1]; 0 keeps all."""
+    embedding_model: _builtins.str
+    """Embedding model the knowledge base was built with; empty for the inference default."""
     def __init__(
         self,
         *,
@@ -139,10 +202,11 @@ class SearchKnowledgeBaseRequest(_message.Message):
         query: _builtins.str = ...,
         top_k: _builtins.int = ...,
         score_threshold: _builtins.float = ...,
+        embedding_model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["knowledge_base_id", b"knowledge_base_id", "query", b"query", "score_threshold", b"score_threshold", "tenant_id", b"tenant_id", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embedding_model", b"embedding_model", "knowledge_base_id", b"knowledge_base_id", "query", b"query", "score_threshold", b"score_threshold", "tenant_id", b"tenant_id", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -160,6 +224,7 @@ class SearchHit(_message.Message):
     FILENAME_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
     HEADING_PATH_FIELD_NUMBER: _builtins.int
+    CHUNK_INDEX_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """Chunk text."""
     score: _builtins.float
@@ -172,6 +237,8 @@ class SearchHit(_message.Message):
     """Page in the document, 1-based; 0 when not paged."""
     heading_path: _builtins.str
     """Markdown heading path, e.g. "公文 > 函 > 主旨"."""
+    chunk_index: _builtins.int
+    """0-based position of the chunk in its document."""
     def __init__(
         self,
         *,
@@ -181,10 +248,11 @@ class SearchHit(_message.Message):
         filename: _builtins.str = ...,
         page: _builtins.int = ...,
         heading_path: _builtins.str = ...,
+        chunk_index: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["file_id", b"file_id", "filename", b"filename", "heading_path", b"heading_path", "page", b"page", "score", b"score", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_index", b"chunk_index", "file_id", b"file_id", "filename", b"filename", "heading_path", b"heading_path", "page", b"page", "score", b"score", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -213,3 +281,55 @@ class SearchKnowledgeBaseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SearchKnowledgeBaseResponse: _TypeAlias = SearchKnowledgeBaseResponse  # noqa: Y015
+
+@_typing.final
+class DeleteKnowledgeBaseRequest(_message.Message):
+    """Request of DatagenService.DeleteKnowledgeBase."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KNOWLEDGE_BASE_ID_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    EMBEDDING_MODEL_FIELD_NUMBER: _builtins.int
+    knowledge_base_id: _builtins.str
+    """Knowledge base id, e.g. "kb-abc123"."""
+    tenant_id: _builtins.str
+    """Tenant owning it; only that tenant's chunks are deleted."""
+    embedding_model: _builtins.str
+    """Embedding model the knowledge base was built with; empty for the inference default."""
+    def __init__(
+        self,
+        *,
+        knowledge_base_id: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
+        embedding_model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embedding_model", b"embedding_model", "knowledge_base_id", b"knowledge_base_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteKnowledgeBaseRequest: _TypeAlias = DeleteKnowledgeBaseRequest  # noqa: Y015
+
+@_typing.final
+class DeleteKnowledgeBaseResponse(_message.Message):
+    """Response of DatagenService.DeleteKnowledgeBase."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    N_CHUNKS_DELETED_FIELD_NUMBER: _builtins.int
+    n_chunks_deleted: _builtins.int
+    """Chunks removed from the vector store."""
+    def __init__(
+        self,
+        *,
+        n_chunks_deleted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["n_chunks_deleted", b"n_chunks_deleted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteKnowledgeBaseResponse: _TypeAlias = DeleteKnowledgeBaseResponse  # noqa: Y015

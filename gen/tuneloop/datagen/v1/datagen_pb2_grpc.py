@@ -45,6 +45,11 @@ class DatagenServiceStub:
                 request_serializer=tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.SearchKnowledgeBaseRequest.SerializeToString,
                 response_deserializer=tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.SearchKnowledgeBaseResponse.FromString,
                 _registered_method=True)
+        self.DeleteKnowledgeBase = channel.unary_unary(
+                '/tuneloop.datagen.v1.DatagenService/DeleteKnowledgeBase',
+                request_serializer=tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.DeleteKnowledgeBaseRequest.SerializeToString,
+                response_deserializer=tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.DeleteKnowledgeBaseResponse.FromString,
+                _registered_method=True)
 
 
 class DatagenServiceServicer:
@@ -65,6 +70,13 @@ class DatagenServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteKnowledgeBase(self, request, context):
+        """Drop every chunk of a knowledge base from the vector store.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DatagenServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +89,11 @@ def add_DatagenServiceServicer_to_server(servicer, server):
                     servicer.SearchKnowledgeBase,
                     request_deserializer=tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.SearchKnowledgeBaseRequest.FromString,
                     response_serializer=tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.SearchKnowledgeBaseResponse.SerializeToString,
+            ),
+            'DeleteKnowledgeBase': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteKnowledgeBase,
+                    request_deserializer=tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.DeleteKnowledgeBaseRequest.FromString,
+                    response_serializer=tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.DeleteKnowledgeBaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +151,33 @@ class DatagenService:
             '/tuneloop.datagen.v1.DatagenService/SearchKnowledgeBase',
             tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.SearchKnowledgeBaseRequest.SerializeToString,
             tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.SearchKnowledgeBaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteKnowledgeBase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneloop.datagen.v1.DatagenService/DeleteKnowledgeBase',
+            tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.DeleteKnowledgeBaseRequest.SerializeToString,
+            tuneloop_dot_datagen_dot_v1_dot_datagen__pb2.DeleteKnowledgeBaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

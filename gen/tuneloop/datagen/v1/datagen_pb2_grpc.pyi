@@ -37,6 +37,8 @@ class DatagenServiceStub:
     """Validate a dataset file: detected format, per-line errors, counts."""
     SearchKnowledgeBase: _grpc.UnaryUnaryMultiCallable[_datagen_pb2.SearchKnowledgeBaseRequest, _datagen_pb2.SearchKnowledgeBaseResponse]
     """Hit testing: the chunks of a knowledge base nearest to a query."""
+    DeleteKnowledgeBase: _grpc.UnaryUnaryMultiCallable[_datagen_pb2.DeleteKnowledgeBaseRequest, _datagen_pb2.DeleteKnowledgeBaseResponse]
+    """Drop every chunk of a knowledge base from the vector store."""
 
 @_typing.type_check_only
 class DatagenServiceAsyncStub(DatagenServiceStub):
@@ -47,6 +49,8 @@ class DatagenServiceAsyncStub(DatagenServiceStub):
     """Validate a dataset file: detected format, per-line errors, counts."""
     SearchKnowledgeBase: _aio.UnaryUnaryMultiCallable[_datagen_pb2.SearchKnowledgeBaseRequest, _datagen_pb2.SearchKnowledgeBaseResponse]  # type: ignore[assignment]
     """Hit testing: the chunks of a knowledge base nearest to a query."""
+    DeleteKnowledgeBase: _aio.UnaryUnaryMultiCallable[_datagen_pb2.DeleteKnowledgeBaseRequest, _datagen_pb2.DeleteKnowledgeBaseResponse]  # type: ignore[assignment]
+    """Drop every chunk of a knowledge base from the vector store."""
 
 class DatagenServiceServicer(metaclass=_abc_1.ABCMeta):
     """Synchronous data helpers; generation and ingestion run as jobs on the JOBS stream."""
@@ -66,5 +70,13 @@ class DatagenServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_datagen_pb2.SearchKnowledgeBaseResponse, _abc.Awaitable[_datagen_pb2.SearchKnowledgeBaseResponse]]:
         """Hit testing: the chunks of a knowledge base nearest to a query."""
+
+    @_abc_1.abstractmethod
+    def DeleteKnowledgeBase(
+        self,
+        request: _datagen_pb2.DeleteKnowledgeBaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_datagen_pb2.DeleteKnowledgeBaseResponse, _abc.Awaitable[_datagen_pb2.DeleteKnowledgeBaseResponse]]:
+        """Drop every chunk of a knowledge base from the vector store."""
 
 def add_DatagenServiceServicer_to_server(servicer: DatagenServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

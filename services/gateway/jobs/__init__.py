@@ -1,0 +1,1 @@
+"""What every Tuneloop job endpoint shares: submit, get, list, cancel, events."""
