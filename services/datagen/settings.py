@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from tuneloop_core.settings import ServiceSettings
@@ -13,3 +14,6 @@ class DatagenSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TUNELOOP_DATAGEN_", extra="ignore")
 
     service_name: ClassVar[str] = "datagen"
+
+    # How often a running job asks the gateway whether it was cancelled, in seconds.
+    control_poll_s: float = Field(2.0, gt=0)

@@ -1,0 +1,1 @@
+"""Documents in: parsing (PDF, DOCX, Markdown, text, HTML) and heading-aware chunking."""

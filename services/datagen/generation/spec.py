@@ -1,0 +1,45 @@
+"""What a datagen job asks for (the gateway validates it; the worker reads it back)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.datagen.documents.chunk import ChunkingOptions
+
+Language = Literal["zh-TW", "en"]
+ExportFormat = Literal["alpaca", "sharegpt", "openai"]
+
+
+class Teacher(BaseModel):
+    """Any OpenAI-compatible chat endpoint; the gateway itself when `base_url` is None."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout_s: float = Field(120.0, gt=0, le=3600)
+    max_retries: int = Field(2, ge=0, le=10)  # HTTP errors and timeouts (the SDK retries)
+    json_retries: int = Field(2, ge=0, le=10)  # re-asks after an answer that is not JSON
+    max_tokens: int | None = Field(None, ge=16, le=32_768)  # per answer; None: the endpoint's
+
+
+class DatagenSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file_ids: list[str] = Field(min_length=1, max_length=200)
+    teacher: Teacher
+    language: Language = "zh-TW"
+    questions_per_chunk: int = Field(3, ge=1, le=20)
+    chunking: ChunkingOptions = Field(default_factory=ChunkingOptions)
+    max_chunks: int | None = Field(None, ge=1)  # a cap, for quick runs
+    reasoning: bool = False  # ask for a short reasoning with each answer
+    min_score: float = Field(3.0, ge=0, le=5)  # judge score below which a pair is dropped
+    refine: bool = True  # low-scored pairs are rewritten once and re-scored
+    dedupe_threshold: float = Field(0.8, gt=0, le=1)  # MinHash Jaccard of near-duplicates
+    eval_fraction: float = Field(0.1, ge=0, lt=1)
+    export_format: ExportFormat = "alpaca"
+    concurrency: int = Field(4, ge=1, le=64)  # teacher calls in flight
+    seed: int = 0

@@ -1,0 +1,122 @@
+"""The datagen job handler: the job's documents → chunks → a scored, de-duplicated dataset,
+registered as the tenant's files (train/eval in the asked format, dataset_info.json, the
+pairs for review). A document that cannot be read is reported and skipped; a teacher that
+fails is counted, and the job completes with what it has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from services.datagen.documents.chunk import Chunk
+from services.datagen.documents.source import read_chunks
+from services.datagen.generation import quality
+from services.datagen.generation.export import write_outputs
+from services.datagen.generation.pipeline import Pipeline
+from services.datagen.generation.spec import DatagenSpec
+from services.datagen.generation.teacher import TeacherClient
+from tuneloop.common.v1 import common_pb2
+from tuneloop.gateway.v1 import gateway_pb2_grpc
+from tuneloop_core.artifacts import ArtifactStore
+from tuneloop_core.bus.jobrun import JobRun
+from tuneloop_core.bus.worker import JobContext
+from tuneloop_core.errors import InvalidRequestError, TuneloopError
+
+KIND = common_pb2.JOB_KIND_DATAGEN
+
+
+class DatagenWorker:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        gateway: gateway_pb2_grpc.GatewayServiceAsyncStub,
+        data_dir: Path,
+        gateway_url: str,
+        control_poll_s: float = 2.0,
+    ):
+        self.js = js
+        self.gateway = gateway
+        self.data_dir = data_dir
+        self.artifacts = ArtifactStore(data_dir / "artifacts")
+        self.gateway_url = gateway_url.rstrip("/")
+        self.control_poll_s = control_poll_s
+
+    async def handle(self, ctx: JobContext) -> None:
+        request = ctx.request
+        taken = await JobRun.take(
+            self.js, self.gateway, KIND, request.job_id, poll_s=self.control_poll_s
+        )
+        if taken is None:
+            return
+        run, _ = taken
+        async with run.guard("datagen"):
+            raw = MessageToDict(request.spec, preserving_proto_field_name=True)
+            try:
+                spec = DatagenSpec.model_validate(raw)
+            except ValidationError as exc:
+                raise InvalidRequestError(f"bad datagen spec: {exc}") from exc
+            await run.running(f"Generating Q&A pairs from {len(spec.file_ids)} document(s).")
+            chunks, documents = await self._chunks(run, request.tenant_id, spec)
+            teacher = TeacherClient(spec.teacher, f"{self.gateway_url}/v1", "unused")
+            try:
+                result = await Pipeline(spec, teacher, self._progress(run)).run(chunks)
+            finally:
+                await teacher.close()
+            relative = Path("artifacts") / "datagen" / request.job_id
+            written = write_outputs(request.job_id, spec, result, self.data_dir / relative)
+            purposes = ["fine-tune"] * (len(written) - 2) + ["datagen-results"] * 2
+            counts = result.counts()
+            await run.succeed(
+                f"Kept {counts['kept']} of {counts['generated']} generated pairs "
+                f"({counts['train']} train, {counts['eval']} eval).",
+                result={
+                    "counts": counts,
+                    "score_histogram": quality.score_histogram([*result.train, *result.evaluation]),
+                    "documents": documents,
+                    "n_chunks": len(chunks),
+                    "files": [
+                        {"path": str(relative / p.name), "filename": p.name, "purpose": purpose}
+                        for p, purpose in zip(written, purposes, strict=True)
+                    ],
+                },
+            )
+
+    def _progress(self, run: JobRun) -> Any:
+        async def progress(stage: str, done: int, total: int) -> None:
+            await run.check_cancelled()
+            await run.progress(stage, done, total)
+
+        return progress
+
+    async def _chunks(
+        self, run: JobRun, tenant_id: str, spec: DatagenSpec
+    ) -> tuple[list[Chunk], list[dict[str, Any]]]:
+        chunks: list[Chunk] = []
+        documents: list[dict[str, Any]] = []
+        for done, file_id in enumerate(spec.file_ids, 1):
+            await run.check_cancelled()
+            try:
+                name, found = await read_chunks(
+                    self.gateway, self.artifacts, tenant_id, file_id, spec.chunking
+                )
+            except TuneloopError as exc:
+                if exc.retryable:  # the gateway is unreachable: not this document's fault
+                    raise
+                documents.append({"file_id": file_id, "status": "failed", "error": exc.message})
+                await run.note(f"{file_id}: {exc.message}", level="warning", file_id=file_id)
+                continue
+            chunks.extend(found)
+            documents.append({"file_id": file_id, "document": name, "n_chunks": len(found)})
+            await run.progress(
+                "documents", done, len(spec.file_ids), f"{name}: {len(found)} chunks"
+            )
+        if not chunks:
+            raise InvalidRequestError("none of the documents could be read", param="file_ids")
+        if spec.max_chunks is not None and len(chunks) > spec.max_chunks:
+            await run.note(f"Using the first {spec.max_chunks} of {len(chunks)} chunks.")
+            chunks = chunks[: spec.max_chunks]
+        return chunks, documents

@@ -1,0 +1,1 @@
+"""Knowledge bases: ingestion into Qdrant and retrieval (hit testing, RAG)."""

@@ -1,0 +1,162 @@
+"""The `kb_ingest` job handler: documents → parse → chunk → embed → Qdrant.
+
+Each document succeeds or fails on its own: a missing, empty, unsupported or unparseable
+file is reported (an event and a line in the result) and the job goes on with the
+others, so one bad upload does not waste the rest. What concerns every document — the
+inference service, the vector store — fails the job instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from google.protobuf.json_format import MessageToDict
+from nats.js import JetStreamContext
+from pydantic import BaseModel, Field, ValidationError
+
+from services.datagen.knowledge.search import Knowledge
+from services.datagen.knowledge.store import StoredChunk
+from tuneloop.common.v1 import common_pb2
+from tuneloop.gateway.v1 import gateway_pb2_grpc
+from tuneloop_core.artifacts import ArtifactStore
+from tuneloop_core.bus.jobrun import STOPPED, JobRun
+from tuneloop_core.bus.worker import JobContext
+from tuneloop_core.errors import InvalidRequestError, TuneloopError
+
+if TYPE_CHECKING:
+    from services.datagen.documents.chunk import Chunk
+
+log = logging.getLogger(__name__)
+KIND = common_pb2.JOB_KIND_KB_INGEST
+
+
+class ChunkingSpec(BaseModel):
+    size: int = Field(600, ge=50, le=8000)  # characters or tokens per chunk
+    overlap: int = Field(80, ge=0, le=4000)  # shared with the previous chunk, same unit
+    unit: Literal["chars", "tokens"] = "chars"
+
+
+class IngestSpec(BaseModel):
+    """What the gateway queued: which documents go into which knowledge base, and how."""
+
+    knowledge_base_id: str = Field(min_length=1)
+    embedding_model: str = ""  # as recorded on the knowledge base; "" = inference default
+    file_ids: list[str] = Field(min_length=1)
+    chunking: ChunkingSpec = Field(default_factory=ChunkingSpec)
+
+
+def parse_spec(raw: dict[str, Any]) -> IngestSpec:
+    try:
+        return IngestSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidRequestError(f"malformed kb_ingest job: {exc}", code="invalid_job") from exc
+
+
+def heading_text(heading_path: object) -> str:
+    """A chunk's heading path as one line, e.g. "公文 > 函 > 主旨"."""
+    if isinstance(heading_path, list | tuple):
+        return " > ".join(str(part) for part in heading_path if part)
+    return str(heading_path or "")
+
+
+def stored(chunk: Chunk, file_id: str, document: str) -> StoredChunk:
+    return StoredChunk(
+        text=chunk.text,
+        file_id=file_id,
+        document=document,
+        page=int(chunk.page or 0),
+        heading_path=heading_text(chunk.heading_path),
+        chunk_index=int(chunk.index),
+    )
+
+
+def embedding_text(chunk: StoredChunk) -> str:
+    """The heading path is embedded with the text: a chunk under "請假 > 特別休假" is
+    about leave even when its sentences never say so."""
+    return f"{chunk.heading_path}\n{chunk.text}" if chunk.heading_path else chunk.text
+
+
+class IngestWorker:
+    """Takes kb_ingest jobs from the JOBS work queue."""
+
+    def __init__(
+        self,
+        knowledge: Knowledge,
+        js: JetStreamContext,
+        gateway: gateway_pb2_grpc.GatewayServiceAsyncStub,
+        data_dir: Path,
+    ):
+        self.knowledge = knowledge
+        self.js = js
+        self.gateway = gateway
+        # Where the gateway stores uploads; GetFile paths are relative to it.
+        self.artifacts = ArtifactStore(data_dir / "artifacts")
+
+    async def handle(self, ctx: JobContext) -> None:
+        run = await JobRun.open(self.js, self.gateway, KIND, ctx.request.job_id)
+        if await run.status() in STOPPED:
+            log.info("kb_ingest %s already ended; nothing to do", run.job_id)
+            return
+        async with run.guard("kb_ingest"):
+            spec = parse_spec(MessageToDict(ctx.request.spec, preserving_proto_field_name=True))
+            await self.ingest(run, ctx.request.tenant_id, spec)
+
+    async def ingest(self, run: JobRun, tenant_id: str, spec: IngestSpec) -> None:
+        total = len(spec.file_ids)
+        await run.running(f"Adding {total} document(s) to {spec.knowledge_base_id}.")
+        model = spec.embedding_model
+        documents: list[dict[str, Any]] = []
+        for done, file_id in enumerate(spec.file_ids):
+            await run.check_cancelled()
+            try:
+                name, chunks = await self.read(tenant_id, file_id, spec.chunking)
+            except TuneloopError as exc:
+                if exc.retryable:  # the gateway is unreachable: not this document's fault
+                    raise
+                documents.append({"file_id": file_id, "status": "failed", "error": exc.message})
+                await run.note(
+                    f"{file_id}: {exc.message}", level="warning", file_id=file_id, code=exc.code
+                )
+                await run.progress("documents", done + 1, total)
+                continue
+            model, vectors = await self.knowledge.embed(model, [embedding_text(c) for c in chunks])
+            await self.knowledge.store.replace_document(
+                model, tenant_id, spec.knowledge_base_id, file_id, chunks, vectors
+            )
+            documents.append(
+                {
+                    "file_id": file_id,
+                    "document": name,
+                    "status": "ingested",
+                    "n_chunks": len(chunks),
+                }
+            )
+            await run.progress("documents", done + 1, total, f"{name}: {len(chunks)} chunks")
+        n_documents, n_chunks = await self.knowledge.store.totals(
+            model or await self.knowledge.default_model(), tenant_id, spec.knowledge_base_id
+        )
+        ingested = sum(d["status"] == "ingested" for d in documents)
+        await run.succeed(
+            f"Added {ingested} of {total} document(s); {total - ingested} failed.",
+            result={
+                "knowledge_base_id": spec.knowledge_base_id,
+                "documents": documents,
+                "n_ingested": ingested,
+                "n_failed": total - ingested,
+                "n_chunks_added": sum(d.get("n_chunks", 0) for d in documents),
+                "totals": {"n_documents": n_documents, "n_chunks": n_chunks},
+            },
+        )
+
+    async def read(
+        self, tenant_id: str, file_id: str, chunking: ChunkingSpec
+    ) -> tuple[str, list[StoredChunk]]:
+        """(document name, its chunks); a TuneloopError says what is wrong with the file."""
+        from services.datagen.documents.chunk import ChunkingOptions
+        from services.datagen.documents.source import read_chunks
+
+        options = ChunkingOptions(size=chunking.size, overlap=chunking.overlap, unit=chunking.unit)
+        name, chunks = await read_chunks(self.gateway, self.artifacts, tenant_id, file_id, options)
+        return name, [stored(c, file_id, name) for c in chunks]

@@ -1,0 +1,1 @@
+"""`/v1/datagen/jobs`: documents → a scored, de-duplicated Q&A dataset."""

@@ -1,0 +1,53 @@
+"""Request shape of `POST /v1/datagen/jobs` (the job object is the generic one)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class TeacherIn(BaseModel):
+    """The model that writes and scores the pairs: one the gateway serves (the default), or
+    any OpenAI-compatible endpoint given by `base_url` (and its `api_key`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=300)
+    base_url: str | None = Field(None, pattern=r"^https?://")
+    api_key: str | None = Field(None, max_length=500)
+    timeout_s: float = Field(120.0, gt=0, le=3600)
+    max_tokens: int | None = Field(None, ge=16, le=32_768)  # per answer; None: the endpoint's
+
+
+class ChunkingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    size: int = Field(600, ge=50, le=20_000)  # per chunk, in `unit`
+    overlap: int = Field(80, ge=0)
+    unit: Literal["chars", "tokens"] = "chars"
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingIn:
+        if self.overlap >= self.size:
+            raise ValueError("chunking.overlap must be smaller than chunking.size")
+        return self
+
+
+class CreateDatagenJobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file_ids: list[str] = Field(min_length=1, max_length=200)  # documents (purpose datagen)
+    teacher: TeacherIn | None = None  # None: the first base model the gateway serves
+    language: Literal["zh-TW", "en"] = "zh-TW"
+    questions_per_chunk: int = Field(3, ge=1, le=20)
+    chunking: ChunkingIn = Field(default_factory=ChunkingIn)
+    max_chunks: int | None = Field(None, ge=1)
+    reasoning: bool = False
+    min_score: float = Field(3.0, ge=0, le=5)
+    refine: bool = True
+    dedupe_threshold: float = Field(0.8, gt=0, le=1)
+    eval_fraction: float = Field(0.1, ge=0, lt=1)
+    export_format: Literal["alpaca", "sharegpt", "openai"] = "alpaca"
+    concurrency: int = Field(4, ge=1, le=64)
+    seed: int = 0

@@ -1,0 +1,54 @@
+"""Datagen jobs: check the documents and the teacher, then queue the job."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.gateway.datagen.protocol import CreateDatagenJobRequest, TeacherIn
+from services.gateway.jobs import service as jobs
+from services.gateway.jobs.service import JobKind
+from services.gateway.served_models import require_served, served_base_models
+from services.gateway.state import GatewayState
+from tuneloop_core.errors import InvalidRequestError, NotFoundError
+from tuneloop_core.registry.models import Job, Tenant
+
+KIND = JobKind(token="datagen", object="datagen.job", noun="datagen job", param="job_id")
+DOCUMENT_PURPOSES = frozenset({"datagen", "knowledge", "user_data", "assistants"})
+
+
+def _check_files(state: GatewayState, tenant: Tenant, file_ids: list[str]) -> None:
+    for file_id in file_ids:
+        try:
+            file = state.registry.get_file(tenant.id, file_id)
+        except NotFoundError:
+            raise InvalidRequestError(
+                f"File '{file_id}' does not exist", param="file_ids", code="file_not_found"
+            ) from None
+        if file.purpose not in DOCUMENT_PURPOSES:
+            raise InvalidRequestError(
+                f"File '{file_id}' has purpose '{file.purpose}'; upload documents with "
+                "purpose 'datagen'",
+                param="file_ids",
+                code="invalid_file_purpose",
+            )
+
+
+async def create(
+    state: GatewayState, tenant: Tenant, api_key: str, req: CreateDatagenJobRequest
+) -> Job:
+    if len(set(req.file_ids)) != len(req.file_ids):
+        raise InvalidRequestError("a file is listed twice", param="file_ids")
+    await asyncio.to_thread(_check_files, state, tenant, req.file_ids)
+    if req.teacher is None:
+        bases = await served_base_models(state, tenant)
+        if not bases:
+            raise InvalidRequestError("no base model is served to teach", param="teacher")
+        req = req.model_copy(update={"teacher": TeacherIn(model=bases[0])})
+    assert req.teacher is not None
+    spec = req.model_dump()
+    if req.teacher.base_url is None:
+        # The gateway itself teaches: the worker calls it with the caller's key, so the
+        # teacher sees exactly the models this tenant may use. Views never show the key.
+        await require_served(state, tenant, req.teacher.model, "teacher.model")
+        spec["teacher"]["api_key"] = api_key
+    return await jobs.submit(state, tenant, KIND, spec)

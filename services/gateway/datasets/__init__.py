@@ -1,0 +1,1 @@
+"""`POST /v1/datasets/validate`: any uploaded dataset file → a validation report."""

@@ -1,0 +1,1 @@
+"""`/v1/knowledge_bases`: create, add documents, search (hit testing), list, delete."""
