@@ -1,0 +1,172 @@
+"""The evaluation job handler: read the examples, get every model's answers through the
+inference service (or take them from a predictions file), score them, and store the
+results JSON and the HTML report in the artifact store for the gateway to serve.
+
+A redelivered job simply evaluates again: generation is cheap next to training.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from dataclasses import replace
+from typing import Any
+
+from nats.js import JetStreamContext
+
+from services.evaluator.evaluation.examples import (
+    Example,
+    load_dataset_examples,
+    load_predictions,
+)
+from services.evaluator.evaluation.pipeline import answers_of, check_metrics, evaluate
+from services.evaluator.evaluation.report import render_report
+from services.evaluator.evaluation.spec import EvaluationSpec, ModelEntry, parse_spec
+from services.evaluator.evaluation.training import read_curves
+from services.evaluator.evaluation.validators import check_names
+from services.evaluator.settings import EvaluatorSettings
+from tuneloop.common.v1 import common_pb2
+from tuneloop.gateway.v1 import gateway_pb2_grpc
+from tuneloop.inference.v1 import inference_pb2_grpc
+from tuneloop_core.artifacts import ArtifactStore
+from tuneloop_core.bus.jobrun import JobRun
+from tuneloop_core.bus.worker import JobContext
+from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.grpc.client import open_channel
+from tuneloop_core.runtime import ServiceRuntime
+
+KIND = common_pb2.JOB_KIND_EVALUATION
+# Of each matrix row, what the job result carries (the rest is in the results file).
+SUMMARY_KEYS = ("model", "label", "epoch", "is_base", "metrics", "judge_mean")
+
+
+def results_relpath(evaluation_id: str) -> str:
+    return f"evaluations/{evaluation_id}/results.json"
+
+
+def report_relpath(evaluation_id: str) -> str:
+    return f"evaluations/{evaluation_id}/report.html"
+
+
+class EvaluationWorker:
+    def __init__(
+        self,
+        store: ArtifactStore,
+        js: JetStreamContext,
+        gateway: gateway_pb2_grpc.GatewayServiceAsyncStub,
+        inference: inference_pb2_grpc.InferenceServiceAsyncStub,
+        control_poll_s: float = 2.0,
+    ):
+        self.store = store
+        self.js = js
+        self.gateway = gateway
+        self.inference = inference
+        self.control_poll_s = control_poll_s
+
+    def _examples(self, spec: EvaluationSpec) -> tuple[list[Example], list[str]]:
+        path = self.store.path(spec.dataset_path)
+        if not path.is_file():
+            raise InvalidRequestError("the evaluation's file is gone", param="dataset_file")
+        if spec.predictions:
+            examples, notes = load_predictions(path), list[str]()
+        else:
+            examples, notes = load_dataset_examples(path)
+        if spec.max_examples and len(examples) > spec.max_examples:
+            notes.append(f"Evaluated the first {spec.max_examples} of {len(examples)} examples.")
+            examples = examples[: spec.max_examples]
+        return examples, notes
+
+    async def handle(self, ctx: JobContext) -> None:
+        request = ctx.request
+        taken = await JobRun.take(
+            self.js, self.gateway, KIND, request.job_id, poll_s=self.control_poll_s
+        )
+        if taken is None:
+            return
+        run, status = taken
+        async with run.guard("evaluation"):
+            spec = parse_spec(request.spec)
+            check_metrics(spec.metrics)  # fail before any generation on a typo
+            if spec.validators is not None:
+                check_names(spec.validators)
+            examples, notes = await asyncio.to_thread(self._examples, spec)
+            answers: dict[str, list[str]] = {}
+            if spec.predictions:
+                if not spec.models:
+                    spec = replace(spec, models=[ModelEntry("predictions", "predictions file")])
+                answers[spec.models[0].name] = [e.prediction or "" for e in examples]
+            if status != common_pb2.JOB_STATUS_RUNNING:
+                await run.running(
+                    f"Evaluating {len(spec.models)} model(s) on {len(examples)} examples."
+                )
+
+            async def progress(stage: str, done: int, total: int) -> None:
+                await run.check_cancelled()
+                await run.progress(stage, done, total)
+
+            if not spec.predictions:
+                answers = await answers_of(
+                    self.inference, request.tenant_id, spec, examples, notes, progress
+                )
+            results = await evaluate(
+                self.inference, request.tenant_id, spec, examples, answers, notes, progress
+            )
+            relpaths = await asyncio.to_thread(self._store, request.job_id, spec, results)
+            await run.succeed(
+                results["verdict"],
+                result={
+                    "matrix": [{k: row[k] for k in SUMMARY_KEYS} for row in results["matrix"]],
+                    "best_model": results["best_model"],
+                    "verdict": results["verdict"],
+                    "suggestions": results["suggestions"],
+                    "notes": results["notes"],
+                    **relpaths,
+                },
+            )
+
+    def _store(self, job_id: str, spec: EvaluationSpec, results: dict[str, Any]) -> dict[str, str]:
+        curves = (
+            read_curves(self.store.path(spec.training_metrics_path))
+            if spec.training_metrics_path
+            else None
+        )
+        results = {
+            "object": "evaluation.results",
+            "id": job_id,
+            "fine_tuning_job": spec.fine_tuning_job or None,
+            "comparison": spec.comparison or None,
+            "votes": spec.votes or None,
+            "dataset": {
+                "examples": len(results["examples"]),
+                "predictions_file": spec.predictions,
+                "has_references": bool(results["metrics"]),
+            },
+            "generation": {
+                "max_tokens": spec.generation.max_tokens,
+                "temperature": spec.generation.temperature,
+                "top_p": spec.generation.top_p,
+            },
+            "training": curves.to_json() if curves else None,
+            **results,
+        }
+        body = json.dumps(results, ensure_ascii=False, indent=1).encode()
+        self.store.write(results_relpath(job_id), io.BytesIO(body))
+        html = render_report(results, spec.models)
+        self.store.write(report_relpath(job_id), io.BytesIO(html.encode()))
+        return {"results_file": results_relpath(job_id), "report_file": report_relpath(job_id)}
+
+
+def start_evaluation_worker(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
+    """Take evaluation jobs from the JOBS work queue for the life of the process."""
+    gateway = open_channel(settings.common.gateway_addr)
+    inference = open_channel(settings.common.inference_addr)
+    runtime.enter_async_callback(gateway.close)
+    runtime.enter_async_callback(inference.close)
+    worker = EvaluationWorker(
+        ArtifactStore(settings.common.data_dir / "artifacts"),
+        runtime.js,
+        gateway_pb2_grpc.GatewayServiceStub(gateway),
+        inference_pb2_grpc.InferenceServiceStub(inference),
+    )
+    runtime.start_worker(KIND, worker.handle)

@@ -1,0 +1,94 @@
+"""Answers from the inference service for many conversations at once.
+
+Every conversation is its own `Generate` call; a semaphore keeps `concurrency` of them in
+flight so the engine (vLLM or transformers) batches them, which is where the throughput
+over a one-by-one loop comes from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
+from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.grpc.client import stream
+
+Message = inference_pb2.ChatMessage | Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Sampling of an evaluation: greedy by default so runs are reproducible."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+
+    def to_pb(self) -> inference_pb2.SamplingParams:
+        return inference_pb2.SamplingParams(
+            max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p
+        )
+
+
+def _messages(conversation: Sequence[Message]) -> list[inference_pb2.ChatMessage]:
+    return [
+        m
+        if isinstance(m, inference_pb2.ChatMessage)
+        else inference_pb2.ChatMessage(role=m["role"], content=m["content"])
+        for m in conversation
+    ]
+
+
+async def generate_answer(
+    stub: inference_pb2_grpc.InferenceServiceAsyncStub,
+    request: inference_pb2.GenerateRequest,
+) -> str:
+    """The whole answer to one request (the stream's deltas joined)."""
+    parts = [reply.text_delta async for reply in stream(stub.Generate, request)]
+    return "".join(parts)
+
+
+async def generate_answers(
+    stub: inference_pb2_grpc.InferenceServiceAsyncStub,
+    tenant_id: str,
+    model: str,
+    conversations: Sequence[Sequence[Message]],
+    settings: GenerationSettings,
+    concurrency: int = 16,
+    on_invalid: Callable[[int, InvalidRequestError], str] | None = None,
+) -> list[str]:
+    """`model`'s answer to each conversation, in order; the first failure is raised.
+
+    With `on_invalid`, a request the engine refuses (e.g. a prompt longer than the model's
+    context) does not end the batch: its answer is `on_invalid(index, error)` instead.
+    """
+    gate = asyncio.Semaphore(max(1, concurrency))
+    sampling = settings.to_pb()
+    batch = uuid.uuid4().hex[:16]
+
+    async def one(index: int, conversation: Sequence[Message]) -> str:
+        request = inference_pb2.GenerateRequest(
+            model=model,
+            messages=inference_pb2.ChatMessages(messages=_messages(conversation)),
+            sampling=sampling,
+            request_id=f"eval-{batch}-{index}",
+            tenant_id=tenant_id,
+        )
+        async with gate:
+            try:
+                return await generate_answer(stub, request)
+            except InvalidRequestError as exc:
+                if on_invalid is None:
+                    raise
+                return on_invalid(index, exc)
+
+    tasks = [asyncio.create_task(one(i, c)) for i, c in enumerate(conversations)]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,191 @@
+"""Evaluations: expand a fine-tuning job into its base and checkpoints, check models and
+files, queue the job; serve its results JSON and HTML report. No FastAPI here; the
+evaluator's worker does the work."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from services.gateway.evaluations.protocol import CreateEvaluationRequest
+from services.gateway.jobs import service as jobs
+from services.gateway.jobs.service import JobKind
+from services.gateway.state import GatewayState
+from tuneloop.inference.v1 import inference_pb2
+from tuneloop_core.errors import ConflictError, InternalError, InvalidRequestError, NotFoundError
+from tuneloop_core.grpc.client import call
+from tuneloop_core.registry.comparisons import ComparisonVotes
+from tuneloop_core.registry.models import File, Job, Tenant
+from tuneloop_core.registry.transitions import JobStatus
+
+KIND = JobKind(token="evaluation", object="evaluation", noun="evaluation", param="evaluation_id")
+FINE_TUNE = JobKind(
+    token="fine_tune", object="fine_tuning.job", noun="fine-tuning job", param="fine_tuning_job"
+)
+COMPARISON = JobKind(token="comparison", object="comparison", noun="comparison", param="comparison")
+
+
+def _file(state: GatewayState, tenant: Tenant, file_id: str, param: str) -> File:
+    try:
+        return state.registry.get_file(tenant.id, file_id)
+    except NotFoundError:
+        raise NotFoundError(
+            f"No such File object: {file_id}", param=param, code="file_not_found"
+        ) from None
+
+
+async def _job_models(state: GatewayState, tenant: Tenant, job_id: str) -> list[dict[str, Any]]:
+    """The job's base model, then one entry per epoch checkpoint, oldest first."""
+    job = await jobs.get(state, tenant, FINE_TUNE, job_id)
+    rows = await asyncio.to_thread(
+        state.registry.list_events_newest_first, job_id, None, 10_000, "checkpoint_saved"
+    )
+    saved = [r.data or {} for r in rows if not (r.data or {}).get("is_final")]
+    saved.sort(key=lambda data: int(data.get("epoch", 0)))
+    if not saved:
+        raise InvalidRequestError(
+            f"The fine-tuning job {job_id} has saved no checkpoint yet (status {job.status})",
+            param="fine_tuning_job",
+            code="no_checkpoints",
+        )
+    base = str((job.spec or {}).get("base_model", ""))
+    entries = [{"name": base, "label": f"{base} (base)", "is_base": True}]
+    for data in saved:
+        epoch = int(data.get("epoch", 0))
+        entries.append({"name": str(data["model_name"]), "label": f"epoch {epoch}", "epoch": epoch})
+    return entries
+
+
+async def _available(state: GatewayState, tenant: Tenant) -> dict[str, inference_pb2.ModelInfo]:
+    reply = await call(
+        state.clients.inference.ListModels,
+        inference_pb2.ListModelsRequest(tenant_id=tenant.id),
+        state.settings.rpc_timeout_s,
+    )
+    return {m.name: m for m in reply.models}
+
+
+def _unknown(name: str, param: str, available: dict[str, Any]) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"The model '{name}' does not exist; available: {', '.join(sorted(available)) or 'none'}",
+        param=param,
+        code="model_not_found",
+    )
+
+
+async def _votes(state: GatewayState, tenant: Tenant, comparison_id: str) -> dict[str, int]:
+    """The comparison's votes per model so far (a snapshot for the report)."""
+    await jobs.get(state, tenant, COMPARISON, comparison_id)
+    tallies = await asyncio.to_thread(ComparisonVotes(state.registry.db).tallies, comparison_id)
+    totals: dict[str, int] = {}
+    for tally in tallies:
+        totals[tally.model] = totals.get(tally.model, 0) + tally.votes
+    return totals
+
+
+async def _models(
+    state: GatewayState, tenant: Tenant, req: CreateEvaluationRequest
+) -> list[dict[str, Any]]:
+    entries = await _job_models(state, tenant, req.fine_tuning_job) if req.fine_tuning_job else []
+    named = {e["name"] for e in entries}
+    for name in req.models or []:
+        if name in named:
+            raise InvalidRequestError(
+                f"Model '{name}' is listed twice", param="models", code="duplicate_model"
+            )
+        named.add(name)
+        entries.append({"name": name, "label": name})
+    available = await _available(state, tenant)
+    for entry in entries:
+        info = available.get(entry["name"])
+        if info is None:
+            raise _unknown(entry["name"], "models", available)
+        entry["is_base"] = entry.get("is_base") or info.kind != inference_pb2.MODEL_KIND_ADAPTER
+        if info.epoch and "epoch" not in entry:
+            entry["epoch"] = int(info.epoch)
+        entry["path"] = info.path
+    if req.judge_model and req.judge_model not in available:
+        raise _unknown(req.judge_model, "judge_model", available)
+    return entries
+
+
+async def create(state: GatewayState, tenant: Tenant, req: CreateEvaluationRequest) -> Job:
+    if (req.dataset_file is None) == (req.predictions_file is None):
+        raise InvalidRequestError(
+            "Give either `dataset_file` (the models answer it) or `predictions_file` "
+            "(answers made elsewhere, scored as they are), not both or neither",
+            param="dataset_file",
+        )
+    if req.predictions_file is not None and (req.models or req.fine_tuning_job):
+        raise InvalidRequestError(
+            "A predictions file is scored as it is: leave out `models` and `fine_tuning_job`",
+            param="models",
+        )
+    if req.dataset_file is not None and not (req.models or req.fine_tuning_job):
+        raise InvalidRequestError(
+            "Name the `models` to evaluate, or a `fine_tuning_job` (its base and every epoch)",
+            param="models",
+        )
+    param = "dataset_file" if req.dataset_file else "predictions_file"
+    file = await asyncio.to_thread(
+        _file, state, tenant, req.dataset_file or req.predictions_file or "", param
+    )
+    models = await _models(state, tenant, req)
+    if req.predictions_file is not None:
+        models = [{"name": "predictions", "label": file.filename}]
+    spec: dict[str, Any] = {
+        "models": models,
+        "dataset_file": req.dataset_file or "",
+        "predictions_file": req.predictions_file or "",
+        "dataset_path": file.path,
+        "predictions": req.predictions_file is not None,
+        "metrics": req.metrics or [],
+        "max_tokens": req.max_tokens,
+        "temperature": req.temperature,
+        "top_p": req.top_p,
+        "max_examples": req.max_examples or 0,
+        "judge_model": req.judge_model or "",
+        "judge_pairwise": req.judge_pairwise,
+        "language": req.language,
+        "headline_metric": req.headline_metric,
+        "seed": req.seed,
+        "fine_tuning_job": req.fine_tuning_job or "",
+        # The trainer's step metrics of the job, for the report's training curves.
+        "training_metrics_path": (
+            f"jobs/{req.fine_tuning_job}/step_metrics.csv" if req.fine_tuning_job else ""
+        ),
+        "comparison": req.comparison or "",
+        "votes": await _votes(state, tenant, req.comparison) if req.comparison else {},
+    }
+    if req.validators is not None:
+        spec["validators"] = req.validators
+    return await jobs.submit(state, tenant, KIND, spec)
+
+
+async def _artifact(state: GatewayState, tenant: Tenant, evaluation_id: str, key: str) -> bytes:
+    job = await jobs.get(state, tenant, KIND, evaluation_id)
+    if job.status != JobStatus.SUCCEEDED or not job.result or key not in job.result:
+        raise ConflictError(
+            f"The evaluation {evaluation_id} has no results yet (status {job.status})",
+            param=KIND.param,
+            code="evaluation_not_finished",
+        )
+
+    def read() -> bytes:
+        with state.artifacts.open(str(job.result[key])) as handle:  # type: ignore[index]
+            return handle.read()
+
+    try:
+        return await asyncio.to_thread(read)
+    except (NotFoundError, FileNotFoundError):
+        raise InternalError(f"the {key} of evaluation {evaluation_id} is missing") from None
+
+
+async def results(state: GatewayState, tenant: Tenant, evaluation_id: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(await _artifact(state, tenant, evaluation_id, "results_file"))
+    return data
+
+
+async def report(state: GatewayState, tenant: Tenant, evaluation_id: str) -> str:
+    return (await _artifact(state, tenant, evaluation_id, "report_file")).decode()
