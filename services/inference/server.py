@@ -28,7 +28,8 @@ def base_model_specs(settings: InferenceSettings) -> list[BaseModelSpec]:
         if settings.base_models
         else basemodels.list_models(data_dir)
     )
-    return [BaseModelSpec(info.name, Path(info.path)) for info in infos]
+    specs = [BaseModelSpec(info.name, Path(info.path)) for info in infos]
+    return specs + [BaseModelSpec(n, Path(p)) for n, p in settings.gguf_models.items()]
 
 
 async def serve(

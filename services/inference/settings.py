@@ -32,3 +32,7 @@ class InferenceSettings(ServiceSettings):
         description="sentence-transformers model: a directory or a package that ships one",
     )
     hotload: bool = Field(True, description="load adapters announced by checkpoint events")
+    gguf_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="name → GGUF file or export folder, served with llama.cpp (what Ollama runs)",
+    )

@@ -47,7 +47,10 @@ class ChosenHyperparameters:
 
 
 def choose(
-    given: trainer_pb2.Hyperparameters, n_examples: int, max_epochs: int
+    given: trainer_pb2.Hyperparameters,
+    n_examples: int,
+    max_epochs: int,
+    recipe_batch_size: int | None = None,
 ) -> ChosenHyperparameters:
     """Fill in every hyper-parameter left unset ("auto") and say why, in one sentence each."""
     reasons = []
@@ -70,6 +73,9 @@ def choose(
                 "batch_size must be between 1 and 256", param="hyperparameters.batch_size"
             )
         batch = given.batch_size
+    elif recipe_batch_size is not None:
+        batch = recipe_batch_size
+        reasons.append(f"batch size {batch} (the recipe's)")
     else:
         batch = batch_size_for_dataset_size(n_examples)
         reasons.append(f"batch size {batch} (about one per 25 examples, between 1 and 16)")

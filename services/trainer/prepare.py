@@ -52,5 +52,7 @@ def prepare(spec: trainer_pb2.FineTuneJobSpec, data_dir: Path) -> PreparedJob:
     else:
         validation = []
         note = "no validation: too few examples for a split and no validation file"
-    chosen = hparams.choose(spec.hyperparameters, len(train), recipe.max_epochs)
+    chosen = hparams.choose(
+        spec.hyperparameters, len(train), recipe.max_epochs, recipe.optim.batch_size
+    )
     return PreparedJob(recipe, Path(base.path), train, validation, chosen, seed, note)

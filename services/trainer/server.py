@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import grpc.aio
 
+from services.trainer.export.settings import ExportSettings
+from services.trainer.export.worker import KIND as EXPORT_KIND
+from services.trainer.export.worker import ExportWorker
 from services.trainer.servicer import TrainerServicer
 from services.trainer.settings import TrainerSettings
 from services.trainer.worker import KIND, FineTuneWorker
@@ -32,13 +35,17 @@ async def serve(
         await runtime.start_grpc([_register], [SERVICE_NAME])
         channel = open_channel(settings.common.gateway_addr)
         runtime.enter_async_callback(channel.close)
-        worker = FineTuneWorker(settings, runtime.js, gateway_pb2_grpc.GatewayServiceStub(channel))
+        gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
+        worker = FineTuneWorker(settings, runtime.js, gateway)
         options = WorkerOptions(
             ack_wait_s=settings.ack_wait_s,
             heartbeat_s=settings.heartbeat_s,
             max_deliver=settings.max_attempts,
         )
         runtime.start_worker(KIND, worker.handle, options)
+        # Exports need the same heavy libraries as training, so trainer processes run them.
+        exports = ExportWorker(settings.common.data_dir, ExportSettings(), runtime.js, gateway)
+        runtime.start_worker(EXPORT_KIND, exports.handle, options)
         if on_started is not None:
             on_started(runtime)
         await runtime.wait()

@@ -26,6 +26,7 @@ from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tuneloop.trainer.v1 import trainer_pb2
+from tuneloop_core.bus.jobrun import error_pb, note
 from tuneloop_core.bus.publish import EventPublisher
 from tuneloop_core.bus.worker import JobContext
 from tuneloop_core.errors import InternalError, TuneloopError
@@ -63,7 +64,7 @@ class FineTuneWorker:
             spec = parse_spec(ctx.request.spec)
             prepared = await asyncio.to_thread(prepare, spec, self.data_dir)
         except TuneloopError as exc:
-            await events.status(common_pb2.JOB_STATUS_FAILED, exc.message, error=_error(exc))
+            await events.status(common_pb2.JOB_STATUS_FAILED, exc.message, error=error_pb(exc))
             return
         hp = prepared.hyperparameters
         chosen = {
@@ -78,17 +79,17 @@ class FineTuneWorker:
                 f"{prepared.split_note}.",
                 result={"hyperparameters": chosen},
             )
-            await events.publish(hp.explanation, note=_note({"hyperparameters": chosen}))
+            await events.publish(hp.explanation, note=note({"hyperparameters": chosen}))
         try:
             await self._train(ctx, events, spec, prepared, job_id)
         except TuneloopError as exc:
-            await events.status(common_pb2.JOB_STATUS_FAILED, exc.message, error=_error(exc))
+            await events.status(common_pb2.JOB_STATUS_FAILED, exc.message, error=error_pb(exc))
         except Exception as exc:
             log.exception("training failed")
             error = InternalError(
                 f"training failed: {type(exc).__name__}: {exc}", code="training_failed"
             )
-            await events.status(common_pb2.JOB_STATUS_FAILED, error.message, error=_error(error))
+            await events.status(common_pb2.JOB_STATUS_FAILED, error.message, error=error_pb(error))
 
     async def _train(
         self,
@@ -104,7 +105,7 @@ class FineTuneWorker:
             await events.publish(
                 f"Resuming from epoch {resumed.epoch}, step {resumed.step_in_epoch} "
                 f"(attempt {ctx.request.attempt}, delivery {ctx.delivery}).",
-                note=_note({"resumed_epoch": resumed.epoch, "resumed_step": resumed.step_in_epoch}),
+                note=note({"resumed_epoch": resumed.epoch, "resumed_step": resumed.step_in_epoch}),
             )
         hp = prepared.hyperparameters
         settings = RunSettings(
@@ -190,18 +191,6 @@ def _run(recipe: SftRecipe) -> str:
     outcome = recipe.train()
     recipe.cleanup(keep_state=outcome == "paused")
     return outcome
-
-
-def _note(data: dict[str, Any]) -> events_pb2.Note:
-    note = events_pb2.Note()
-    note.data.update(data)
-    return note
-
-
-def _error(exc: TuneloopError) -> common_pb2.Error:
-    return common_pb2.Error(
-        message=exc.message, code=exc.code, param=exc.param or "", type=exc.openai_type
-    )
 
 
 class _Hooks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from pathlib import Path
 
 from services.inference.engines.base import BaseModelSpec, Engine
 from services.inference.engines.transformers_engine import TransformersEngine
@@ -16,8 +17,21 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+def is_gguf(path: Path) -> bool:
+    """A GGUF file, or a folder holding one and no Hugging Face model (an export)."""
+    if path.suffix == ".gguf":
+        return True
+    return path.is_dir() and not (path / "config.json").exists() and any(path.glob("*.gguf"))
+
+
 def build_engine(settings: InferenceSettings, base: BaseModelSpec) -> Engine:
-    """vLLM when asked for, or by default when it is installed; transformers otherwise."""
+    """llama.cpp for a GGUF; else vLLM when asked for, or by default when it is installed;
+    transformers otherwise."""
+    if is_gguf(base.path):
+        from services.inference.engines.llamacpp_engine import LlamaCppEngine
+
+        log.info("engine for %s: llama.cpp (GGUF)", base.name)
+        return LlamaCppEngine(base, max_model_len=settings.max_model_len)
     kind = settings.engine
     if kind == "auto":
         kind = "vllm" if vllm_available() else "transformers"

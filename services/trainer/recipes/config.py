@@ -33,6 +33,8 @@ class OptimConfig(BaseModel):
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     max_grad_norm: float = Field(1.0, gt=0)
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    # Batch size a job asking for "auto" gets; None: the rule of thumb for its dataset size.
+    batch_size: int | None = Field(None, ge=1, le=256)
 
 
 class DataConfig(BaseModel):

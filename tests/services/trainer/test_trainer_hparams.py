@@ -46,6 +46,14 @@ def test_recipe_caps_auto_epochs_and_given_values_win() -> None:
     assert chosen.explanation == "All hyper-parameters given."
 
 
+def test_recipe_batch_size_fills_auto_but_a_given_batch_wins() -> None:
+    chosen = choose(trainer_pb2.Hyperparameters(), 336, max_epochs=3, recipe_batch_size=8)
+    assert (chosen.n_epochs, chosen.batch_size) == (3, 8)
+    assert "batch size 8 (the recipe's)" in chosen.explanation
+    given = trainer_pb2.Hyperparameters(batch_size=4)
+    assert choose(given, 336, max_epochs=3, recipe_batch_size=8).batch_size == 4
+
+
 @pytest.mark.parametrize(
     ("given", "param"),
     [

@@ -1,0 +1,129 @@
+"""Exports: check the model and the options, resolve the model's weights through the
+inference service, and queue the job for an export worker (in the trainer processes).
+No FastAPI here."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from services.gateway.jobs import service as jobs
+from services.gateway.jobs.service import JobKind
+from services.gateway.state import GatewayState
+from tuneloop.inference.v1 import inference_pb2
+from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from tuneloop_core.grpc.client import call
+from tuneloop_core.quantization import DEFAULT_QUANTIZATION, check_quantization
+from tuneloop_core.registry.models import Job, Tenant
+
+KIND = JobKind(token="export", object="export", noun="export", param="export_id")
+# Ollama model names: an optional namespace, a name and an optional tag.
+OLLAMA_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}(/[a-z0-9][a-z0-9._-]{0,79})?(:[\w.-]{1,80})?")
+MAX_PROMPT_CHARS = 2000
+
+
+def default_ollama_name(model: str, quantization: str) -> str:
+    """`ft:smollm2-135m:acme:gongwen:ftjob-x` → `smollm2-135m-acme-gongwen-ftjob-x:q4_k_m`."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", model.lower().removeprefix("ft:")).strip("-.")
+    return f"{name[:80] or 'model'}:{quantization.lower()}"
+
+
+async def _find_model(state: GatewayState, tenant: Tenant, model: str) -> inference_pb2.ModelInfo:
+    """The base model or the tenant's own adapter named `model`; anything else is a 404, so
+    another tenant's adapter looks exactly like one that does not exist."""
+    try:
+        reply = await call(
+            state.clients.inference.ListModels,
+            inference_pb2.ListModelsRequest(tenant_id=tenant.id),
+            state.settings.rpc_timeout_s,
+        )
+    except ServiceUnavailableError as exc:
+        raise ServiceUnavailableError(f"cannot look up the model: {exc.message}") from exc
+    for info in reply.models:
+        owned = info.kind == inference_pb2.MODEL_KIND_BASE or info.tenant_id == tenant.id
+        if info.name == model and owned:
+            return info
+    raise NotFoundError(
+        f"The model '{model}' does not exist", param="model", code="model_not_found"
+    )
+
+
+def _dataset_path(
+    state: GatewayState, tenant: Tenant, info: inference_pb2.ModelInfo, file_id: str | None
+) -> str:
+    """Where the drift check's prompts come from (relative to the data directory): the
+    given file, else the adapter's fine-tuning validation (or training) file, else none."""
+    if file_id:
+        try:
+            file = state.registry.get_file(tenant.id, file_id)
+        except NotFoundError:
+            raise InvalidRequestError(
+                f"File '{file_id}' does not exist", param="validation_file", code="file_not_found"
+            ) from None
+        return f"artifacts/{file.path}"
+    if not info.job_id:
+        return ""
+    try:
+        job = state.registry.get_job(info.job_id, tenant.id)
+    except NotFoundError:
+        return ""
+    spec = job.spec or {}
+    return str(spec.get("validation_file_path") or spec.get("training_file_path") or "")
+
+
+def _check_prompts(prompts: list[str] | None) -> list[str]:
+    for index, prompt in enumerate(prompts or []):
+        if not prompt.strip() or len(prompt) > MAX_PROMPT_CHARS:
+            raise InvalidRequestError(
+                f"prompts[{index}] must be 1-{MAX_PROMPT_CHARS} characters",
+                param="prompts",
+                code="invalid_prompts",
+            )
+    return list(prompts or [])
+
+
+async def create_export(
+    state: GatewayState,
+    tenant: Tenant,
+    model: str,
+    quantization: str = DEFAULT_QUANTIZATION,
+    ollama_model: str | None = None,
+    *,
+    system: str | None = None,
+    prompts: list[str] | None = None,
+    validation_file: str | None = None,
+    pre_tokenizer: str | None = None,
+) -> Job:
+    """Queue an export of `model` (a base model or the tenant's adapter) to GGUF."""
+    quantization = check_quantization(quantization)
+    if ollama_model is not None and not OLLAMA_NAME.fullmatch(ollama_model):
+        raise InvalidRequestError(
+            f"'{ollama_model}' is not a valid Ollama model name (lower-case letters, digits, "
+            "'.', '_', '-', an optional 'namespace/' and ':tag')",
+            param="ollama_model",
+            code="invalid_ollama_model",
+        )
+    checked_prompts = _check_prompts(prompts)
+    info = await _find_model(state, tenant, model)
+    adapter = info.kind == inference_pb2.MODEL_KIND_ADAPTER
+    base_path = info.path
+    if adapter:
+        parent = await _find_model(state, tenant, info.parent)
+        base_path = parent.path
+    dataset = await asyncio.to_thread(_dataset_path, state, tenant, info, validation_file)
+    # Paths travel in the spec so the worker needs no access to the inference service.
+    spec: dict[str, Any] = {
+        "model": model,
+        "base_model": info.parent if adapter else model,
+        "base_path": base_path,
+        "adapter_path": info.path if adapter else "",
+        "quantization": quantization,
+        "ollama_model": ollama_model or default_ollama_name(model, quantization),
+        "system": system or "",
+        "prompts": checked_prompts,
+        "dataset_path": dataset,
+        "pre_tokenizer": pre_tokenizer or "",
+        "context_length": info.context_length,
+    }
+    return await jobs.submit(state, tenant, KIND, spec)

@@ -1,0 +1,217 @@
+"""The llama.cpp engine: serves a GGUF file (an export) through llama-cpp-python, so people
+can chat with exactly the quantised weights Ollama will run.
+
+A GGUF export is already merged, so this engine serves the base only (no LoRA adapters).
+Its chat template is the one the converter stored in the GGUF, rendered with Jinja as
+transformers would. One llama.cpp context serves one request at a time, in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+from services.inference.engines.base import (
+    BaseModelSpec,
+    FinishReason,
+    GenerationChunk,
+    GenerationRequest,
+)
+from services.inference.engines.detokenize import StreamingText
+from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_CONTEXT = 4096  # tokens; llama.cpp allocates the KV cache for all of it
+
+
+class _Detokenizer:
+    """The `decode` StreamingText expects, over llama.cpp's vocabulary."""
+
+    def __init__(self, llm: Any):
+        self._llm = llm
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        raw: bytes = self._llm.detokenize(ids, special=not skip_special_tokens)
+        return raw.decode("utf-8", errors="replace")
+
+
+def gguf_file(path: Path) -> Path:
+    """`path` itself, or the one .gguf file in the directory `path` (an export's folder)."""
+    if path.is_file():
+        return path
+    found = sorted(path.glob("*.gguf")) if path.is_dir() else []
+    if len(found) != 1:
+        raise InvalidRequestError(
+            f"{path} must be a .gguf file or a directory with exactly one (found {len(found)})",
+            param="model",
+        )
+    return found[0]
+
+
+class LlamaCppEngine:
+    def __init__(self, base: BaseModelSpec, *, max_model_len: int | None = None, threads: int = 0):
+        self._base = base
+        self._max_model_len = max_model_len
+        self._threads = threads
+        self._llm: Any = None
+        self._vocab: Any = None  # llama.cpp's vocabulary handle: which tokens end a turn
+        self._formatter: Any = None
+        self._lock = asyncio.Lock()
+        self._context_length = 0
+
+    @property
+    def base(self) -> BaseModelSpec:
+        return self._base
+
+    @property
+    def context_length(self) -> int:
+        return self._context_length
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
+        try:
+            import llama_cpp
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as exc:
+            raise ServiceUnavailableError(
+                "llama-cpp-python is not installed; run `make setup` (it builds it once)"
+            ) from exc
+        path = gguf_file(self._base.path)
+        probe = Llama(model_path=str(path), vocab_only=True, verbose=False)
+        trained = int(
+            probe.metadata.get(f"{probe.metadata['general.architecture']}.context_length", 0)
+        )
+        probe.close()
+        n_ctx = min(trained or DEFAULT_MAX_CONTEXT, self._max_model_len or DEFAULT_MAX_CONTEXT)
+        self._llm = Llama(
+            model_path=str(path), n_ctx=n_ctx, n_threads=self._threads or None, verbose=False
+        )
+        self._context_length = int(self._llm.n_ctx())
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if template:
+            self._formatter = Jinja2ChatFormatter(
+                template,
+                eos_token=self._token_text(self._llm.token_eos()),
+                bos_token=self._token_text(self._llm.token_bos()),
+            )
+        log.info("llama.cpp serves %s from %s (context %d)", self._base.name, path, n_ctx)
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        raw: bytes = self._llm.detokenize([token], special=True)
+        return raw.decode("utf-8", errors="replace")
+
+    async def close(self) -> None:
+        if self._llm is not None:
+            async with self._lock:
+                self._llm.close()
+                self._llm = None
+
+    async def load_adapter(self, name: str, path: Path) -> None:
+        raise InvalidRequestError(
+            f"{self._base.name} is a GGUF served by llama.cpp; export the adapter to its own "
+            "GGUF instead (POST /v1/exports)",
+            param="model",
+            code="adapters_unsupported",
+        )
+
+    async def unload_adapter(self, name: str) -> None:
+        raise NotFoundError(f"The model '{name}' does not exist", code="model_not_found")
+
+    def _prompt_ids(self, request: GenerationRequest) -> list[int]:
+        if request.messages:
+            if self._formatter is None:
+                raise InvalidRequestError(
+                    "this GGUF has no chat template; use /v1/completions with a raw prompt",
+                    param="messages",
+                )
+            turns = [{"role": t.role, "content": t.content} for t in request.messages]
+            text = str(self._formatter(messages=turns).prompt)
+            # As with transformers: the rendered template carries its own special tokens.
+            return list(self._llm.tokenize(text.encode(), add_bos=False, special=True))
+        if request.prompt is None:
+            raise InvalidRequestError("a prompt or messages are required", param="prompt")
+        return list(self._llm.tokenize(request.prompt.encode(), add_bos=True, special=False))
+
+    def count_prompt_tokens(self, request: GenerationRequest) -> int:
+        return len(self._prompt_ids(request))
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
+        if request.adapter is not None:
+            raise NotFoundError(
+                f"The model '{request.adapter}' does not exist", code="model_not_found"
+            )
+        async with self._lock:  # one llama.cpp context: one request at a time
+            ids = self._prompt_ids(request)
+            loop = asyncio.get_running_loop()
+            queue: asyncio.Queue[int | BaseException | None] = asyncio.Queue()
+            stop = threading.Event()
+            worker = asyncio.create_task(
+                asyncio.to_thread(self._sample, ids, request, stop, loop, queue)
+            )
+            text = StreamingText(_Detokenizer(self._llm), request.sampling.stop)
+            count = 0
+            try:
+                while (item := await queue.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    count += 1
+                    delta = text.add(item)
+                    if text.stopped:
+                        break
+                    if delta:
+                        yield GenerationChunk(text=delta, token_ids=[item])
+                done = text.stopped or count < request.sampling.max_tokens
+                finish: FinishReason = "stop" if done else "length"
+                yield GenerationChunk(
+                    text=text.flush(),
+                    finish_reason=finish,
+                    prompt_tokens=len(ids),
+                    completion_tokens=count,
+                )
+            finally:
+                stop.set()
+                await worker
+
+    def _sample(
+        self,
+        ids: list[int],
+        request: GenerationRequest,
+        stop: threading.Event,
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue[int | BaseException | None],
+    ) -> None:
+        import llama_cpp
+
+        s = request.sampling
+        try:
+            if s.seed is not None:
+                self._llm.set_seed(s.seed)
+            tokens = self._llm.generate(
+                ids,
+                top_k=s.top_k,
+                top_p=s.top_p,
+                min_p=0.0,
+                temp=s.temperature,
+                repeat_penalty=s.repetition_penalty,
+                frequency_penalty=s.frequency_penalty,
+                presence_penalty=s.presence_penalty,
+            )
+            for produced, token in enumerate(tokens, start=1):
+                if stop.is_set() or llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    break
+                loop.call_soon_threadsafe(queue.put_nowait, int(token))
+                if produced >= s.max_tokens or len(ids) + produced >= self._context_length:
+                    break
+        except Exception as exc:
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+        loop.call_soon_threadsafe(queue.put_nowait, None)
