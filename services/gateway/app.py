@@ -5,13 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 
 from services.gateway.chat.router import router as chat_router
+from services.gateway.comparisons.router import router as comparisons_router
 from services.gateway.completions.router import router as completions_router
+from services.gateway.console.router import install_console
+from services.gateway.datagen.router import router as datagen_router
+from services.gateway.datasets.router import router as datasets_router
 from services.gateway.deps import authenticate
 from services.gateway.embeddings.router import router as embeddings_router
 from services.gateway.errors import install_error_handlers
+from services.gateway.evaluations.router import router as evaluations_router
+from services.gateway.exports.router import router as exports_router
 from services.gateway.files.router import router as files_router
 from services.gateway.fine_tuning.router import router as fine_tuning_router
 from services.gateway.health.router import router as health_router
+from services.gateway.knowledge_bases.router import router as knowledge_bases_router
 from services.gateway.models.router import router as models_router
 from services.gateway.state import GatewayState
 
@@ -33,8 +40,15 @@ def create_app(state: GatewayState) -> FastAPI:
         embeddings_router,
         files_router,
         fine_tuning_router,
+        knowledge_bases_router,
+        comparisons_router,
+        exports_router,
+        evaluations_router,
+        datasets_router,
+        datagen_router,
     )
     for router in routers:
         v1.include_router(router)
     app.include_router(v1)
+    install_console(app)  # `/` and `/console/*`, outside the /v1 auth
     return app

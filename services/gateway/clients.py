@@ -7,6 +7,7 @@ from types import TracebackType
 
 import grpc
 
+from tuneloop.datagen.v1 import datagen_pb2_grpc
 from tuneloop.inference.v1 import inference_pb2_grpc
 from tuneloop_core.grpc.client import check_health, open_channel
 
@@ -26,6 +27,10 @@ class ServiceClients:
     @property
     def inference(self) -> inference_pb2_grpc.InferenceServiceAsyncStub:
         return inference_pb2_grpc.InferenceServiceStub(self.channel("inference"))
+
+    @property
+    def datagen(self) -> datagen_pb2_grpc.DatagenServiceAsyncStub:
+        return datagen_pb2_grpc.DatagenServiceStub(self.channel("datagen"))
 
     async def health(self, timeout_s: float) -> dict[str, bool]:
         """Standard gRPC health of every service but the gateway, probed concurrently."""

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from services.gateway.state import GatewayState
 from tuneloop_core.errors import AuthenticationError
-from tuneloop_core.registry.models import Tenant
+from tuneloop_core.registry.models import ApiKey, Tenant
 from tuneloop_core.registry.store import Registry
 
 
@@ -28,8 +28,8 @@ def get_registry(state: StateDep) -> Registry:
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
-async def authenticate(request: Request, registry: RegistryDep) -> Tenant:
-    """The tenant of the `Authorization: Bearer <key>` header; 401 otherwise."""
+def bearer_key(request: Request) -> str:
+    """The key of the `Authorization: Bearer <key>` header; 401 when there is none."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -37,7 +37,20 @@ async def authenticate(request: Request, registry: RegistryDep) -> Tenant:
             "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
             code="missing_api_key",
         )
-    return await run_in_threadpool(registry.authenticate, key.strip())
+    return key.strip()
+
+
+async def authenticate(request: Request, registry: RegistryDep) -> Tenant:
+    """The tenant of the `Authorization: Bearer <key>` header; 401 otherwise."""
+    return await run_in_threadpool(registry.authenticate, bearer_key(request))
 
 
 CurrentTenant = Annotated[Tenant, Depends(authenticate)]
+
+
+async def current_key(request: Request, registry: RegistryDep, _: CurrentTenant) -> ApiKey:
+    """The record of the request's API key, for what is counted per key (votes)."""
+    return await run_in_threadpool(registry.api_key, bearer_key(request))
+
+
+CurrentKey = Annotated[ApiKey, Depends(current_key)]

@@ -8,6 +8,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.datagen.server import serve as serve_datagen
+from services.datagen.settings import DatagenSettings
+from services.evaluator.server import serve as serve_evaluator
+from services.evaluator.settings import EvaluatorSettings
 from services.gateway.server import serve as serve_gateway
 from services.gateway.settings import GatewaySettings
 from services.inference.server import serve as serve_inference
@@ -16,7 +20,7 @@ from services.trainer.server import serve as serve_trainer
 from services.trainer.settings import TrainerSettings
 from support.inprocess import running
 from support.tiny_model import build_tiny_model
-from tests.conftest import NatsServer
+from tests.conftest import NatsServer, free_port
 from tuneloop_core import basemodels
 from tuneloop_core.registry.db import Database
 from tuneloop_core.registry.store import Registry
@@ -41,9 +45,15 @@ class ApiStack:
 
 @asynccontextmanager
 async def api_stack(
-    root: Path, *, trainer: bool = False, **inference_overrides: object
+    root: Path,
+    *,
+    trainer: bool = False,
+    evaluator: bool = False,
+    datagen: bool = False,
+    **inference_overrides: object,
 ) -> AsyncIterator[ApiStack]:
-    """The stack on a tiny model; with `trainer`, a trainer worker too (in-process)."""
+    """The stack on a tiny model; with `trainer`, `evaluator` and `datagen`, those services
+    too (in-process)."""
     nats = NatsServer(root / "jetstream")
     nats.start()
     try:
@@ -68,11 +78,14 @@ async def api_stack(
             )
             assert inference.grpc is not None
             addr = f"127.0.0.1:{inference.grpc.port}"
+            datagen_port = free_port()  # the gateway must know it before datagen starts
             gateway_settings = GatewaySettings(
                 grpc_port=0,
                 port=0,
                 shutdown_grace_s=1,
-                common=common.model_copy(update={"inference_addr": addr}),
+                common=common.model_copy(
+                    update={"inference_addr": addr, "datagen_addr": f"127.0.0.1:{datagen_port}"}
+                ),
             )
             gateway = await outer.enter_async_context(running(serve_gateway, gateway_settings))
             if trainer:
@@ -84,6 +97,31 @@ async def api_stack(
                     grpc_port=0, shutdown_grace_s=1, control_poll_s=0.2, common=trainer_common
                 )
                 await outer.enter_async_context(running(serve_trainer, trainer_settings))
+            if evaluator:
+                assert gateway.grpc is not None
+                evaluator_common = common.model_copy(
+                    update={
+                        "gateway_addr": f"127.0.0.1:{gateway.grpc.port}",
+                        "inference_addr": addr,
+                    }
+                )
+                evaluator_settings = EvaluatorSettings(
+                    grpc_port=0, shutdown_grace_s=1, common=evaluator_common
+                )
+                await outer.enter_async_context(running(serve_evaluator, evaluator_settings))
+            if datagen:
+                assert gateway.grpc is not None
+                datagen_common = common.model_copy(
+                    update={
+                        "gateway_addr": f"127.0.0.1:{gateway.grpc.port}",
+                        "gateway_url": f"http://127.0.0.1:{gateway.http_port}",
+                        "inference_addr": addr,
+                    }
+                )
+                datagen_settings = DatagenSettings(
+                    grpc_port=datagen_port, shutdown_grace_s=1, common=datagen_common
+                )
+                await outer.enter_async_context(running(serve_datagen, datagen_settings))
             registry = Registry(Database(common.database_url))
             outer.callback(registry.db.close)
             yield ApiStack(

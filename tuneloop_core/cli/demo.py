@@ -11,18 +11,15 @@ from __future__ import annotations
 import httpx
 from rich.console import Console
 
-from tuneloop_core.cli import commands, models
+from tuneloop_core.cli import commands, demo_loop, models
+from tuneloop_core.cli.demo_loop import DEMO_MODEL, DEMO_TENANT
 from tuneloop_core.cli.supervisor import RunFiles
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.store import Registry
 from tuneloop_core.settings import CommonSettings
 
-DEMO_TENANT = "demo"
-DEMO_MODEL = "smollm2-135m"
 DEMO_QUESTION = "公文的「主旨」應該怎麼寫？"
 
 
-def demo(keep: bool, out: Console, err: Console) -> int:
+def demo(keep: bool, out: Console, err: Console, full: bool = False) -> int:
     """Pull the model, start the stack unless it is up, run the demo, stop what it started."""
     models.pull(DEMO_MODEL, False, "float32", err, err)
     files = RunFiles(CommonSettings().data_dir)
@@ -30,7 +27,7 @@ def demo(keep: bool, out: Console, err: Console) -> int:
     if started_here and commands.up(True, 600.0, out, err) != 0:
         return 1
     try:
-        return run_demo(out, err)
+        return demo_loop.run_full_demo(out, err) if full else run_demo(out, err)
     finally:
         if started_here and not keep:
             commands.down(90.0, err)
@@ -38,13 +35,7 @@ def demo(keep: bool, out: Console, err: Console) -> int:
 
 def run_demo(out: Console, err: Console) -> int:
     """Assumes the stack is up (the caller starts it); returns the exit code."""
-    common = CommonSettings()
-    url = str(RunFiles(common.data_dir).read_state().get("gateway_url") or common.gateway_url)
-    db = Database(common.database_url)
-    try:
-        key, _ = Registry(db).create_api_key(DEMO_TENANT, "tuneloop demo")
-    finally:
-        db.close()
+    url, key = demo_loop.demo_access(CommonSettings())
     with httpx.Client(base_url=url, timeout=30) as http:
         ready = http.get("/readyz")
         checks = ready.json().get("checks", {})

@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the main job on the embedded stack")
     demo.add_argument("--keep", action="store_true", help="leave the stack running after")
+    demo.add_argument(
+        "--full", action="store_true", help="the whole loop (datagen → tune → evaluate → export)"
+    )
 
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             return commands.status(out)
         if args.command == "demo":
-            return demo.demo(args.keep, out, err)
+            return demo.demo(args.keep, out, err, full=args.full)
         if args.command == "models":
             return _models(args, out, err)
         return commands.create_key(args.tenant, args.name, out, err)

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway.knowledge_bases.protocol import KnowledgeBaseRef
 from services.gateway.sampling import SamplingFields
 
 
@@ -33,6 +34,9 @@ class ChatCompletionRequest(SamplingFields):
     tools: list[Any] | None = None
     response_format: dict[str, Any] | None = None
     logprobs: bool | None = None
+    # Tuneloop extension: answer from this knowledge base (its id, or {id, top_k,
+    # score_threshold}) and return the cited chunks as `sources`; see services/gateway/rag.py.
+    knowledge_base: str | KnowledgeBaseRef | None = None
 
 
 class ChatMessageOut(BaseModel):

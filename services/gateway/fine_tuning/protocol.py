@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -109,12 +109,3 @@ class FineTuningJobCheckpoint(BaseModel):
     step_number: int
     metrics: dict[str, float]
     epoch: int | None = None  # Tuneloop
-
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    object: Literal["list"] = "list"
-    data: list[T]
-    has_more: bool

@@ -14,9 +14,9 @@ from services.gateway.fine_tuning.protocol import (
     FineTuningJob,
     FineTuningJobCheckpoint,
     FineTuningJobEvent,
-    Page,
 )
 from services.gateway.fine_tuning.views import checkpoint_view, event_view, job_view
+from services.gateway.jobs.protocol import Page
 
 router = APIRouter(prefix="/fine_tuning/jobs", tags=["fine-tuning"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -59,18 +59,26 @@ async def resume_job(job_id: str, state: StateDep, tenant: CurrentTenant) -> Fin
     return job_view(await service.resume(state, tenant, job_id))
 
 
+def _before_seq(after: str | None, prefix: str) -> int | None:
+    """The seq in an event or checkpoint id of this job (`<prefix><seq>`); a foreign id
+    pages nothing rather than everything."""
+    if after is None:
+        return None
+    tail = after.removeprefix(prefix)
+    return int(tail) if tail != after and tail.isdigit() else 0
+
+
 @router.get("/{job_id}/events")
 async def list_events(
     job_id: str, state: StateDep, tenant: CurrentTenant, limit: Limit = 20, after: str | None = None
 ) -> Page[FineTuningJobEvent]:
     """Newest first, like OpenAI; `after` is the id of the last event of the previous page."""
     await service.get(state, tenant, job_id)
-    rows = await asyncio.to_thread(state.registry.list_events, job_id, 0, 100_000)
-    events = [event_view(r) for r in reversed(rows)]
-    if after is not None:
-        ids = [e.id for e in events]
-        events = events[ids.index(after) + 1 :] if after in ids else []
-    return Page(data=events[:limit], has_more=len(events) > limit)
+    before = _before_seq(after, f"ftevent-{job_id}-")
+    rows = await asyncio.to_thread(
+        state.registry.list_events_newest_first, job_id, before, limit + 1
+    )
+    return Page(data=[event_view(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
 
 @router.get("/{job_id}/checkpoints")
@@ -78,12 +86,11 @@ async def list_checkpoints(
     job_id: str, state: StateDep, tenant: CurrentTenant, limit: Limit = 10, after: str | None = None
 ) -> Page[FineTuningJobCheckpoint]:
     await service.get(state, tenant, job_id)
-    rows = await asyncio.to_thread(state.registry.list_events, job_id, 0, 100_000)
-    saved = [
-        checkpoint_view(r)
-        for r in reversed(rows)
-        if r.type == "checkpoint_saved" and not (r.data or {}).get("is_final")
-    ]
+    # One row per epoch (at most a few dozen), so the `after` cursor is applied here.
+    rows = await asyncio.to_thread(
+        state.registry.list_events_newest_first, job_id, None, 10_000, "checkpoint_saved"
+    )
+    saved = [checkpoint_view(r) for r in rows if not (r.data or {}).get("is_final")]
     if after is not None:
         ids = [c.id for c in saved]
         saved = saved[ids.index(after) + 1 :] if after in ids else []

@@ -11,14 +11,8 @@ from services.gateway.fine_tuning.protocol import (
     FineTuningJobEvent,
     HyperparametersOut,
 )
+from services.gateway.jobs.service import number as _number
 from tuneloop_core.registry.models import Job, JobEventRow
-
-
-def _number(value: Any) -> Any:
-    """int64 fields arrive as strings in protobuf JSON; show numbers as numbers."""
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
-    return value
 
 
 def job_view(job: Job) -> FineTuningJob:

@@ -36,7 +36,12 @@ def with_probe_routes(gateway: Gateway) -> Gateway:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/v1/nope"), ("GET", "/nope"), ("POST", "/v1/fine_tuning/unknown"), ("GET", "/")],
+    [
+        ("GET", "/v1/nope"),
+        ("GET", "/nope"),
+        ("POST", "/v1/fine_tuning/unknown"),
+        ("GET", "/console/nope.js"),
+    ],
 )
 async def test_unknown_routes(gateway: Gateway, method: str, path: str) -> None:
     response = await gateway.http.request(method, path, headers=gateway.auth())

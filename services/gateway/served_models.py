@@ -1,0 +1,42 @@
+"""Which models the inference service serves for a tenant (base models and its adapters)."""
+
+from __future__ import annotations
+
+from services.gateway.state import GatewayState
+from tuneloop.inference.v1 import inference_pb2
+from tuneloop_core.errors import InvalidRequestError, ServiceUnavailableError
+from tuneloop_core.grpc.client import call
+from tuneloop_core.registry.models import Tenant
+
+
+async def served_model_names(state: GatewayState, tenant: Tenant) -> set[str]:
+    return {m.name for m in await _served(state, tenant)}
+
+
+async def served_base_models(state: GatewayState, tenant: Tenant) -> list[str]:
+    """The base models, in the inference service's order."""
+    return [m.name for m in await _served(state, tenant) if m.kind == inference_pb2.MODEL_KIND_BASE]
+
+
+async def _served(state: GatewayState, tenant: Tenant) -> list[inference_pb2.ModelInfo]:
+    try:
+        reply = await call(
+            state.clients.inference.ListModels,
+            inference_pb2.ListModelsRequest(tenant_id=tenant.id),
+            state.settings.rpc_timeout_s,
+        )
+    except ServiceUnavailableError as exc:
+        raise ServiceUnavailableError(f"cannot check the models: {exc.message}") from exc
+    return list(reply.models)
+
+
+async def require_served(state: GatewayState, tenant: Tenant, name: str, param: str) -> None:
+    """400 `model_not_found` unless `name` is served for the tenant."""
+    available = await served_model_names(state, tenant)
+    if name not in available:
+        shown = ", ".join(sorted(available)) or "none"
+        raise InvalidRequestError(
+            f"The model '{name}' does not exist; available: {shown}",
+            param=param,
+            code="model_not_found",
+        )
