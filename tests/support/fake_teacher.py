@@ -1,9 +1,10 @@
 """A small OpenAI-protocol chat server for datagen tests (a remote teacher cannot run here):
 `POST /v1/chat/completions` answers with deterministic JSON chosen by what the prompt
-contains, including malformed answers and server errors on purpose."""
+contains, including malformed answers, server errors and hangs on purpose."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -17,7 +18,9 @@ from fastapi.responses import JSONResponse
 
 from tests.conftest import free_port
 
-Answer = Callable[[str, float], str | int]  # (prompt, temperature) → text, or an HTTP status
+# (prompt, temperature) → text, an HTTP status, or a float: hang that many seconds (a
+# teacher that times out), then answer 504.
+Answer = Callable[[str, float], str | int | float]
 
 
 def _completion(text: str, model: str) -> dict[str, Any]:
@@ -42,6 +45,9 @@ def app_for(answer: Answer, calls: list[str]) -> FastAPI:
         prompt = body["messages"][-1]["content"]
         calls.append(prompt)
         reply = answer(prompt, float(body.get("temperature") or 0.0))
+        if isinstance(reply, float):
+            await asyncio.sleep(reply)
+            reply = 504
         if isinstance(reply, int):
             error = {"error": {"message": "boom", "type": "server_error", "code": None}}
             return JSONResponse(error, status_code=reply)

@@ -21,6 +21,11 @@ def _metric(row: dict[str, Any], name: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def _count(value: Any) -> int | str:
+    """A count from a job result (JSON numbers may come back as floats)."""
+    return int(value) if isinstance(value, int | float) else "?"
+
+
 def _shown(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -89,12 +94,21 @@ class Summary:
     def _print_data(self, out: Console) -> None:
         result = self.datagen.get("result") or {}
         counts = result.get("counts") or {}
+        failures = {k: int(v) for k, v in (counts.get("teacher_failures") or {}).items() if v}
         out.print(
             f"[bold]Data[/bold]      datagen {self.datagen['id']}: "
-            f"{counts.get('kept', '?')} Q&A pairs kept of {counts.get('generated', '?')} "
+            f"{_count(counts.get('kept'))} Q&A pairs kept of {_count(counts.get('generated'))} "
             f"generated; files {', '.join(result.get('result_files') or []) or '—'}",
             soft_wrap=True,
         )
+        if failures and not _count(counts.get("generated")):
+            out.print(
+                f"          The teacher's answers could not be used ({failures}): a 135M model "
+                "rarely writes the JSON asked for. Set TUNELOOP_TEACHER_MODEL, "
+                "TUNELOOP_TEACHER_BASE_URL and TUNELOOP_TEACHER_API_KEY to use a stronger "
+                "OpenAI-compatible teacher; the demo trains on the bundled reference pairs.",
+                soft_wrap=True,
+            )
         out.print(
             f"[bold]Training[/bold]  {self.tuned['id']}: "
             f"{self.tuned['hyperparameters']['n_epochs']} epochs → "
@@ -107,7 +121,7 @@ class Summary:
         table = Table(title=f"Held-out paraphrases ({n} questions never seen in training)")
         for column in ("model", "ROUGE-L", "BLEU-4", "exact match", "judge (1–10)"):
             table.add_column(column, justify="left" if column == "model" else "right")
-        best = self.best_row["model"]
+        best = self.evaluation.get("best_model") or self.best_row["model"]
         for row in self.evaluation["matrix"]:
             label = row.get("label") or row["model"]
             table.add_row(

@@ -143,6 +143,21 @@ class ComparisonVote(Base):
     )
 
 
+class DatagenPairReview(Base):
+    """A person's review of one generated pair of a datagen job: an edited question or
+    answer (NULL: as generated), `confirmed`, `dropped`. The pairs themselves stay in the
+    job's `pairs.jsonl`; a reviewed dataset is built from both."""
+
+    __tablename__ = "datagen_pair_reviews"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    pair_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    question: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    confirmed: Mapped[bool] = mapped_column(default=False)
+    dropped: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[int] = mapped_column(default=now_s)
+
+
 class KnowledgeBase(Base):
     """A tenant's knowledge base: its chunks and vectors live in Qdrant (owned by datagen);
     this row is what the gateway lists, checks tenancy on and searches with."""

@@ -19,7 +19,8 @@ FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
 
 class TeacherFailed(Exception):
-    """No usable answer: `reason` is "malformed_json" or "teacher_error"."""
+    """No usable answer: `reason` is "malformed_json", "teacher_timeout" (no answer within
+    `timeout_s`, retries included) or "teacher_error"."""
 
     def __init__(self, reason: str, detail: str):
         super().__init__(f"{reason}: {detail}")
@@ -52,7 +53,7 @@ class TeacherClient:
             timeout=teacher.timeout_s,
             max_retries=teacher.max_retries,
         )
-        self.calls = Counter[str]()  # "ok", "malformed_json", "teacher_error"
+        self.calls = Counter[str]()  # "ok" or a TeacherFailed reason
 
     async def close(self) -> None:
         await self.client.close()
@@ -71,8 +72,13 @@ class TeacherClient:
                     max_tokens=self.teacher.max_tokens or openai.omit,
                 )
             except openai.APIError as exc:  # after the SDK's own retries
-                self.calls["teacher_error"] += 1
-                raise TeacherFailed("teacher_error", str(exc)) from exc
+                reason = (
+                    "teacher_timeout"
+                    if isinstance(exc, openai.APITimeoutError)
+                    else "teacher_error"
+                )
+                self.calls[reason] += 1
+                raise TeacherFailed(reason, str(exc)) from exc
             last = reply.choices[0].message.content or ""
             parsed = parse_json_object(last)
             if parsed is not None:

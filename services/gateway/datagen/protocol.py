@@ -51,3 +51,58 @@ class CreateDatagenJobRequest(BaseModel):
     export_format: Literal["alpaca", "sharegpt", "openai"] = "alpaca"
     concurrency: int = Field(4, ge=1, le=64)
     seed: int = 0
+
+
+class PairObject(BaseModel):
+    """One generated pair as reviewed: the teacher's text unless a person edited it."""
+
+    id: str
+    object: Literal["datagen.pair"] = "datagen.pair"
+    question: str
+    answer: str
+    score: float | None
+    split: Literal["train", "eval"]
+    document: str
+    page: int | None
+    heading_path: list[str]
+    refined: bool
+    edited: bool
+    confirmed: bool
+    dropped: bool
+
+
+class PairList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[PairObject]
+    counts: dict[str, int]  # total, confirmed, dropped, edited
+
+
+class PairUpdate(BaseModel):
+    """A person's review of one pair; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str | None = Field(None, min_length=1, max_length=20_000)
+    answer: str | None = Field(None, min_length=1, max_length=50_000)
+    confirmed: bool | None = None
+    dropped: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> PairUpdate:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change: give question, answer, confirmed or dropped")
+        for name in ("question", "answer"):
+            value = getattr(self, name)
+            if name in self.model_fields_set and (value is None or not value.strip()):
+                raise ValueError(f"{name} must not be empty")
+        return self
+
+
+class ReviewedDatasetRequest(BaseModel):
+    """Build a dataset file from the reviewed pairs (dropped ones never included)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    split: Literal["train", "eval", "all"] = "train"
+    confirmed_only: bool = False
+    format: Literal["alpaca", "sharegpt", "openai"] = "alpaca"

@@ -214,3 +214,109 @@ async def test_bad_requests_are_refused_before_queueing(http: httpx.AsyncClient)
     tuned = await upload(http, "data.jsonl", b'{"prompt": "a", "completion": "b"}\n', "fine-tune")
     wrong = await http.post("/datagen/jobs", json={"file_ids": [tuned], "teacher": {"model": TINY}})
     assert wrong.json()["error"]["code"] == "invalid_file_purpose"
+
+
+async def test_a_hanging_teacher_times_out_and_the_job_completes(http: httpx.AsyncClient) -> None:
+    doc = await upload(http, "slow.md", "# 甲\n\nSLOW 函是機關之間往復的公文。".encode())
+
+    def hangs(prompt: str, temperature: float) -> str | int | float:
+        return 30.0 if "SLOW" in prompt else teacher_answer(prompt, temperature)
+
+    with fake_teacher(hangs) as (url, calls):
+        created = await http.post(
+            "/datagen/jobs",
+            json={
+                "file_ids": [doc],
+                "teacher": {"model": "t", "base_url": url, "timeout_s": 0.5},
+                "questions_per_chunk": 1,
+            },
+        )
+        job = await finished(http, created.json()["id"], timeout_s=60)
+    assert job["status"] == "succeeded", job
+    counts = job["result"]["counts"]
+    assert counts["teacher_failures"] == {"teacher_timeout": 1} and counts["generated"] == 0
+    assert len(calls) == 3  # the first try and the SDK's two retries, then given up
+
+
+async def test_review_edit_confirm_drop_then_build_a_dataset(
+    http: httpx.AsyncClient, stack: ApiStack
+) -> None:
+    doc = await upload(http, "公文.md", DOC.encode())
+    with fake_teacher(teacher_answer) as (url, _):
+        created = await http.post(
+            "/datagen/jobs",
+            json={
+                "file_ids": [doc],
+                "teacher": {"model": "teacher-1", "base_url": url},
+                "questions_per_chunk": 4,
+                "chunking": {"size": 60, "overlap": 0},
+                "eval_fraction": 0.25,
+            },
+        )
+        job = await finished(http, created.json()["id"])
+    job_id = job["id"]
+    listed = (await http.get(f"/datagen/jobs/{job_id}/pairs")).json()
+    pairs = listed["data"]
+    assert listed["counts"] == {"total": 4, "confirmed": 0, "dropped": 0, "edited": 0}
+    assert sorted(p["split"] for p in pairs) == ["eval", "train", "train", "train"]
+    assert all(p["score"] is not None and p["document"] == "公文.md" for p in pairs)
+    train = [p for p in pairs if p["split"] == "train"]
+    first, second, third = train
+
+    edited = await http.patch(
+        f"/datagen/jobs/{job_id}/pairs/{first['id']}",
+        json={"answer": "函是機關之間往復聯繫的公文。", "confirmed": True},
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["edited"] and edited.json()["confirmed"]
+    assert edited.json()["question"] == first["question"]  # left out: unchanged
+    dropped = await http.patch(
+        f"/datagen/jobs/{job_id}/pairs/{second['id']}", json={"dropped": True}
+    )
+    assert dropped.json()["dropped"] is True
+    for body, status in [
+        ({"question": "  "}, 400),
+        ({}, 400),
+        ({"confirmed": True, "score": 5}, 400),
+    ]:
+        reply = await http.patch(f"/datagen/jobs/{job_id}/pairs/{third['id']}", json=body)
+        assert reply.status_code == status, (body, reply.text)
+    missing = await http.patch(f"/datagen/jobs/{job_id}/pairs/pair-nope", json={"dropped": True})
+    assert missing.status_code == 404 and missing.json()["error"]["param"] == "pair_id"
+
+    confirmed = (await http.get(f"/datagen/jobs/{job_id}/pairs?confirmed=true")).json()
+    assert [p["id"] for p in confirmed["data"]] == [first["id"]]
+    assert confirmed["counts"] == {"total": 4, "confirmed": 1, "dropped": 1, "edited": 1}
+
+    built = await http.post(f"/datagen/jobs/{job_id}/dataset", json={"confirmed_only": True})
+    assert built.status_code == 200, built.text
+    assert built.json()["purpose"] == "fine-tune"
+    content = json.loads((await http.get(f"/files/{built.json()['id']}/content")).content)
+    assert content == [
+        {"instruction": first["question"], "input": "", "output": "函是機關之間往復聯繫的公文。"}
+    ]
+    everything = await http.post(
+        f"/datagen/jobs/{job_id}/dataset", json={"split": "all", "format": "openai"}
+    )
+    file_id = everything.json()["id"]
+    lines = (await http.get(f"/files/{file_id}/content")).text.splitlines()
+    assert len(lines) == 3  # four pairs, one dropped
+    report = (await http.post("/datasets/validate", json={"file_id": file_id})).json()
+    assert report["valid"] is True and report["format"] == "openai"
+    none_left = await http.post(
+        f"/datagen/jobs/{job_id}/dataset", json={"split": "eval", "confirmed_only": True}
+    )
+    assert none_left.json()["error"]["code"] == "empty_dataset"
+
+    # Another tenant sees no such job; an unfinished job cannot be reviewed yet.
+    other = {"Authorization": f"Bearer {stack.key('tenant-b')}"}
+    hidden = await http.get(f"/datagen/jobs/{job_id}/pairs", headers=other)
+    assert hidden.status_code == 404
+    with fake_teacher(lambda prompt, temperature: 30.0) as (url, _):
+        slow = await http.post(
+            "/datagen/jobs",
+            json={"file_ids": [doc], "teacher": {"model": "t", "base_url": url, "timeout_s": 1}},
+        )
+        early = await http.get(f"/datagen/jobs/{slow.json()['id']}/pairs")  # takes ≥ 3 s
+        assert early.status_code == 409 and early.json()["error"]["code"] == "job_not_finished"
+        await finished(http, slow.json()["id"])

@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from support.browser import chromium, requires_chromium, screenshot
+from support.fake_teacher import as_json, fake_teacher
 from support.stack import TINY, ApiStack, api_stack
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow, requires_chromium]
@@ -56,7 +57,7 @@ A11Y_PROBLEMS = """() => {
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ApiStack]:
     root = tmp_path_factory.mktemp("console")
-    async with api_stack(root, trainer=True, evaluator=True) as running_stack:
+    async with api_stack(root, trainer=True, evaluator=True, datagen=True) as running_stack:
         yield running_stack
 
 
@@ -234,6 +235,68 @@ def answer_columns(model: str) -> list[str]:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+DOCUMENT = "# 公文\n\n函是機關之間往復的公文。公告是對公眾宣布事項的公文。\n"
+GENERATED = [
+    {"question": "函是什麼樣的公文？", "answer": "函是機關之間往復的公文。"},
+    {"question": "公告的用途是什麼？", "answer": "公告是對公眾宣布事項的公文。"},
+]
+
+
+def teacher(prompt: str, temperature: float) -> str:
+    """Scores every pair 4; writes the two pairs above for the document."""
+    return as_json(
+        {"score": 4, "reason": "ok"} if prompt.startswith("請評分") else {"pairs": GENERATED}
+    )
+
+
+async def test_review_generated_pairs_and_build_a_dataset(
+    page: Page, stack: ApiStack, tmp_path: Path
+) -> None:
+    key = stack.key("reviewer")
+    async with httpx.AsyncClient(base_url=f"{stack.url}/v1", headers=auth(key)) as api:
+        doc = await api.post(
+            "/files", data={"purpose": "datagen"}, files={"file": ("公文.md", DOCUMENT.encode())}
+        )
+        with fake_teacher(teacher) as (url, _):
+            body = {
+                "file_ids": [doc.json()["id"]],
+                "teacher": {"model": "t", "base_url": url},
+                "questions_per_chunk": 2,
+                "eval_fraction": 0,
+            }
+            job = (await api.post("/datagen/jobs", json=body)).json()
+            for _ in range(240):
+                if (await api.get(f"/datagen/jobs/{job['id']}")).json()["status"] == "succeeded":
+                    break
+                await asyncio.sleep(0.25)
+    await log_in(page, stack, key)
+    await page.evaluate(f"location.hash = '#/data?datagen={job['id']}'")
+    counts = page.get_by_test_id("review-counts")
+    await expect(counts).to_have_text("2 pairs · 0 confirmed · 0 dropped · 0 edited")
+    await check_accessibility(page)
+
+    await page.get_by_label("Answer 1").fill("函是機關之間往復聯繫的公文。")
+    await page.get_by_label("Answer 1").blur()  # a change is saved when the field is left
+    await page.get_by_label("Confirmed").first.check()
+    await page.get_by_label("Drop").nth(1).check()
+    await expect(counts).to_have_text("2 pairs · 1 confirmed · 1 dropped · 1 edited")
+    await screenshot(page, tmp_path / "screenshots", "1-data-review")
+
+    await page.reload()  # nothing is lost: the API kept every change
+    await expect(counts).to_have_text("2 pairs · 1 confirmed · 1 dropped · 1 edited")
+    await expect(page.get_by_label("Answer 1")).to_have_value("函是機關之間往復聯繫的公文。")
+    await page.get_by_label("Only confirmed pairs").check()
+    await page.get_by_role("button", name="Use as training dataset").click()
+    await expect(page).to_have_url(re.compile(r"#/train\?dataset=file-"))
+    file_id = re.search(r"dataset=(file-[\w-]+)", page.url)[1]  # type: ignore[index]
+    async with httpx.AsyncClient(base_url=f"{stack.url}/v1", headers=auth(key)) as api:
+        content = (await api.get(f"/files/{file_id}/content")).json()
+    question = GENERATED[0]["question"]
+    assert content == [
+        {"instruction": question, "input": "", "output": "函是機關之間往復聯繫的公文。"}
+    ]
 
 
 async def test_language_switch_and_dictionaries(page: Page, stack: ApiStack) -> None:

