@@ -23,6 +23,7 @@ from tuneloop_core.bus.connect import connect
 from tuneloop_core.bus.worker import JobHandler, WorkerOptions, run_worker
 from tuneloop_core.grpc.server import Registrar, RunningServer, start_server
 from tuneloop_core.logs import configure_logging
+from tuneloop_core.metrics import MetricsServer
 from tuneloop_core.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,13 @@ class ServiceRuntime:
         self.nats: Client | None = None
         self.grpc: RunningServer | None = None
         self.http_port: int | None = None  # set by services that also serve HTTP
+        self.metrics_port: int | None = None  # bound /metrics port, when served
 
     async def __aenter__(self) -> ServiceRuntime:
+        if self.settings.metrics_port is not None:
+            metrics = MetricsServer(self.settings.grpc_host, self.settings.metrics_port)
+            self.metrics_port = metrics.port
+            self._stack.callback(metrics.close)
         if self._install_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

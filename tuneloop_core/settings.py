@@ -73,6 +73,9 @@ class ServiceSettings(BaseSettings):
     grpc_host: str = "127.0.0.1"
     grpc_port: int | None = Field(None, description="None = the service's default; 0 = any free")
     shutdown_grace_s: float = Field(10.0, description="seconds in-flight RPCs may finish")
+    metrics_port: int | None = Field(
+        None, description="Prometheus /metrics port (gRPC services); None = off, 0 = any free"
+    )
     common: CommonSettings = Field(default_factory=CommonSettings)
 
     service_name: ClassVar[str] = "service"

@@ -19,6 +19,7 @@ from services.gateway.files.router import router as files_router
 from services.gateway.fine_tuning.router import router as fine_tuning_router
 from services.gateway.health.router import router as health_router
 from services.gateway.knowledge_bases.router import router as knowledge_bases_router
+from services.gateway.metrics import install_metrics
 from services.gateway.models.router import router as models_router
 from services.gateway.state import GatewayState
 
@@ -51,4 +52,5 @@ def create_app(state: GatewayState) -> FastAPI:
         v1.include_router(router)
     app.include_router(v1)
     install_console(app)  # `/` and `/console/*`, outside the /v1 auth
+    install_metrics(app)  # `/metrics` for Prometheus, outside the /v1 auth too
     return app

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from services.inference.engines.base import Engine
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import NotFoundError
+from tuneloop_core.metrics import ADAPTERS_LOADED
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Catalog:
         )
         served = Served(engine=engine, adapter=request.name, info=info)
         self._adapters[request.name] = served
+        ADAPTERS_LOADED.set(len(self._adapters))
         return served
 
     def remove_adapter(self, name: str, tenant_id: str) -> Served:
@@ -75,6 +77,7 @@ class Catalog:
         if served.adapter is None:
             raise not_found(name)  # base models are not unloaded through the API
         del self._adapters[name]
+        ADAPTERS_LOADED.set(len(self._adapters))
         return served
 
     def resolve(self, name: str, tenant_id: str) -> Served:

@@ -15,6 +15,7 @@ from services.inference.embeddings import Embedder
 from tuneloop.common.v1 import common_pb2
 from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
 from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.metrics import GENERATED_TOKENS
 
 Context = grpc.aio.ServicerContext[Any, Any]
 # max_tokens when the client gives none: enough for an answer, bounded for small models.
@@ -48,6 +49,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         stream = engine.generate(generation)
         try:
             async for chunk in stream:
+                if chunk.finish_reason is not None:
+                    GENERATED_TOKENS.labels(type(engine).__name__).inc(chunk.completion_tokens)
                 yield chunk_to_pb(chunk)
         finally:
             await stream.aclose()  # the client went away: stop generating

@@ -27,6 +27,7 @@ from services.trainer.loss import causal_lm_loss
 from services.trainer.model_setup import apply_method, frozen_dtype, load_model
 from services.trainer.recipes.config import Recipe
 from tuneloop_core.datasets.conversation import Turn
+from tuneloop_core.metrics import TRAINED_TOKENS
 
 if TYPE_CHECKING:
     from services.trainer.ddp import World
@@ -172,6 +173,7 @@ class SftRecipe:
                 self.progress.step_in_epoch = step + 1
                 self.progress.global_step += 1
                 self.progress.trained_tokens += tokens
+                TRAINED_TOKENS.labels(s.recipe.name).inc(tokens)
                 losses.append(loss)
                 self.hooks.on_step(
                     self.progress,

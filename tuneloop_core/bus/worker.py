@@ -31,6 +31,7 @@ from tuneloop.events.v1 import events_pb2
 from tuneloop_core.bus import subjects
 from tuneloop_core.errors import TuneloopError
 from tuneloop_core.logs import job_id_var
+from tuneloop_core.metrics import JOBS_HANDLED
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,8 @@ async def run_worker(
             except TimeoutError:  # nats raises its own or asyncio's: both are TimeoutError
                 continue
             for msg in messages:
-                await process_message(msg, handler, options)
+                outcome = await process_message(msg, handler, options)
+                JOBS_HANDLED.labels(subjects.kind_token(kind), outcome).inc()
     finally:
         # A pull subscription left open makes a later drain() wait for its full timeout.
         await subscription.unsubscribe()

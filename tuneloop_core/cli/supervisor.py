@@ -124,8 +124,8 @@ class RunFiles:
 
 
 def child_env(common: CommonSettings) -> dict[str, str]:
-    """Environment of every child: the shared settings made explicit, and each service's
-    gRPC port taken from the address the others will dial."""
+    """Environment of every child: the shared settings made explicit, each service's gRPC
+    port taken from the address the others will dial, Prometheus metrics on."""
     env = dict(os.environ)
     env["TUNELOOP_DATA_DIR"] = str(common.data_dir)
     env["TUNELOOP_NATS_URL"] = common.nats_url
@@ -133,6 +133,8 @@ def child_env(common: CommonSettings) -> dict[str, str]:
     for name, addr in common.service_addrs().items():
         env[f"TUNELOOP_{name.upper()}_ADDR"] = addr
         env.setdefault(f"TUNELOOP_{name.upper()}_GRPC_PORT", str(host_port(addr)[1]))
+        if name != "gateway":  # which serves /metrics on its HTTP port
+            env.setdefault(f"TUNELOOP_{name.upper()}_METRICS_PORT", "0")  # any free one
     env["TUNELOOP_GATEWAY_URL"] = common.gateway_url
     http_host, http_port = host_port(common.gateway_url)
     env["TUNELOOP_GATEWAY_HOST"] = http_host

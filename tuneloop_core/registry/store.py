@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -185,6 +185,12 @@ class Registry:
         if job is None or (tenant_id is not None and job.tenant_id != tenant_id):
             raise NotFoundError(f"No such job: {job_id}", param="job_id")
         return job
+
+    def count_jobs(self) -> list[tuple[str, str, int]]:
+        """(kind, status, how many) over every tenant: the gateway's job metrics."""
+        query = select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status)
+        with self.db.session() as s:
+            return [(kind, status, int(n)) for kind, status, n in s.execute(query)]
 
     def list_jobs(
         self, tenant_id: str, kind: str, limit: int = 20, after: str | None = None

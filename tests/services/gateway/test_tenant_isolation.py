@@ -1,0 +1,231 @@
+"""Tenant isolation over every tenant-scoped endpoint: tenant A owns one of everything (a
+file, fine-tuning job and its adapters, datagen job and its pairs, knowledge base and its
+ingest job, evaluation, comparison, export); tenant B can neither list, read, use, vote on,
+export nor delete any of it — every attempt answers 404 as if it did not exist, and A's
+objects are unchanged afterwards. The matrix is checked against `/openapi.json`, so a new
+endpoint with a path parameter fails here until it is covered."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from support.fake_teacher import as_json, fake_teacher
+from support.stack import TINY, ApiStack, api_stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+FINISHED = {"succeeded", "failed", "cancelled"}
+DATASET = "\n".join(
+    json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]})
+    for q, a in [("函是什麼？", "函是機關之間往來的公文。"), ("公告給誰看？", "公告給公眾看。")]
+).encode()
+DOCUMENT = "# 公文\n\n函是機關之間往復的公文。\n".encode()
+
+
+def teacher(prompt: str, temperature: float) -> str | int | float:
+    if prompt.startswith("請評分"):
+        return as_json({"score": 4, "reason": "ok"})
+    return as_json(
+        {"pairs": [{"question": "函是什麼樣的公文？", "answer": "函是機關之間往復的公文。"}]}
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ApiStack]:
+    root = tmp_path_factory.mktemp("isolation")
+    async with api_stack(root, trainer=True, evaluator=True, datagen=True) as running:
+        yield running
+
+
+async def finished(http: httpx.AsyncClient, path: str) -> dict[str, Any]:
+    async with asyncio.timeout(240):
+        while True:
+            body: dict[str, Any] = (await http.get(path)).json()
+            if body.get("status") in FINISHED:
+                return body
+            await asyncio.sleep(0.25)
+
+
+async def created(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> str:
+    reply = await http.post(path, json=body)
+    assert reply.status_code == 200, (path, reply.text)
+    return str(reply.json()["id"])
+
+
+async def upload(http: httpx.AsyncClient, name: str, content: bytes, purpose: str) -> str:
+    reply = await http.post("/files", data={"purpose": purpose}, files={"file": (name, content)})
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["id"])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def owned(stack: ApiStack) -> AsyncIterator[dict[str, str]]:
+    """Tenant A's objects by name, each one finished where it runs as a job."""
+    headers = {"Authorization": f"Bearer {stack.key('tenant-a')}"}
+    async with httpx.AsyncClient(base_url=f"{stack.url}/v1", headers=headers, timeout=60) as a:
+        ids: dict[str, str] = {}
+        ids["file"] = await upload(a, "train.jsonl", DATASET, "fine-tune")
+        ids["document"] = await upload(a, "公文.md", DOCUMENT, "datagen")
+        ids["fine_tune"] = await created(
+            a,
+            "/fine_tuning/jobs",
+            {
+                "model": TINY,
+                "training_file": ids["file"],
+                "suffix": "iso",
+                "hyperparameters": {"n_epochs": 1, "batch_size": 2},
+            },
+        )
+        tuned = await finished(a, f"/fine_tuning/jobs/{ids['fine_tune']}")
+        assert tuned["status"] == "succeeded", tuned
+        ids["model"] = tuned["fine_tuned_model"]
+        for _ in range(100):  # hot-loaded by the inference service
+            if ids["model"] in {m["id"] for m in (await a.get("/models")).json()["data"]}:
+                break
+            await asyncio.sleep(0.2)
+        with fake_teacher(teacher) as (url, _):
+            ids["datagen"] = await created(
+                a,
+                "/datagen/jobs",
+                {"file_ids": [ids["document"]], "teacher": {"model": "t", "base_url": url}},
+            )
+            assert (await finished(a, f"/datagen/jobs/{ids['datagen']}"))["status"] == "succeeded"
+        pairs = (await a.get(f"/datagen/jobs/{ids['datagen']}/pairs")).json()["data"]
+        ids["pair"] = pairs[0]["id"]
+        ids["knowledge_base"] = await created(a, "/knowledge_bases", {"name": "公文"})
+        knowledge = await upload(a, "kb.md", DOCUMENT, "knowledge")
+        ingest = await a.post(
+            f"/knowledge_bases/{ids['knowledge_base']}/documents", json={"file_ids": [knowledge]}
+        )
+        assert ingest.status_code == 200, ingest.text
+        ids["ingest"] = ingest.json()["id"]
+        await finished(a, f"/knowledge_bases/ingest_jobs/{ids['ingest']}")
+        ids["evaluation"] = await created(
+            a,
+            "/evaluations",
+            {"fine_tuning_job": ids["fine_tune"], "dataset_file": ids["file"], "max_tokens": 4},
+        )
+        await finished(a, f"/evaluations/{ids['evaluation']}")
+        ids["comparison"] = await created(
+            a, "/comparisons", {"models": [TINY, ids["model"]], "questions": ["函是什麼？"]}
+        )
+        await finished(a, f"/comparisons/{ids['comparison']}")
+        ids["export"] = await created(a, "/exports", {"model": ids["model"]})
+        yield ids
+
+
+def parameter_values(path: str, ids: dict[str, str]) -> dict[str, str]:
+    """Tenant A's id for each parameter of an API path."""
+    by_prefix = [
+        ("/v1/files/", "file"),
+        ("/v1/fine_tuning/jobs/", "fine_tune"),
+        ("/v1/knowledge_bases/ingest_jobs/", "ingest"),
+        ("/v1/knowledge_bases/", "knowledge_base"),
+        ("/v1/comparisons/", "comparison"),
+        ("/v1/exports/", "export"),
+        ("/v1/evaluations/", "evaluation"),
+        ("/v1/datagen/jobs/", "datagen"),
+        ("/v1/models/", "model"),
+    ]
+    owner = next(name for prefix, name in by_prefix if path.startswith(prefix))
+    values = {}
+    for param in re.findall(r"{(\w+)}", path):
+        values[param] = ids["pair"] if param == "pair_id" else ids[owner]
+    return values
+
+
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/v1/comparisons/{comparison_id}/votes"): {"question_index": 0, "model": TINY},
+    ("patch", "/v1/datagen/jobs/{job_id}/pairs/{pair_id}"): {"dropped": True},
+    ("post", "/v1/datagen/jobs/{job_id}/dataset"): {},
+    ("post", "/v1/knowledge_bases/{knowledge_base_id}/search"): {"query": "函"},
+    ("post", "/v1/knowledge_bases/{knowledge_base_id}/documents"): {"file_ids": ["OWN_FILE"]},
+}
+
+
+async def test_tenant_b_cannot_reach_anything_of_tenant_a(
+    stack: ApiStack, owned: dict[str, str]
+) -> None:
+    a_headers = {"Authorization": f"Bearer {stack.key('tenant-a')}"}
+    b_headers = {"Authorization": f"Bearer {stack.key('tenant-b')}"}
+    async with (
+        httpx.AsyncClient(base_url=stack.url, headers=a_headers, timeout=60) as a,
+        httpx.AsyncClient(base_url=stack.url, headers=b_headers, timeout=60) as b,
+    ):
+        own_file = await upload(b, "mine.md", DOCUMENT, "knowledge")  # paths start with /v1
+        before = {p: (await a.get(p)).json() for p in _readable(owned)}
+        schema = (await b.get("/openapi.json")).json()
+        checked = set()
+        for path, operations in schema["paths"].items():
+            if "{" not in path:
+                continue
+            url = path.format(**parameter_values(path, owned))
+            for method in operations:
+                body = BODIES.get((method, path))
+                if body and body.get("file_ids") == ["OWN_FILE"]:
+                    body = {"file_ids": [own_file]}
+                reply = await b.request(method.upper(), url, json=body)
+                assert reply.status_code == 404, (method, url, reply.text)
+                assert "not_found" in reply.json()["error"]["code"], reply.text
+                checked.add((method, path))
+        assert len(checked) >= 30, checked  # every parameterised operation of the API
+
+        # Lists show nothing of A's.
+        for path in ["/v1/files", "/v1/fine_tuning/jobs", "/v1/knowledge_bases", "/v1/comparisons",
+                     "/v1/exports", "/v1/evaluations", "/v1/datagen/jobs",
+                     "/v1/knowledge_bases/ingest_jobs", "/v1/models"]:  # fmt: skip
+            listed = json.dumps((await b.get(path)).json())
+            leaked = [name for name, value in owned.items() if value in listed]
+            assert not leaked, (path, leaked)
+
+        # Using A's objects by id in a request body is refused the same way.
+        uses: list[tuple[str, dict[str, Any]]] = [
+            ("/v1/chat/completions", {"model": owned["model"], "messages": [_hi()]}),
+            ("/v1/completions", {"model": owned["model"], "prompt": "hi"}),
+            ("/v1/fine_tuning/jobs", {"model": TINY, "training_file": owned["file"]}),
+            ("/v1/datasets/validate", {"file_id": owned["file"]}),
+            ("/v1/datagen/jobs", {"file_ids": [owned["document"]], "teacher": {"model": TINY}}),
+            ("/v1/evaluations", {"fine_tuning_job": owned["fine_tune"], "dataset_file": own_file}),
+            ("/v1/comparisons", {"models": [TINY, owned["model"]], "questions": ["q"]}),
+            ("/v1/exports", {"model": owned["model"]}),
+            (
+                "/v1/chat/completions",
+                {"model": TINY, "messages": [_hi()], "knowledge_base": owned["knowledge_base"]},
+            ),
+        ]
+        for path, body in uses:
+            reply = await b.post(path, json=body)
+            assert reply.status_code in (400, 404), (path, reply.text)
+            assert reply.status_code != 200 and _names_none_of(reply.text, owned, body), reply.text
+
+        after = {p: (await a.get(p)).json() for p in _readable(owned)}
+    assert after == before  # nothing of A's changed (no vote, no drop, no cancel)
+
+
+def _readable(ids: dict[str, str]) -> list[str]:
+    return [
+        f"/v1/files/{ids['file']}",
+        f"/v1/fine_tuning/jobs/{ids['fine_tune']}",
+        f"/v1/models/{ids['model']}",
+        f"/v1/datagen/jobs/{ids['datagen']}/pairs",
+        f"/v1/knowledge_bases/{ids['knowledge_base']}",
+        f"/v1/comparisons/{ids['comparison']}/votes",
+        f"/v1/evaluations/{ids['evaluation']}",
+    ]
+
+
+def _hi() -> dict[str, str]:
+    return {"role": "user", "content": "hi"}
+
+
+def _names_none_of(text: str, ids: dict[str, str], body: dict[str, Any]) -> bool:
+    """An error may repeat the id B sent, never another of A's ids."""
+    sent = json.dumps(body)
+    return not [v for v in ids.values() if v in text and v not in sent]
