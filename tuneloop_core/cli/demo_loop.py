@@ -1,4 +1,4 @@
-"""`tuneloop demo --full`: the whole loop on the bundled 公文 sample with the public API:
+"""`tuneloop demo`: the whole loop on the bundled 公文 sample with the public API:
 datagen → fine-tune (n_epochs "auto") → evaluate the base and every epoch on held-out
 paraphrases → side by side with votes → export the best checkpoint to GGUF Q4_K_M → a
 summary saying, in plain words, whether tuning helped (issue 10). Under CI=true every step

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the main job on the embedded stack")
     demo.add_argument("--keep", action="store_true", help="leave the stack running after")
     demo.add_argument(
-        "--full", action="store_true", help="the whole loop (datagen → tune → evaluate → export)"
+        "--quick",
+        action="store_true",
+        help="only check the stack and ask the base model one question (not the whole loop)",
     )
 
     keys = sub.add_parser("keys", help="API keys")
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             return commands.status(out)
         if args.command == "demo":
-            return demo.demo(args.keep, out, err, full=args.full)
+            return demo.demo(args.keep, out, err, full=not args.quick)
         if args.command == "models":
             return _models(args, out, err)
         return commands.create_key(args.tenant, args.name, out, err)

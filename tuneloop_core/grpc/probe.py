@@ -11,7 +11,7 @@ from tuneloop_core.grpc.client import check_health
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m tuneloop_core.grpc.probe HOST:PORT", file=sys.stderr)
+        sys.stderr.write("usage: python -m tuneloop_core.grpc.probe HOST:PORT\n")
         return 2
     return 0 if asyncio.run(check_health(argv[0])) else 1
 

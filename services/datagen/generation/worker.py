@@ -20,16 +20,19 @@ from services.datagen.generation.pipeline import Pipeline
 from services.datagen.generation.spec import DatagenSpec
 from services.datagen.generation.teacher import TeacherClient
 from tuneloop.common.v1 import common_pb2
+from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop_core.artifacts import ArtifactStore
-from tuneloop_core.bus.jobrun import JobRun
-from tuneloop_core.bus.worker import JobContext
+from tuneloop_core.bus.jobrun import JobRun, JobWorker
 from tuneloop_core.errors import InvalidRequestError, TuneloopError
 
 KIND = common_pb2.JOB_KIND_DATAGEN
 
 
-class DatagenWorker:
+class DatagenWorker(JobWorker):
+    kind = KIND
+    title = "datagen"
+
     def __init__(
         self,
         js: JetStreamContext,
@@ -38,52 +41,42 @@ class DatagenWorker:
         gateway_url: str,
         control_poll_s: float = 2.0,
     ):
-        self.js = js
-        self.gateway = gateway
+        super().__init__(js, gateway, control_poll_s)
         self.data_dir = data_dir
         self.artifacts = ArtifactStore(data_dir / "artifacts")
         self.gateway_url = gateway_url.rstrip("/")
-        self.control_poll_s = control_poll_s
 
-    async def handle(self, ctx: JobContext) -> None:
-        request = ctx.request
-        taken = await JobRun.take(
-            self.js, self.gateway, KIND, request.job_id, poll_s=self.control_poll_s
+    async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
+        raw = MessageToDict(request.spec, preserving_proto_field_name=True)
+        try:
+            spec = DatagenSpec.model_validate(raw)
+        except ValidationError as exc:
+            raise InvalidRequestError(f"bad datagen spec: {exc}") from exc
+        await run.running(f"Generating Q&A pairs from {len(spec.file_ids)} document(s).")
+        chunks, documents = await self._chunks(run, request.tenant_id, spec)
+        teacher = TeacherClient(spec.teacher, f"{self.gateway_url}/v1", "unused")
+        try:
+            result = await Pipeline(spec, teacher, self._progress(run)).run(chunks)
+        finally:
+            await teacher.close()
+        relative = Path("artifacts") / "datagen" / request.job_id
+        written = write_outputs(request.job_id, spec, result, self.data_dir / relative)
+        purposes = ["fine-tune"] * (len(written) - 2) + ["datagen-results"] * 2
+        counts = result.counts()
+        await run.succeed(
+            f"Kept {counts['kept']} of {counts['generated']} generated pairs "
+            f"({counts['train']} train, {counts['eval']} eval).",
+            result={
+                "counts": counts,
+                "score_histogram": quality.score_histogram([*result.train, *result.evaluation]),
+                "documents": documents,
+                "n_chunks": len(chunks),
+                "files": [
+                    {"path": str(relative / p.name), "filename": p.name, "purpose": purpose}
+                    for p, purpose in zip(written, purposes, strict=True)
+                ],
+            },
         )
-        if taken is None:
-            return
-        run, _ = taken
-        async with run.guard("datagen"):
-            raw = MessageToDict(request.spec, preserving_proto_field_name=True)
-            try:
-                spec = DatagenSpec.model_validate(raw)
-            except ValidationError as exc:
-                raise InvalidRequestError(f"bad datagen spec: {exc}") from exc
-            await run.running(f"Generating Q&A pairs from {len(spec.file_ids)} document(s).")
-            chunks, documents = await self._chunks(run, request.tenant_id, spec)
-            teacher = TeacherClient(spec.teacher, f"{self.gateway_url}/v1", "unused")
-            try:
-                result = await Pipeline(spec, teacher, self._progress(run)).run(chunks)
-            finally:
-                await teacher.close()
-            relative = Path("artifacts") / "datagen" / request.job_id
-            written = write_outputs(request.job_id, spec, result, self.data_dir / relative)
-            purposes = ["fine-tune"] * (len(written) - 2) + ["datagen-results"] * 2
-            counts = result.counts()
-            await run.succeed(
-                f"Kept {counts['kept']} of {counts['generated']} generated pairs "
-                f"({counts['train']} train, {counts['eval']} eval).",
-                result={
-                    "counts": counts,
-                    "score_histogram": quality.score_histogram([*result.train, *result.evaluation]),
-                    "documents": documents,
-                    "n_chunks": len(chunks),
-                    "files": [
-                        {"path": str(relative / p.name), "filename": p.name, "purpose": purpose}
-                        for p, purpose in zip(written, purposes, strict=True)
-                    ],
-                },
-            )
 
     def _progress(self, run: JobRun) -> Any:
         async def progress(stage: str, done: int, total: int) -> None:

@@ -16,11 +16,11 @@ from services.evaluator.comparisons.spec import ComparisonSpec, parse_spec
 from services.evaluator.generation import GenerationSettings, generate_answers
 from services.evaluator.settings import EvaluatorSettings
 from tuneloop.common.v1 import common_pb2
+from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
 from tuneloop_core.artifacts import ArtifactStore
-from tuneloop_core.bus.jobrun import JobRun
-from tuneloop_core.bus.worker import JobContext
+from tuneloop_core.bus.jobrun import JobRun, JobWorker
 from tuneloop_core.comparison_answers import ComparisonAnswers, write_answers
 from tuneloop_core.grpc.client import open_channel
 from tuneloop_core.runtime import ServiceRuntime
@@ -36,7 +36,10 @@ def conversation(spec: ComparisonSpec, question: str) -> list[inference_pb2.Chat
     return [*turns, inference_pb2.ChatMessage(role="user", content=question)]
 
 
-class ComparisonWorker:
+class ComparisonWorker(JobWorker):
+    kind = KIND
+    title = "comparison"
+
     def __init__(
         self,
         store: ArtifactStore,
@@ -45,41 +48,31 @@ class ComparisonWorker:
         inference: inference_pb2_grpc.InferenceServiceAsyncStub,
         control_poll_s: float = 2.0,
     ):
+        super().__init__(js, gateway, control_poll_s)
         self.store = store
-        self.js = js
-        self.gateway = gateway
         self.inference = inference
-        self.control_poll_s = control_poll_s
 
-    async def handle(self, ctx: JobContext) -> None:
-        request = ctx.request
-        taken = await JobRun.take(
-            self.js, self.gateway, KIND, request.job_id, poll_s=self.control_poll_s
+    async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
+        spec = parse_spec(request.spec)
+        if status != common_pb2.JOB_STATUS_RUNNING:
+            await run.running(
+                f"Comparing {len(spec.models)} models on {len(spec.questions)} questions."
+            )
+        answers = await self._answer_all(run, spec, request.tenant_id)
+        relpath = await asyncio.to_thread(
+            write_answers,
+            self.store,
+            request.job_id,
+            ComparisonAnswers(models=spec.models, questions=spec.questions, answers=answers),
         )
-        if taken is None:
-            return
-        run, status = taken
-        async with run.guard("comparison"):
-            spec = parse_spec(request.spec)
-            if status != common_pb2.JOB_STATUS_RUNNING:
-                await run.running(
-                    f"Comparing {len(spec.models)} models on {len(spec.questions)} questions."
-                )
-            answers = await self._answer_all(run, spec, request.tenant_id)
-            relpath = await asyncio.to_thread(
-                write_answers,
-                self.store,
-                request.job_id,
-                ComparisonAnswers(models=spec.models, questions=spec.questions, answers=answers),
-            )
-            await run.succeed(
-                f"Every model answered all {len(spec.questions)} questions; vote for the best.",
-                result={
-                    "answers_file": relpath,
-                    "models": spec.models,
-                    "questions": len(spec.questions),
-                },
-            )
+        await run.succeed(
+            f"Every model answered all {len(spec.questions)} questions; vote for the best.",
+            result={
+                "answers_file": relpath,
+                "models": spec.models,
+                "questions": len(spec.questions),
+            },
+        )
 
     async def _answer_all(
         self, run: JobRun, spec: ComparisonSpec, tenant_id: str

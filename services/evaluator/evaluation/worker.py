@@ -27,11 +27,11 @@ from services.evaluator.evaluation.training import read_curves
 from services.evaluator.evaluation.validators import check_names
 from services.evaluator.settings import EvaluatorSettings
 from tuneloop.common.v1 import common_pb2
+from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.inference.v1 import inference_pb2_grpc
 from tuneloop_core.artifacts import ArtifactStore
-from tuneloop_core.bus.jobrun import JobRun
-from tuneloop_core.bus.worker import JobContext
+from tuneloop_core.bus.jobrun import JobRun, JobWorker
 from tuneloop_core.errors import InvalidRequestError
 from tuneloop_core.grpc.client import open_channel
 from tuneloop_core.runtime import ServiceRuntime
@@ -49,7 +49,10 @@ def report_relpath(evaluation_id: str) -> str:
     return f"evaluations/{evaluation_id}/report.html"
 
 
-class EvaluationWorker:
+class EvaluationWorker(JobWorker):
+    kind = KIND
+    title = "evaluation"
+
     def __init__(
         self,
         store: ArtifactStore,
@@ -58,11 +61,9 @@ class EvaluationWorker:
         inference: inference_pb2_grpc.InferenceServiceAsyncStub,
         control_poll_s: float = 2.0,
     ):
+        super().__init__(js, gateway, control_poll_s)
         self.store = store
-        self.js = js
-        self.gateway = gateway
         self.inference = inference
-        self.control_poll_s = control_poll_s
 
     def _examples(self, spec: EvaluationSpec) -> tuple[list[Example], list[str]]:
         path = self.store.path(spec.dataset_path)
@@ -77,53 +78,45 @@ class EvaluationWorker:
             examples = examples[: spec.max_examples]
         return examples, notes
 
-    async def handle(self, ctx: JobContext) -> None:
-        request = ctx.request
-        taken = await JobRun.take(
-            self.js, self.gateway, KIND, request.job_id, poll_s=self.control_poll_s
+    async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
+        spec = parse_spec(request.spec)
+        check_metrics(spec.metrics)  # fail before any generation on a typo
+        if spec.validators is not None:
+            check_names(spec.validators)
+        examples, notes = await asyncio.to_thread(self._examples, spec)
+        answers: dict[str, list[str]] = {}
+        if spec.predictions:
+            if not spec.models:
+                spec = replace(spec, models=[ModelEntry("predictions", "predictions file")])
+            answers[spec.models[0].name] = [e.prediction or "" for e in examples]
+        if status != common_pb2.JOB_STATUS_RUNNING:
+            await run.running(
+                f"Evaluating {len(spec.models)} model(s) on {len(examples)} examples."
+            )
+
+        async def progress(stage: str, done: int, total: int) -> None:
+            await run.check_cancelled()
+            await run.progress(stage, done, total)
+
+        if not spec.predictions:
+            answers = await answers_of(
+                self.inference, request.tenant_id, spec, examples, notes, progress
+            )
+        results = await evaluate(
+            self.inference, request.tenant_id, spec, examples, answers, notes, progress
         )
-        if taken is None:
-            return
-        run, status = taken
-        async with run.guard("evaluation"):
-            spec = parse_spec(request.spec)
-            check_metrics(spec.metrics)  # fail before any generation on a typo
-            if spec.validators is not None:
-                check_names(spec.validators)
-            examples, notes = await asyncio.to_thread(self._examples, spec)
-            answers: dict[str, list[str]] = {}
-            if spec.predictions:
-                if not spec.models:
-                    spec = replace(spec, models=[ModelEntry("predictions", "predictions file")])
-                answers[spec.models[0].name] = [e.prediction or "" for e in examples]
-            if status != common_pb2.JOB_STATUS_RUNNING:
-                await run.running(
-                    f"Evaluating {len(spec.models)} model(s) on {len(examples)} examples."
-                )
-
-            async def progress(stage: str, done: int, total: int) -> None:
-                await run.check_cancelled()
-                await run.progress(stage, done, total)
-
-            if not spec.predictions:
-                answers = await answers_of(
-                    self.inference, request.tenant_id, spec, examples, notes, progress
-                )
-            results = await evaluate(
-                self.inference, request.tenant_id, spec, examples, answers, notes, progress
-            )
-            relpaths = await asyncio.to_thread(self._store, request.job_id, spec, results)
-            await run.succeed(
-                results["verdict"],
-                result={
-                    "matrix": [{k: row[k] for k in SUMMARY_KEYS} for row in results["matrix"]],
-                    "best_model": results["best_model"],
-                    "verdict": results["verdict"],
-                    "suggestions": results["suggestions"],
-                    "notes": results["notes"],
-                    **relpaths,
-                },
-            )
+        relpaths = await asyncio.to_thread(self._store, request.job_id, spec, results)
+        await run.succeed(
+            results["verdict"],
+            result={
+                "matrix": [{k: row[k] for k in SUMMARY_KEYS} for row in results["matrix"]],
+                "best_model": results["best_model"],
+                "verdict": results["verdict"],
+                "suggestions": results["suggestions"],
+                "notes": results["notes"],
+                **relpaths,
+            },
+        )
 
     def _store(self, job_id: str, spec: EvaluationSpec, results: dict[str, Any]) -> dict[str, str]:
         curves = (

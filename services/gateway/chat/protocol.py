@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,7 +36,7 @@ class ChatCompletionRequest(SamplingFields):
     logprobs: bool | None = None
     # Tuneloop extension: answer from this knowledge base (its id, or {id, top_k,
     # score_threshold}) and return the cited chunks as `sources`; see services/gateway/rag.py.
-    knowledge_base: str | KnowledgeBaseRef | None = None
+    knowledge_base: Annotated[str, Field(min_length=1)] | KnowledgeBaseRef | None = None
 
 
 class ChatMessageOut(BaseModel):

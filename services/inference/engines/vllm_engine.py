@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import os
 import uuid
@@ -54,7 +55,7 @@ class VllmEngine:
         dtype: str = "auto",
         max_model_len: int | None = None,
         max_loras: int = 8,
-        max_lora_rank: int = 64,
+        max_lora_rank: int = 16,
         max_cpu_loras: int | None = None,
     ):
         self._base = base
@@ -112,8 +113,18 @@ class VllmEngine:
     async def load_adapter(self, name: str, path: Path) -> None:
         from vllm.lora.request import LoRARequest
 
-        if not (path / "adapter_config.json").is_file():
+        config = path / "adapter_config.json"
+        if not config.is_file():
             raise InvalidRequestError(f"no PEFT adapter in {path}", param="path")
+        rank = int(json.loads(config.read_text()).get("r") or 0)
+        if rank > self._max_lora_rank:
+            raise InvalidRequestError(
+                f"adapter {name} has LoRA rank {rank}, above this server's max_lora_rank "
+                f"{self._max_lora_rank}: set TUNELOOP_INFERENCE_MAX_LORA_RANK={rank} (or more) "
+                "and restart the inference service",
+                param="path",
+                code="lora_rank_too_large",
+            )
         adapter = _Adapter(next(self._lora_ids), path)
         try:
             await self._llm.add_lora(LoRARequest(name, adapter.int_id, str(path)))

@@ -13,14 +13,17 @@ from services.trainer.export.pipeline import STEPS, run_export
 from services.trainer.export.settings import ExportSettings
 from services.trainer.export.spec import parse_spec
 from tuneloop.common.v1 import common_pb2
+from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
-from tuneloop_core.bus.jobrun import JobRun
-from tuneloop_core.bus.worker import JobContext
+from tuneloop_core.bus.jobrun import JobRun, JobWorker
 
 KIND = common_pb2.JOB_KIND_EXPORT
 
 
-class ExportWorker:
+class ExportWorker(JobWorker):
+    kind = KIND
+    title = "export"
+
     def __init__(
         self,
         data_dir: Path,
@@ -29,11 +32,9 @@ class ExportWorker:
         gateway: gateway_pb2_grpc.GatewayServiceAsyncStub,
         control_poll_s: float = 2.0,
     ):
+        super().__init__(js, gateway, control_poll_s)
         self.data_dir = data_dir
         self.settings = settings
-        self.js = js
-        self.gateway = gateway
-        self.control_poll_s = control_poll_s
 
     def _local(self, path: str) -> str:
         """Paths in the spec may be relative to the data directory (adapters, datasets); a
@@ -42,41 +43,33 @@ class ExportWorker:
             return path
         return str(self.data_dir / path)
 
-    async def handle(self, ctx: JobContext) -> None:
-        request = ctx.request
-        taken = await JobRun.take(
-            self.js, self.gateway, KIND, request.job_id, poll_s=self.control_poll_s
+    async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
+        spec = parse_spec(request.spec)
+        spec = dataclasses.replace(
+            spec,
+            base_path=self._local(spec.base_path),
+            adapter_path=self._local(spec.adapter_path),
+            dataset_path=self._local(spec.dataset_path),
         )
-        if taken is None:
-            return
-        run, status = taken
-        async with run.guard("export"):
-            spec = parse_spec(request.spec)
-            spec = dataclasses.replace(
-                spec,
-                base_path=self._local(spec.base_path),
-                adapter_path=self._local(spec.adapter_path),
-                dataset_path=self._local(spec.dataset_path),
-            )
-            if status != common_pb2.JOB_STATUS_RUNNING:
-                await run.running(f"Exporting {spec.model} to GGUF ({spec.quantization}).")
-            relative = Path("artifacts") / "exports" / request.job_id
+        if status != common_pb2.JOB_STATUS_RUNNING:
+            await run.running(f"Exporting {spec.model} to GGUF ({spec.quantization}).")
+        relative = Path("artifacts") / "exports" / request.job_id
 
-            async def progress(step: str, message: str) -> None:
-                await run.check_cancelled()
-                await run.progress(step, STEPS.index(step) + 1, len(STEPS), message)
+        async def progress(step: str, message: str) -> None:
+            await run.check_cancelled()
+            await run.progress(step, STEPS.index(step) + 1, len(STEPS), message)
 
-            out = await run_export(spec, self.settings, self.data_dir / relative, progress)
-            result = dict(out.result)
-            result["files"] = [
-                {"path": str(relative / p.name), "filename": p.name, "purpose": "export"}
-                for p in (out.gguf, out.modelfile, out.report)
-            ]
-            drift = result.get("drift") or {}
-            level = "warning" if drift.get("flagged") else "info"
-            await run.note(drift.get("advice") or "Drift report ready.", level=level, drift=drift)
-            await run.succeed(
-                f"Exported {spec.model} to {out.gguf.name}; import it with: "
-                f"{result['ollama_create_command']}",
-                result=result,
-            )
+        out = await run_export(spec, self.settings, self.data_dir / relative, progress)
+        result = dict(out.result)
+        result["files"] = [
+            {"path": str(relative / p.name), "filename": p.name, "purpose": "export"}
+            for p in (out.gguf, out.modelfile, out.report)
+        ]
+        drift = result.get("drift") or {}
+        level = "warning" if drift.get("flagged") else "info"
+        await run.note(drift.get("advice") or "Drift report ready.", level=level, drift=drift)
+        await run.succeed(
+            f"Exported {spec.model} to {out.gguf.name}; import it with: "
+            f"{result['ollama_create_command']}",
+            result=result,
+        )

@@ -213,6 +213,14 @@ async def test_bad_input_is_refused_clearly(acme: Api, kb: dict[str, Any]) -> No
         "POST", "/knowledge_bases", json={"name": "x", "embedding_model": "nope"}
     )
     assert model.status_code == 400 and model.json()["error"]["param"] == "embedding_model"
+    # Found by the schemathesis run (tests/services/gateway/test_fuzz_openapi.py): an empty
+    # knowledge base id in a chat request was a 500.
+    chat = {"model": LONG, "messages": [{"role": "user", "content": "主旨"}]}
+    for ref in ("", {"id": ""}):
+        empty_ref = await acme.call(
+            "POST", "/chat/completions", json={**chat, "knowledge_base": ref}
+        )
+        assert empty_ref.status_code == 400, empty_ref.text
 
 
 async def test_rag_chat_returns_sources(stack: ApiStack, acme: Api, kb: dict[str, Any]) -> None:

@@ -159,7 +159,10 @@ async def test_tenant_b_cannot_reach_anything_of_tenant_a(
         httpx.AsyncClient(base_url=stack.url, headers=a_headers, timeout=60) as a,
         httpx.AsyncClient(base_url=stack.url, headers=b_headers, timeout=60) as b,
     ):
-        own_file = await upload(b, "mine.md", DOCUMENT, "knowledge")  # paths start with /v1
+        reply = await b.post(
+            "/v1/files", data={"purpose": "knowledge"}, files={"file": ("mine.md", DOCUMENT)}
+        )
+        own_file = reply.json()["id"]  # tenant B's own, to use with A's knowledge base
         before = {p: (await a.get(p)).json() for p in _readable(owned)}
         schema = (await b.get("/openapi.json")).json()
         checked = set()
