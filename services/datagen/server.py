@@ -25,7 +25,7 @@ async def serve(
         await runtime.connect_nats()
         knowledge = await start_knowledge(runtime, settings.common)
         servicer = DatagenServicer(knowledge, settings.common.data_dir)
-        gateway = open_channel(settings.common.gateway_addr)
+        gateway = open_channel(settings.common.gateway_addr, patient=True)
         runtime.enter_async_callback(gateway.close)
         worker = DatagenWorker(
             runtime.js,

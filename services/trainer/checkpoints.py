@@ -25,6 +25,7 @@ class Progress:
     global_step: int = 0
     trained_tokens: int = 0
     history: list[dict[str, float]] = field(default_factory=list)  # one entry per epoch
+    announced: int = 0  # epochs whose checkpoint event was published
 
 
 def checkpoint_dir(output: Path, epoch: int) -> Path:
@@ -73,6 +74,18 @@ def save_state(output: Path, objects: TrainingObjects, progress: Progress) -> No
     (tmp / "progress.json").write_text(json.dumps(asdict(progress)))
     shutil.rmtree(state, ignore_errors=True)
     tmp.rename(state)
+
+
+def write_progress(output: Path, progress: Progress) -> None:
+    """Rewrite the saved progress alone (atomically), e.g. once an epoch was announced."""
+    path = output / "state" / "progress.json"
+    tmp = path.with_name(".progress.json.tmp")
+    tmp.write_text(json.dumps(asdict(progress)))
+    tmp.replace(path)
+
+
+def discard_state(output: Path) -> None:
+    shutil.rmtree(output / "state", ignore_errors=True)
 
 
 def load_progress(output: Path) -> Progress | None:

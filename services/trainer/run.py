@@ -226,6 +226,10 @@ class SftRecipe:
         self.progress.history.append({"epoch": float(epoch + 1), **metrics})
         checkpoint = self.save_checkpoint(epoch + 1)
         self.hooks.on_epoch(epoch + 1, metrics, checkpoint)
+        # A worker killed between the save and this line re-announces the epoch on resume.
+        self.progress.announced = epoch + 1
+        if self.world.is_main:
+            checkpoints.write_progress(self.settings.output, self.progress)
 
     def _stop(self, stop: Literal["pause", "cancel"]) -> Outcome:
         if stop == "pause":
@@ -283,6 +287,6 @@ class SftRecipe:
 
     def cleanup(self, keep_state: bool) -> None:
         if not keep_state and self.world.is_main:
-            shutil.rmtree(self.settings.output / "state", ignore_errors=True)
+            checkpoints.discard_state(self.settings.output)
         del self.model, self.loss_forward, self.optimizer, self.scheduler
         self.world.close()

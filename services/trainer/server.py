@@ -33,7 +33,7 @@ async def serve(
     async with ServiceRuntime(settings, install_signals=install_signals) as runtime:
         await runtime.connect_nats()
         await runtime.start_grpc([_register], [SERVICE_NAME])
-        channel = open_channel(settings.common.gateway_addr)
+        channel = open_channel(settings.common.gateway_addr, patient=True)
         runtime.enter_async_callback(channel.close)
         gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
         worker = FineTuneWorker(settings, runtime.js, gateway)

@@ -26,7 +26,7 @@ from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tuneloop.trainer.v1 import trainer_pb2
-from tuneloop_core.bus.jobrun import error_pb, note
+from tuneloop_core.bus.jobrun import announce_taken, error_pb, note
 from tuneloop_core.bus.publish import EventPublisher
 from tuneloop_core.bus.worker import JobContext
 from tuneloop_core.errors import InternalError, TuneloopError
@@ -60,6 +60,7 @@ class FineTuneWorker:
         if status in STOPPING or status in FINISHED:
             log.info("job %s has status %d; nothing to do", job_id, status)
             return
+        await announce_taken(events, ctx)
         try:
             spec = parse_spec(ctx.request.spec)
             prepared = await asyncio.to_thread(prepare, spec, self.data_dir)
@@ -101,12 +102,14 @@ class FineTuneWorker:
     ) -> None:
         output = self.data_dir / "artifacts" / "jobs" / job_id
         resumed = checkpoints.load_progress(output)
+        hooks = _Hooks(self, events, spec, ctx.request, asyncio.get_running_loop())
         if resumed is not None:
             await events.publish(
                 f"Resuming from epoch {resumed.epoch}, step {resumed.step_in_epoch} "
                 f"(attempt {ctx.request.attempt}, delivery {ctx.delivery}).",
                 note=note({"resumed_epoch": resumed.epoch, "resumed_step": resumed.step_in_epoch}),
             )
+            await hooks.announce_missed(resumed, output)
         hp = prepared.hyperparameters
         settings = RunSettings(
             recipe=prepared.recipe,
@@ -118,7 +121,6 @@ class FineTuneWorker:
             seed=prepared.seed,
             max_seq_length=prepared.recipe.data.max_seq_length,
         )
-        hooks = _Hooks(self, events, spec, ctx.request, asyncio.get_running_loop())
         train = [c.turns for c in prepared.train]
         validation = [c.turns for c in prepared.validation]
         recipe = SftRecipe(settings, train, validation, hooks)
@@ -133,6 +135,8 @@ class FineTuneWorker:
             await events.publish("Cancelled; the checkpoints saved so far are kept.")
             return
         await self._finish(hooks, recipe, output)
+        # Only now: a worker killed before the job's end was published resumes from here.
+        checkpoints.discard_state(output)
 
     async def _finish(self, hooks: _Hooks, recipe: SftRecipe, output: Path) -> None:
         events, spec, job_id = hooks.events, hooks.spec, hooks.job_id
@@ -140,6 +144,7 @@ class FineTuneWorker:
         last = recipe.progress.history[-1] if recipe.progress.history else {}
         await events.publish(
             f"Final model saved as {final_name}.",
+            dedup_key="ckpt-final",
             checkpoint_saved=events_pb2.CheckpointSaved(
                 checkpoint_id=f"ckpt-{job_id}-final",
                 model_name=final_name,
@@ -189,7 +194,7 @@ class FineTuneWorker:
 def _run(recipe: SftRecipe) -> str:
     recipe.setup()
     outcome = recipe.train()
-    recipe.cleanup(keep_state=outcome == "paused")
+    recipe.cleanup(keep_state=outcome != "cancelled")  # see FineTuneWorker._train
     return outcome
 
 
@@ -233,23 +238,38 @@ class _Hooks:
 
     def on_epoch(self, epoch: int, metrics: dict[str, float], checkpoint: Path) -> None:
         self.rows.append({"epoch": float(epoch), **{f"epoch_{k}": v for k, v in metrics.items()}})
+        self._wait(self._announce(epoch, metrics, checkpoint, self.last_step))
+
+    async def _announce(
+        self, epoch: int, metrics: dict[str, float], checkpoint: Path, step: int
+    ) -> None:
         name = model_name(self.spec, self.job_id, epoch)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-        self._wait(
-            self.events.publish(
-                f"Epoch {epoch} saved as {name} ({shown}).",
-                checkpoint_saved=events_pb2.CheckpointSaved(
-                    checkpoint_id=f"ckpt-{self.job_id}-{epoch}",
-                    model_name=name,
-                    base_model=self.spec.base_model,
-                    path=str(checkpoint.relative_to(self.worker.data_dir)),
-                    epoch=epoch,
-                    step=self.last_step,
-                    tenant_id=self.tenant_id,
-                    metrics=metrics,
-                ),
-            )
+        await self.events.publish(
+            f"Epoch {epoch} saved as {name} ({shown}).",
+            dedup_key=f"ckpt-{epoch}",
+            checkpoint_saved=events_pb2.CheckpointSaved(
+                checkpoint_id=f"ckpt-{self.job_id}-{epoch}",
+                model_name=name,
+                base_model=self.spec.base_model,
+                path=str(checkpoint.relative_to(self.worker.data_dir)),
+                epoch=epoch,
+                step=step,
+                tenant_id=self.tenant_id,
+                metrics=metrics,
+            ),
         )
+
+    async def announce_missed(self, saved: checkpoints.Progress, output: Path) -> None:
+        """Publish the last saved epoch's checkpoint if the worker that saved it died before
+        announcing it (JetStream drops the event if it had been published after all)."""
+        if saved.epoch <= saved.announced or not saved.history:
+            return
+        metrics = {k: v for k, v in saved.history[-1].items() if k != "epoch"}
+        checkpoint = checkpoints.checkpoint_dir(output, saved.epoch)
+        await self._announce(saved.epoch, metrics, checkpoint, saved.global_step)
+        saved.announced = saved.epoch
+        await asyncio.to_thread(checkpoints.write_progress, output, saved)
 
     def stop_requested(self) -> Literal["pause", "cancel"] | None:
         now = time.monotonic()

@@ -38,9 +38,30 @@ class ApiStack:
     gateway: ServiceRuntime
     inference: ServiceRuntime
     inference_stack: AsyncExitStack
+    nats: NatsServer
+    inference_settings: InferenceSettings
+    gateway_settings: GatewaySettings
+    gateway_stack: AsyncExitStack
 
     def key(self, tenant: str) -> str:
         return self.registry.create_api_key(tenant)[0]
+
+    async def restart_inference(self) -> None:
+        """Start the inference service again on its port (after `inference_stack.aclose()`;
+        with `api_stack(fixed_ports=True)`)."""
+        assert self.inference_settings.grpc_port
+        self.inference = await self.inference_stack.enter_async_context(
+            running(serve_inference, self.inference_settings)
+        )
+
+    async def restart_gateway(self) -> None:
+        """Stop the gateway and start it again on the same ports (with
+        `api_stack(fixed_ports=True)`)."""
+        assert self.gateway_settings.port and self.gateway_settings.grpc_port
+        await self.gateway_stack.aclose()
+        self.gateway = await self.gateway_stack.enter_async_context(
+            running(serve_gateway, self.gateway_settings)
+        )
 
 
 @asynccontextmanager
@@ -50,10 +71,12 @@ async def api_stack(
     trainer: bool = False,
     evaluator: bool = False,
     datagen: bool = False,
+    fixed_ports: bool = False,
     **inference_overrides: object,
 ) -> AsyncIterator[ApiStack]:
     """The stack on a tiny model; with `trainer`, `evaluator` and `datagen`, those services
-    too (in-process)."""
+    too (in-process); with `fixed_ports`, the gateway and the inference service listen on
+    ports chosen up front, so a test can restart them."""
     nats = NatsServer(root / "jetstream")
     nats.start()
     try:
@@ -70,7 +93,11 @@ async def api_stack(
             "shutdown_grace_s": 1,
             **inference_overrides,
         }
-        inference_settings = InferenceSettings(grpc_port=0, common=common, **overrides)  # type: ignore[arg-type]
+        inference_settings = InferenceSettings(
+            grpc_port=free_port() if fixed_ports else 0,
+            common=common,
+            **overrides,  # type: ignore[arg-type]
+        )
         async with AsyncExitStack() as outer:
             inner = await outer.enter_async_context(AsyncExitStack())
             inference = await inner.enter_async_context(
@@ -80,14 +107,17 @@ async def api_stack(
             addr = f"127.0.0.1:{inference.grpc.port}"
             datagen_port = free_port()  # the gateway must know it before datagen starts
             gateway_settings = GatewaySettings(
-                grpc_port=0,
-                port=0,
+                grpc_port=free_port() if fixed_ports else 0,
+                port=free_port() if fixed_ports else 0,
                 shutdown_grace_s=1,
                 common=common.model_copy(
                     update={"inference_addr": addr, "datagen_addr": f"127.0.0.1:{datagen_port}"}
                 ),
             )
-            gateway = await outer.enter_async_context(running(serve_gateway, gateway_settings))
+            gateway_stack = await outer.enter_async_context(AsyncExitStack())
+            gateway = await gateway_stack.enter_async_context(
+                running(serve_gateway, gateway_settings)
+            )
             if trainer:
                 assert gateway.grpc is not None
                 trainer_common = common.model_copy(
@@ -131,6 +161,10 @@ async def api_stack(
                 gateway=gateway,
                 inference=inference,
                 inference_stack=inner,
+                nats=nats,
+                inference_settings=inference_settings,
+                gateway_settings=gateway_settings,
+                gateway_stack=gateway_stack,
             )
     finally:
         nats.stop()

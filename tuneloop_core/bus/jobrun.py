@@ -20,7 +20,7 @@ from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tuneloop_core.bus.publish import EventPublisher
-from tuneloop_core.bus.worker import JobContext
+from tuneloop_core.bus.worker import JobContext, worker_id
 from tuneloop_core.errors import InternalError, TuneloopError
 from tuneloop_core.grpc.client import call
 
@@ -45,6 +45,15 @@ def note(data: dict[str, Any]) -> events_pb2.Note:
     out = events_pb2.Note()
     out.data.update(data)
     return out
+
+
+async def announce_taken(events: EventPublisher, ctx: JobContext) -> None:
+    """An event naming the worker that took the job and which delivery this is."""
+    me = worker_id()
+    await events.publish(
+        f"Taken by worker {me} (delivery {ctx.delivery}).",
+        note=note({"worker": me, "delivery": ctx.delivery}),
+    )
 
 
 def error_pb(exc: TuneloopError) -> common_pb2.Error:
@@ -172,6 +181,7 @@ class JobWorker:
         if taken is None:
             return
         run, status = taken
+        await announce_taken(run.events, ctx)
         async with run.guard(self.title):
             await self.work(run, status, ctx.request)
 

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+import nats.errors
+import nats.js.errors
 from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop_core.bus import subjects
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+# What JetStream raises while its server restarts or fails over; a job's events are
+# retried through it (their Nats-Msg-Id makes a repeat harmless) so a long job survives.
+TRANSIENT = (
+    TimeoutError,  # nats.errors.TimeoutError is one too
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.StaleConnectionError,
+    nats.js.errors.ServiceUnavailableError,
+)
+EVENT_PUBLISH_PATIENCE_S = 120.0
 
 
 def _now() -> Timestamp:
@@ -56,6 +70,8 @@ class EventPublisher:
     """Publishes the events of one job with increasing `seq`; each publish is de-duplicated
     by its Nats-Msg-Id `<job_id>:<seq>`."""
 
+    patience_s = EVENT_PUBLISH_PATIENCE_S  # how long a publish is retried through outages
+
     def __init__(self, js: JetStreamContext, kind: int, job_id: str, next_seq: int = 1):
         self._js = js
         self.kind = kind
@@ -75,9 +91,12 @@ class EventPublisher:
         return cls(js, kind, job_id, next_seq=previous.seq + 1)
 
     async def publish(
-        self, message: str, level: str = "info", **payload: Any
+        self, message: str, level: str = "info", *, dedup_key: str = "", **payload: Any
     ) -> events_pb2.JobEvent:
-        """Publish one event; `payload` is one oneof field, e.g. `progress=Progress(...)`."""
+        """Publish one event; `payload` is one oneof field, e.g. `progress=Progress(...)`.
+        With `dedup_key`, the Nats-Msg-Id is `<job_id>:<dedup_key>` instead of the seq, so
+        JetStream drops the event if a worker before this one published it already (e.g.
+        "epoch 2 saved" announced again on resume)."""
         event = events_pb2.JobEvent(
             job_id=self.job_id,
             kind=self.kind,  # type: ignore[arg-type]
@@ -87,11 +106,19 @@ class EventPublisher:
             message=message,
             **payload,
         )
-        await self._js.publish(
-            self.subject,
-            event.SerializeToString(),
-            headers={MSG_ID_HEADER: f"{self.job_id}:{self.next_seq}"},
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TRANSIENT),
+            stop=stop_after_delay(self.patience_s),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+            reraise=True,
         )
+        async for attempt in retrying:
+            with attempt:
+                await self._js.publish(
+                    self.subject,
+                    event.SerializeToString(),
+                    headers={MSG_ID_HEADER: f"{self.job_id}:{dedup_key or self.next_seq}"},
+                )
         self.next_seq += 1
         return event
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -34,6 +36,12 @@ from tuneloop_core.logs import job_id_var
 from tuneloop_core.metrics import JOBS_HANDLED
 
 log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """Names this worker process in job events ("host:pid"), so operators (and tests) can
+    tell which worker holds a job."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass

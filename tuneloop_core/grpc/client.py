@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -21,15 +22,39 @@ Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 
-def open_channel(addr: str) -> grpc.aio.Channel:
-    """An insecure channel to a service (mTLS is the deployment's job, e.g. a mesh)."""
-    return grpc.aio.insecure_channel(
-        addr,
-        options=[
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ],
-    )
+def _service_config(patient: bool) -> str:
+    """Every call retries UNAVAILABLE a few times over ~1.5 s (a service restarting, a
+    connection being re-established), with reconnects at most 1 s apart; a `patient` call
+    also waits for a service that is down until its deadline."""
+    method: dict[str, Any] = {
+        "name": [{}],
+        "retryPolicy": {
+            "maxAttempts": 5,
+            "initialBackoff": "0.1s",
+            "maxBackoff": "1s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        },
+    }
+    if patient:
+        method["waitForReady"] = True
+    return json.dumps({"methodConfig": [method]})
+
+
+def open_channel(addr: str, *, patient: bool = False) -> grpc.aio.Channel:
+    """An insecure channel to a service (mTLS is the deployment's job, e.g. a mesh). Use
+    `patient` for background workers, so a job outlives a restart of the service it calls;
+    a user's request (the gateway's channels) fails after the short retries with 503."""
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", _service_config(patient)),
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 1000),
+    ]
+    return grpc.aio.insecure_channel(addr, options=options)
 
 
 def error_from_rpc(exc: grpc.aio.AioRpcError) -> TuneloopError:

@@ -30,7 +30,7 @@ async def start_knowledge(
     runtime.enter_callback(store.close)
     inference = open_channel(common.inference_addr)
     runtime.enter_async_callback(inference.close)
-    gateway = open_channel(common.gateway_addr)
+    gateway = open_channel(common.gateway_addr, patient=True)
     runtime.enter_async_callback(gateway.close)
     knowledge = Knowledge(store, inference_pb2_grpc.InferenceServiceStub(inference))
     worker = IngestWorker(

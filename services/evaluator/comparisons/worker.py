@@ -107,7 +107,7 @@ class ComparisonWorker(JobWorker):
 
 def start_comparison_worker(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     """Take comparison jobs from the JOBS work queue for the life of the process."""
-    gateway = open_channel(settings.common.gateway_addr)
+    gateway = open_channel(settings.common.gateway_addr, patient=True)
     inference = open_channel(settings.common.inference_addr)
     runtime.enter_async_callback(gateway.close)
     runtime.enter_async_callback(inference.close)

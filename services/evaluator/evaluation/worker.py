@@ -152,7 +152,7 @@ class EvaluationWorker(JobWorker):
 
 def start_evaluation_worker(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     """Take evaluation jobs from the JOBS work queue for the life of the process."""
-    gateway = open_channel(settings.common.gateway_addr)
+    gateway = open_channel(settings.common.gateway_addr, patient=True)
     inference = open_channel(settings.common.inference_addr)
     runtime.enter_async_callback(gateway.close)
     runtime.enter_async_callback(inference.close)

@@ -6,10 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from support.stack import TINY, ApiStack, api_stack
+from support.trainer_process import TrainerProcess
 
 pytestmark = pytest.mark.slow
 QUESTIONS = [f"第{i}號函的主旨是什麼？" for i in range(160)]
@@ -34,48 +31,6 @@ TRAINING = "\n".join(
     )
     for i, q in enumerate(QUESTIONS)
 ).encode()
-
-
-class Worker:
-    """A trainer process, as `tuneloop up` would start it."""
-
-    def __init__(self, stack: ApiStack, log: Path):
-        assert stack.gateway.grpc is not None
-        env = dict(os.environ)
-        env.update(
-            {
-                "TUNELOOP_DATA_DIR": str(stack.common.data_dir),
-                "TUNELOOP_NATS_URL": stack.common.nats_url,
-                "TUNELOOP_DATABASE_URL": stack.common.database_url,
-                "TUNELOOP_GATEWAY_ADDR": f"127.0.0.1:{stack.gateway.grpc.port}",
-                "TUNELOOP_TRAINER_GRPC_PORT": "0",
-                "TUNELOOP_TRAINER_ACK_WAIT_S": "3",
-                "TUNELOOP_TRAINER_HEARTBEAT_S": "0.5",
-                "TUNELOOP_TRAINER_CONTROL_POLL_S": "0.5",
-                "OMP_NUM_THREADS": "1",
-            }
-        )
-        self.log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.trainer"],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 @pytest.fixture
@@ -116,7 +71,7 @@ async def test_kill_9_mid_job_then_another_worker_resumes(stack: ApiStack, tmp_p
         await client.files.create(file=("t.jsonl", io.BytesIO(TRAINING)), purpose="fine-tune")
     ).id
     hyper = {"n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 4}
-    first = Worker(stack, tmp_path / "worker-1.log")
+    first = TrainerProcess(stack, tmp_path / "worker-1.log")
     try:
         job = await client.fine_tuning.jobs.create(
             model=TINY, training_file=file_id, seed=5, hyperparameters=hyper
@@ -126,7 +81,7 @@ async def test_kill_9_mid_job_then_another_worker_resumes(stack: ApiStack, tmp_p
                 await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)  # into epoch 2
         first.kill()
-        second = Worker(stack, tmp_path / "worker-2.log")
+        second = TrainerProcess(stack, tmp_path / "worker-2.log")
         try:
             assert await wait_status(client, job.id, {"succeeded", "failed"}, 180) == "succeeded"
             events = [
