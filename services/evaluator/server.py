@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import grpc.aio
 
-from services.evaluator.comparisons.worker import start_comparison_worker
-from services.evaluator.evaluation.worker import start_evaluation_worker
+from services.evaluator.comparisons.worker import KIND as COMPARISON
+from services.evaluator.comparisons.worker import ComparisonWorker
+from services.evaluator.evaluation.worker import KIND as EVALUATION
+from services.evaluator.evaluation.worker import EvaluationWorker
 from services.evaluator.servicer import EvaluatorServicer
 from services.evaluator.settings import EvaluatorSettings
 from tuneloop.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
+from tuneloop.gateway.v1 import gateway_pb2_grpc
+from tuneloop.inference.v1 import inference_pb2_grpc
+from tuneloop_core.artifacts import ArtifactStore
+from tuneloop_core.grpc.client import open_channel
 from tuneloop_core.runtime import OnStarted, ServiceRuntime
 
 SERVICE_NAME = evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name
@@ -17,6 +23,23 @@ SERVICE_NAME = evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].ful
 
 def _register(server: grpc.aio.Server) -> None:
     evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(EvaluatorServicer(), server)
+
+
+def start_workers(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
+    """Take evaluation and comparison jobs from the JOBS work queue for the life of the
+    process; both ask the gateway about their jobs and the inference service for answers."""
+    gateway = open_channel(settings.common.gateway_addr, patient=True)
+    inference = open_channel(settings.common.inference_addr)
+    runtime.enter_async_callback(gateway.close)
+    runtime.enter_async_callback(inference.close)
+    clients = (
+        ArtifactStore(settings.common.data_dir / "artifacts"),
+        runtime.js,
+        gateway_pb2_grpc.GatewayServiceStub(gateway),
+        inference_pb2_grpc.InferenceServiceStub(inference),
+    )
+    runtime.start_worker(EVALUATION, EvaluationWorker(*clients).handle)
+    runtime.start_worker(COMPARISON, ComparisonWorker(*clients).handle)
 
 
 async def serve(
@@ -28,8 +51,7 @@ async def serve(
     async with ServiceRuntime(settings, install_signals=install_signals) as runtime:
         await runtime.connect_nats()
         await runtime.start_grpc([_register], [SERVICE_NAME])
-        start_evaluation_worker(runtime, settings)
-        start_comparison_worker(runtime, settings)
+        start_workers(runtime, settings)
         if on_started is not None:
             on_started(runtime)
         await runtime.wait()

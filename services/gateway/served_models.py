@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError, ServiceUnavailableError
@@ -9,16 +11,11 @@ from tuneloop_core.grpc.client import call
 from tuneloop_core.registry.models import Tenant
 
 
-async def served_model_names(state: GatewayState, tenant: Tenant) -> set[str]:
-    return {m.name for m in await _served(state, tenant)}
-
-
-async def served_base_models(state: GatewayState, tenant: Tenant) -> list[str]:
-    """The base models, in the inference service's order."""
-    return [m.name for m in await _served(state, tenant) if m.kind == inference_pb2.MODEL_KIND_BASE]
-
-
-async def _served(state: GatewayState, tenant: Tenant) -> list[inference_pb2.ModelInfo]:
+async def served(
+    state: GatewayState, tenant: Tenant, purpose: str = "check the models"
+) -> list[inference_pb2.ModelInfo]:
+    """What the inference service serves for the tenant: base models (in its order) and the
+    tenant's adapters. 503 naming `purpose` when it cannot be asked."""
     try:
         reply = await call(
             state.clients.inference.ListModels,
@@ -26,17 +23,37 @@ async def _served(state: GatewayState, tenant: Tenant) -> list[inference_pb2.Mod
             state.settings.rpc_timeout_s,
         )
     except ServiceUnavailableError as exc:
-        raise ServiceUnavailableError(f"cannot check the models: {exc.message}") from exc
+        raise ServiceUnavailableError(f"cannot {purpose}: {exc.message}") from exc
     return list(reply.models)
+
+
+async def served_model_names(state: GatewayState, tenant: Tenant) -> set[str]:
+    return {m.name for m in await served(state, tenant)}
+
+
+async def served_base_models(
+    state: GatewayState, tenant: Tenant, purpose: str = "check the models"
+) -> list[str]:
+    """The base models, in the inference service's order."""
+    return [
+        m.name
+        for m in await served(state, tenant, purpose)
+        if m.kind == inference_pb2.MODEL_KIND_BASE
+    ]
+
+
+def unknown_model(name: str, param: str, available: Iterable[str]) -> InvalidRequestError:
+    """400 `model_not_found`, listing what the tenant can use instead."""
+    shown = ", ".join(sorted(available)) or "none"
+    return InvalidRequestError(
+        f"The model '{name}' does not exist; available: {shown}",
+        param=param,
+        code="model_not_found",
+    )
 
 
 async def require_served(state: GatewayState, tenant: Tenant, name: str, param: str) -> None:
     """400 `model_not_found` unless `name` is served for the tenant."""
     available = await served_model_names(state, tenant)
     if name not in available:
-        shown = ", ".join(sorted(available)) or "none"
-        raise InvalidRequestError(
-            f"The model '{name}' does not exist; available: {shown}",
-            param=param,
-            code="model_not_found",
-        )
+        raise unknown_model(name, param, available)

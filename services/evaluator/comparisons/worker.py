@@ -14,7 +14,6 @@ from nats.js import JetStreamContext
 
 from services.evaluator.comparisons.spec import ComparisonSpec, parse_spec
 from services.evaluator.generation import GenerationSettings, generate_answers
-from services.evaluator.settings import EvaluatorSettings
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
@@ -22,8 +21,6 @@ from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.bus.jobrun import JobRun, JobWorker
 from tuneloop_core.comparison_answers import ComparisonAnswers, write_answers
-from tuneloop_core.grpc.client import open_channel
-from tuneloop_core.runtime import ServiceRuntime
 
 KIND = common_pb2.JOB_KIND_COMPARISON
 # Questions in flight per model at once; the engine batches them, and a batch boundary is
@@ -103,18 +100,3 @@ class ComparisonWorker(JobWorker):
             rows += [list(row) for row in zip(*columns, strict=True)]
             await run.progress("answers", len(rows) * len(spec.models), total)
         return rows
-
-
-def start_comparison_worker(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
-    """Take comparison jobs from the JOBS work queue for the life of the process."""
-    gateway = open_channel(settings.common.gateway_addr, patient=True)
-    inference = open_channel(settings.common.inference_addr)
-    runtime.enter_async_callback(gateway.close)
-    runtime.enter_async_callback(inference.close)
-    worker = ComparisonWorker(
-        ArtifactStore(settings.common.data_dir / "artifacts"),
-        runtime.js,
-        gateway_pb2_grpc.GatewayServiceStub(gateway),
-        inference_pb2_grpc.InferenceServiceStub(inference),
-    )
-    runtime.start_worker(KIND, worker.handle)

@@ -25,7 +25,6 @@ from services.evaluator.evaluation.report import render_report
 from services.evaluator.evaluation.spec import EvaluationSpec, ModelEntry, parse_spec
 from services.evaluator.evaluation.training import read_curves
 from services.evaluator.evaluation.validators import check_names
-from services.evaluator.settings import EvaluatorSettings
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
@@ -33,8 +32,6 @@ from tuneloop.inference.v1 import inference_pb2_grpc
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.bus.jobrun import JobRun, JobWorker
 from tuneloop_core.errors import InvalidRequestError
-from tuneloop_core.grpc.client import open_channel
-from tuneloop_core.runtime import ServiceRuntime
 
 KIND = common_pb2.JOB_KIND_EVALUATION
 # Of each matrix row, what the job result carries (the rest is in the results file).
@@ -148,18 +145,3 @@ class EvaluationWorker(JobWorker):
         html = render_report(results, spec.models)
         self.store.write(report_relpath(job_id), io.BytesIO(html.encode()))
         return {"results_file": results_relpath(job_id), "report_file": report_relpath(job_id)}
-
-
-def start_evaluation_worker(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
-    """Take evaluation jobs from the JOBS work queue for the life of the process."""
-    gateway = open_channel(settings.common.gateway_addr, patient=True)
-    inference = open_channel(settings.common.inference_addr)
-    runtime.enter_async_callback(gateway.close)
-    runtime.enter_async_callback(inference.close)
-    worker = EvaluationWorker(
-        ArtifactStore(settings.common.data_dir / "artifacts"),
-        runtime.js,
-        gateway_pb2_grpc.GatewayServiceStub(gateway),
-        inference_pb2_grpc.InferenceServiceStub(inference),
-    )
-    runtime.start_worker(KIND, worker.handle)

@@ -16,17 +16,15 @@ from services.gateway.comparisons.protocol import (
 from services.gateway.comparisons.questions import check_questions, questions_from_file
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
+from services.gateway.served_models import served_model_names, unknown_model
 from services.gateway.state import GatewayState
-from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.comparison_answers import ComparisonAnswers, read_answers
 from tuneloop_core.errors import (
     ConflictError,
     InternalError,
     InvalidRequestError,
     NotFoundError,
-    ServiceUnavailableError,
 )
-from tuneloop_core.grpc.client import call
 from tuneloop_core.registry.comparisons import AnswerTally, ComparisonVotes
 from tuneloop_core.registry.models import Job, Tenant
 from tuneloop_core.registry.transitions import JobStatus
@@ -46,23 +44,10 @@ async def _check_models(state: GatewayState, tenant: Tenant, models: list[str]) 
                 f"Model '{name}' is listed twice", param="models", code="duplicate_model"
             )
         seen.add(name)
-    try:
-        reply = await call(
-            state.clients.inference.ListModels,
-            inference_pb2.ListModelsRequest(tenant_id=tenant.id),
-            state.settings.rpc_timeout_s,
-        )
-    except ServiceUnavailableError as exc:
-        raise ServiceUnavailableError(f"cannot check the models: {exc.message}") from exc
-    available = {m.name for m in reply.models}
+    available = await served_model_names(state, tenant)
     unknown = [name for name in models if name not in available]
     if unknown:
-        raise InvalidRequestError(
-            f"The model '{unknown[0]}' does not exist; available: "
-            f"{', '.join(sorted(available)) or 'none'}",
-            param="models",
-            code="model_not_found",
-        )
+        raise unknown_model(unknown[0], "models", available)
 
 
 async def create(state: GatewayState, tenant: Tenant, req: CreateComparisonRequest) -> Job:

@@ -11,10 +11,10 @@ from typing import Any
 from services.gateway.evaluations.protocol import CreateEvaluationRequest
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
+from services.gateway.served_models import served, unknown_model
 from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import ConflictError, InternalError, InvalidRequestError, NotFoundError
-from tuneloop_core.grpc.client import call
 from tuneloop_core.registry.comparisons import ComparisonVotes
 from tuneloop_core.registry.models import File, Job, Tenant
 from tuneloop_core.registry.transitions import JobStatus
@@ -58,20 +58,7 @@ async def _job_models(state: GatewayState, tenant: Tenant, job_id: str) -> list[
 
 
 async def _available(state: GatewayState, tenant: Tenant) -> dict[str, inference_pb2.ModelInfo]:
-    reply = await call(
-        state.clients.inference.ListModels,
-        inference_pb2.ListModelsRequest(tenant_id=tenant.id),
-        state.settings.rpc_timeout_s,
-    )
-    return {m.name: m for m in reply.models}
-
-
-def _unknown(name: str, param: str, available: dict[str, Any]) -> InvalidRequestError:
-    return InvalidRequestError(
-        f"The model '{name}' does not exist; available: {', '.join(sorted(available)) or 'none'}",
-        param=param,
-        code="model_not_found",
-    )
+    return {m.name: m for m in await served(state, tenant)}
 
 
 async def _votes(state: GatewayState, tenant: Tenant, comparison_id: str) -> dict[str, int]:
@@ -100,13 +87,13 @@ async def _models(
     for entry in entries:
         info = available.get(entry["name"])
         if info is None:
-            raise _unknown(entry["name"], "models", available)
+            raise unknown_model(entry["name"], "models", available)
         entry["is_base"] = entry.get("is_base") or info.kind != inference_pb2.MODEL_KIND_ADAPTER
         if info.epoch and "epoch" not in entry:
             entry["epoch"] = int(info.epoch)
         entry["path"] = info.path
     if req.judge_model and req.judge_model not in available:
-        raise _unknown(req.judge_model, "judge_model", available)
+        raise unknown_model(req.judge_model, "judge_model", available)
     return entries
 
 

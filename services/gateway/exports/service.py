@@ -10,10 +10,10 @@ from typing import Any
 
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
+from services.gateway.served_models import served
 from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
-from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from tuneloop_core.grpc.client import call
+from tuneloop_core.errors import InvalidRequestError, NotFoundError
 from tuneloop_core.quantization import DEFAULT_QUANTIZATION, check_quantization
 from tuneloop_core.registry.models import Job, Tenant
 
@@ -32,15 +32,7 @@ def default_ollama_name(model: str, quantization: str) -> str:
 async def _find_model(state: GatewayState, tenant: Tenant, model: str) -> inference_pb2.ModelInfo:
     """The base model or the tenant's own adapter named `model`; anything else is a 404, so
     another tenant's adapter looks exactly like one that does not exist."""
-    try:
-        reply = await call(
-            state.clients.inference.ListModels,
-            inference_pb2.ListModelsRequest(tenant_id=tenant.id),
-            state.settings.rpc_timeout_s,
-        )
-    except ServiceUnavailableError as exc:
-        raise ServiceUnavailableError(f"cannot look up the model: {exc.message}") from exc
-    for info in reply.models:
+    for info in await served(state, tenant, "look up the model"):
         owned = info.kind == inference_pb2.MODEL_KIND_BASE or info.tenant_id == tenant.id
         if info.name == model and owned:
             return info

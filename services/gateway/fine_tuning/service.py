@@ -9,13 +9,12 @@ import re
 from google.protobuf.json_format import MessageToDict
 
 from services.gateway.fine_tuning.protocol import CreateFineTuningJobRequest, HyperparametersIn
+from services.gateway.served_models import served_base_models
 from services.gateway.state import GatewayState
 from tuneloop.common.v1 import common_pb2
-from tuneloop.inference.v1 import inference_pb2
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.bus.publish import publish_job
 from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from tuneloop_core.grpc.client import call
 from tuneloop_core.ids import new_id
 from tuneloop_core.registry.models import Job, Tenant
 from tuneloop_core.registry.transitions import JobStatus
@@ -72,15 +71,7 @@ def _method(req: CreateFineTuningJobRequest) -> trainer_pb2.MethodSettings:
 async def _check_base_model(state: GatewayState, name: str, tenant: Tenant) -> None:
     """Only a base model the inference service serves can be tuned: its adapters must be
     servable afterwards."""
-    try:
-        reply = await call(
-            state.clients.inference.ListModels,
-            inference_pb2.ListModelsRequest(tenant_id=tenant.id),
-            state.settings.rpc_timeout_s,
-        )
-    except ServiceUnavailableError as exc:
-        raise ServiceUnavailableError(f"cannot check the base model: {exc.message}") from exc
-    bases = [m.name for m in reply.models if m.kind == inference_pb2.MODEL_KIND_BASE]
+    bases = await served_base_models(state, tenant, "check the base model")
     if name not in bases:
         raise InvalidRequestError(
             f"Model '{name}' is not a base model that can be fine-tuned here; "
