@@ -27,6 +27,7 @@ import _common  # noqa: F401  (import paths)
 import nats
 from _common import loadavg, machine, say, show
 from nats.js.api import RetentionPolicy, StreamConfig
+from sqlalchemy import func, select
 
 from services.gateway.server import serve as serve_gateway
 from services.gateway.settings import GatewaySettings
@@ -41,6 +42,7 @@ from tuneloop_core.bus.publish import publish_job
 from tuneloop_core.bus.worker import WorkerOptions, run_worker
 from tuneloop_core.grpc.client import open_channel
 from tuneloop_core.registry.db import Database
+from tuneloop_core.registry.models import Job
 from tuneloop_core.registry.store import Registry
 from tuneloop_core.settings import CommonSettings
 
@@ -94,7 +96,7 @@ async def tuneloop_path(root: Path, nats_url: str, args: argparse.Namespace) -> 
             done = await asyncio.to_thread(count_succeeded, registry, ids)
             if done == len(ids):
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
         wall = time.perf_counter() - started
         stop.set()
         await asyncio.gather(*workers)
@@ -118,7 +120,10 @@ async def tuneloop_path(root: Path, nats_url: str, args: argparse.Namespace) -> 
 
 
 def count_succeeded(registry: Registry, ids: list[str]) -> int:
-    return sum(registry.get_job(job_id).status == "succeeded" for job_id in ids)
+    """One query (polling 1,000 rows one by one would load the CPU it measures)."""
+    query = select(func.count()).where(Job.id.in_(ids), Job.status == "succeeded")
+    with registry.db.session() as s:
+        return int(s.scalar(query) or 0)
 
 
 async def bare_path(nats_url: str, args: argparse.Namespace) -> dict[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.chat.router import router as chat_router
 from services.gateway.comparisons.router import router as comparisons_router
 from services.gateway.completions.router import router as completions_router
@@ -53,4 +54,5 @@ def create_app(state: GatewayState) -> FastAPI:
     app.include_router(v1)
     install_console(app)  # `/` and `/console/*`, outside the /v1 auth
     install_metrics(app)  # `/metrics` for Prometheus, outside the /v1 auth too
+    app.add_middleware(BodyLimitMiddleware, limit_bytes=state.settings.max_request_mb << 20)
     return app

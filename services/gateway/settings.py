@@ -18,5 +18,6 @@ class GatewaySettings(ServiceSettings):
     host: str = Field("127.0.0.1", description="HTTP bind address")
     port: int = Field(DEFAULT_HTTP_PORT, description="HTTP port; 0 = any free port")
     max_upload_mb: int = Field(512, description="largest accepted upload, MiB")
+    max_request_mb: int = Field(16, description="largest request body other than uploads, MiB")
     rpc_timeout_s: float = Field(30.0, description="deadline of unary calls to services")
     health_timeout_s: float = Field(2.0, description="deadline of each /readyz probe")

@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 
+from services.gateway.files.service import MAX_FILENAME_CHARS
 from support.gateway import Gateway, assert_envelope
 from tuneloop_core.registry.models import File
 
@@ -177,6 +178,29 @@ async def test_client_side_directories_and_control_characters_leave_the_name(
     assert response.json()["filename"] == "passwd.txt"
     created = await sdk.files.create(file=("C:\\Users\\me\\報告.md", b"x"), purpose="knowledge")
     assert created.filename == "報告.md"
+
+
+async def test_nul_bytes_and_very_long_names_are_cleaned(
+    gateway: Gateway, sdk: openai.AsyncOpenAI
+) -> None:
+    head, tail = multipart_around_file("a\x00b/..\x00/re\x00port.jsonl")
+    response = await gateway.http.post(
+        "/v1/files", content=head + b"x" + tail, headers=gateway.auth() | MULTIPART
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["filename"] == "report.jsonl"
+    long = "長" * 1000 + ".jsonl"
+    created = await sdk.files.create(file=(long, b"x"), purpose="fine-tune")
+    assert created.filename == long[:MAX_FILENAME_CHARS]
+    # Stored and listed under that name; the bytes live under the id, not the name.
+    assert (await sdk.files.retrieve(created.id)).filename == long[:MAX_FILENAME_CHARS]
+    stored = stored_files(gateway)
+    assert len(stored) == 2
+    # A form part header of ~15 kB (a 5,000-character name) is refused as malformed.
+    refused = await upload(gateway, {"file": ("長" * 5000, b"x")}, {"purpose": "fine-tune"})
+    assert_envelope(refused, 400, "invalid_request")
+    assert len(stored_files(gateway)) == 2
+    assert not any("長" in str(path) or "report" in str(path) for path in stored)
 
 
 async def test_delete_removes_row_and_bytes(gateway: Gateway, sdk: openai.AsyncOpenAI) -> None:
