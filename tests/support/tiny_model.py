@@ -72,11 +72,9 @@ def build_tiny_model(path: Path, *, seed: int = 0, context_length: int = 256) ->
     return path
 
 
-def build_tiny_adapter(
-    base: Path, path: Path, *, seed: int = 1, rank: int = 8, dora: bool = False
-) -> Path:
-    """A LoRA (or DoRA) adapter on every linear layer with random (non-zero) weights, so its
-    greedy output differs from the base model's."""
+def build_tiny_adapter(base: Path, path: Path, *, seed: int = 1, rank: int = 8) -> Path:
+    """A LoRA adapter on every linear layer with random (non-zero) weights, so its greedy
+    output differs from the base model's."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -96,7 +94,6 @@ def build_tiny_adapter(
             "down_proj",
         ],
         init_lora_weights=False,  # random A and B: a visible change, unlike a fresh adapter
-        use_dora=dora,
         task_type="CAUSAL_LM",
     )
     peft_model = get_peft_model(model, config)

@@ -1,6 +1,5 @@
-"""The transformers + PEFT engine: one base model, several named LoRA adapters, batched
-generation for requests that share sampling settings — whatever adapter each one uses
-(PEFT's mixed-adapter batches; DoRA adapters, which PEFT cannot mix, batch on their own).
+"""The transformers + PEFT engine: one base model, several named LoRA adapters switched per
+batch, batched generation for requests that share an adapter and sampling settings.
 
 Light (no extra install) and exact: the fallback when vLLM is missing and the engine the
 fast tests use. One worker thread owns the model, so adapter switches never race.
@@ -10,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 from collections import deque
@@ -40,12 +38,10 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     cancelled: threading.Event = field(default_factory=threading.Event)
 
-    def key(self, mixable: bool) -> tuple[object, ...]:
-        """Requests with equal keys can share one generate() call; with `mixable`, whatever
-        adapter (or none) each one uses."""
+    def key(self) -> tuple[object, ...]:
+        """Requests with equal keys can share one generate() call."""
         s = self.request.sampling
-        adapter = "*" if mixable else self.request.adapter
-        return (adapter, s.temperature, s.top_p, s.top_k, s.seed, s.repetition_penalty)
+        return (self.request.adapter, s.temperature, s.top_p, s.top_k, s.seed, s.repetition_penalty)
 
     def send(self, item: GenerationChunk | BaseException) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
@@ -66,7 +62,6 @@ class TransformersEngine:
         self._tokenizer: Any = None
         self._eos: set[int] = set()
         self._adapters: dict[str, Path] = {}
-        self._unmixable: set[str] = set()  # DoRA adapters: PEFT can't mix them in a batch
         self._pending: deque[_Job] = deque()
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -106,11 +101,6 @@ class TransformersEngine:
     async def load_adapter(self, name: str, path: Path) -> None:
         await self._run_exclusive(self._load_adapter_sync, name, path)
         self._adapters[name] = path
-        config = json.loads((path / "adapter_config.json").read_text())
-        if config.get("use_dora"):
-            self._unmixable.add(name)
-        else:
-            self._unmixable.discard(name)
 
     def _load_adapter_sync(self, name: str, path: Path) -> None:
         from peft import PeftModel
@@ -194,18 +184,12 @@ class TransformersEngine:
                     for job in batch:
                         job.send(exc)
 
-    def _mixable(self, job: _Job) -> bool:
-        return job.request.adapter not in self._unmixable
-
     def _take_batch(self, head: _Job) -> list[_Job]:
-        """`head` and the next pending requests that can share its generate() call: any
-        adapter or the base model (PEFT's mixed-adapter batches), with the same sampling."""
         batch = [head]
-        key = head.key(self._mixable(head))
         for job in list(self._pending):
             if len(batch) >= self.max_batch_size:
                 break
-            if isinstance(job, _Job) and job.key(self._mixable(job)) == key:
+            if isinstance(job, _Job) and job.key() == head.key():
                 self._pending.remove(job)
                 batch.append(job)
         return [j for j in batch if not j.cancelled.is_set()]
@@ -230,8 +214,8 @@ class TransformersEngine:
             self._eos,
             [(j.request.sampling, len(j.prompt_ids), j.cancelled, j.send) for j in batch],
         )
-        context, per_row = self._adapters_for(batch)
-        with context, torch.inference_mode():
+        adapter = batch[0].request.adapter
+        with self._adapter_context(adapter), torch.inference_mode():
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
             self._model.generate(
@@ -241,27 +225,19 @@ class TransformersEngine:
                 streamer=stream,
                 stopping_criteria=[stream.stopping_criteria()],
                 pad_token_id=pad,
-                **per_row,
                 **_sampling_kwargs(sampling),
             )
         stream.finish_all()
 
-    def _adapters_for(self, batch: list[_Job]) -> tuple[Any, dict[str, Any]]:
-        """How the batch's adapters are applied: one for all rows (set, or disabled for the
-        base model), or one per row (`adapter_names`, "__base__" for the base model)."""
+    def _adapter_context(self, adapter: str | None) -> Any:
         from peft import PeftModel
 
         if not isinstance(self._model, PeftModel):
-            return contextlib.nullcontext(), {}
-        adapters = [j.request.adapter for j in batch]
-        if len(set(adapters)) > 1:
-            return contextlib.nullcontext(), {
-                "adapter_names": [name or "__base__" for name in adapters]
-            }
-        if adapters[0] is None:
-            return self._model.disable_adapter(), {}
-        self._model.set_adapter(adapters[0])
-        return contextlib.nullcontext(), {}
+            return contextlib.nullcontext()
+        if adapter is None:
+            return self._model.disable_adapter()
+        self._model.set_adapter(adapter)
+        return contextlib.nullcontext()
 
 
 def _sampling_kwargs(sampling: SamplingSettings) -> dict[str, Any]:

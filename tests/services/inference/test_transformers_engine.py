@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -112,39 +111,6 @@ async def test_concurrent_mixed_requests_match_sequential(engine: TransformersEn
         assert [t for c in one for t in c.token_ids] == [t for c in many for t in c.token_ids]
         assert "".join(c.text for c in many) == "".join(c.text for c in one)
         assert many[-1].completion_tokens <= request.sampling.max_tokens
-
-
-async def test_requests_for_different_adapters_share_a_batch(
-    engine: TransformersEngine, tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """PEFT's mixed-adapter batches: base, a1 and a2 rows in one generate() call, each with
-    its own adapter (the outputs equal each request alone); a DoRA adapter, which PEFT
-    cannot mix, gets a batch of its own."""
-    await engine.load_adapter(
-        "d", build_tiny_adapter(tiny["base"], tiny["base"].parent / "d", seed=3, dora=True)
-    )
-    batches: list[list[str | None]] = []
-    generate_batch = engine._generate_batch
-
-    def spy(batch: list[Any]) -> None:
-        batches.append([job.request.adapter for job in batch])
-        generate_batch(batch)
-
-    monkeypatch.setattr(engine, "_generate_batch", spy)
-    adapters = [None, "a1", "a2", "d", "a1", None, "a2", "d"]
-    requests = [
-        GenerationRequest(f"r{i}", prompt=f"公文 {i}", adapter=a, sampling=GREEDY)
-        for i, a in enumerate(adapters)
-    ]
-    alone = [await collect(engine, r) for r in requests]
-    batches.clear()
-    together = await asyncio.gather(*(collect(engine, r) for r in requests))
-    for one, many in zip(alone, together, strict=True):
-        assert [t for c in one for t in c.token_ids] == [t for c in many for t in c.token_ids]
-    mixed = [b for b in batches if "d" not in b]
-    assert any(len(set(b)) == 3 for b in mixed), batches  # base, a1 and a2 in one call
-    assert all(set(b) == {"d"} for b in batches if "d" in b), batches
-    assert len(batches) <= 3  # the first request may start alone, before the rest arrive
 
 
 async def test_streaming_text_and_length_finish(engine: TransformersEngine) -> None:
