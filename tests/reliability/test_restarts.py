@@ -6,29 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from pathlib import Path
 
 import openai
 import pytest
 
 from support.stack import TINY, ApiStack, api_stack
-from support.trainer_process import TrainerProcess
+from support.trainer_process import TrainerProcess, numbered_letters
 
 pytestmark = pytest.mark.slow
 EPOCHS = 3
-TRAINING = "\n".join(
-    json.dumps(
-        {
-            "messages": [
-                {"role": "user", "content": f"第{i}號函的主旨是什麼？"},
-                {"role": "assistant", "content": f"第{i}號函說明公文格式。"},
-            ]
-        },
-        ensure_ascii=False,
-    )
-    for i in range(120)
-).encode()
+TRAINING = numbered_letters(120)
 
 
 def client_for(stack: ApiStack, key: str) -> openai.AsyncOpenAI:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,25 +16,14 @@ import openai
 import pytest
 
 from support.stack import TINY, ApiStack, api_stack
-from support.trainer_process import TrainerProcess
+from support.trainer_process import TrainerProcess, numbered_letters
 from tuneloop_core.registry.models import JobEventRow
 
 pytestmark = pytest.mark.slow
 JOBS = 6
 KILLS = 10
 EPOCHS = 5
-TRAINING = "\n".join(
-    json.dumps(
-        {
-            "messages": [
-                {"role": "user", "content": f"第{i}號函的主旨是什麼？"},
-                {"role": "assistant", "content": f"第{i}號函說明公文格式與發文日期。"},
-            ]
-        },
-        ensure_ascii=False,
-    )
-    for i in range(96)
-).encode()
+TRAINING = numbered_letters(96, "說明公文格式與發文日期。")
 
 
 @pytest.fixture

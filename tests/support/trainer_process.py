@@ -3,6 +3,7 @@ what kill -9 tests kill."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,23 @@ import sys
 from pathlib import Path
 
 from support.stack import ApiStack
+
+
+def numbered_letters(count: int, answer: str = "說明公文格式。") -> bytes:
+    """A chat JSONL of `count` questions "第i號函的主旨是什麼？" answered "第i號函<answer>":
+    training data for jobs that must run for a while on the tiny model."""
+    return "\n".join(
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": f"第{i}號函的主旨是什麼？"},
+                    {"role": "assistant", "content": f"第{i}號函{answer}"},
+                ]
+            },
+            ensure_ascii=False,
+        )
+        for i in range(count)
+    ).encode()
 
 
 class TrainerProcess:

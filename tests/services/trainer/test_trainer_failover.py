@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,22 +14,10 @@ import torch
 from safetensors.torch import load_file
 
 from support.stack import TINY, ApiStack, api_stack
-from support.trainer_process import TrainerProcess
+from support.trainer_process import TrainerProcess, numbered_letters
 
 pytestmark = pytest.mark.slow
-QUESTIONS = [f"第{i}號函的主旨是什麼？" for i in range(160)]
-TRAINING = "\n".join(
-    json.dumps(
-        {
-            "messages": [
-                {"role": "user", "content": q},
-                {"role": "assistant", "content": f"第{i}號函說明公文格式。"},
-            ]
-        },
-        ensure_ascii=False,
-    )
-    for i, q in enumerate(QUESTIONS)
-).encode()
+TRAINING = numbered_letters(160)
 
 
 @pytest.fixture
