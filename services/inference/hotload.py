@@ -3,18 +3,26 @@
 Each inference process reads the fine-tune events from the start of the EVENTS stream with
 its own ordered consumer, so a restarted (or an additional) replica loads every adapter
 that still exists on disk, then keeps up with new checkpoints as they are saved.
+
+An ordered consumer is ephemeral: a NATS restart drops it, and nats-py's own recovery
+gives up if it fires while the server is still down. A watchdog checks the consumer every
+few seconds and, once NATS answers that it is gone, subscribes again after the last event
+seen, so no checkpoint announced meanwhile is missed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
@@ -50,10 +58,14 @@ async def run_hotloader(
     load: AdapterLoaderFn,
     data_dir: Path,
     stop: asyncio.Event,
+    watch_s: float = 5.0,
 ) -> None:
     """Load every announced checkpoint whose files still exist, until `stop` is set."""
+    last_seq = 0  # the stream sequence of the last event seen
 
     async def on_message(msg: Msg) -> None:
+        nonlocal last_seq
+        last_seq = max(last_seq, msg.metadata.sequence.stream)
         try:
             event = events_pb2.JobEvent.FromString(msg.data)
         except Exception:
@@ -72,14 +84,40 @@ async def run_hotloader(
         except TuneloopError as exc:
             log.warning("could not load %s: %s", saved.model_name, exc.message)
 
-    subscription = await js.subscribe(
-        CHECKPOINT_SUBJECT,
-        stream=subjects.STREAM_EVENTS,
-        ordered_consumer=True,
-        deliver_policy=DeliverPolicy.ALL,
-        cb=on_message,
-    )
+    async def subscribe() -> JetStreamContext.PushSubscription:
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        if last_seq:
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=last_seq + 1
+            )
+        return await js.subscribe(
+            CHECKPOINT_SUBJECT,
+            stream=subjects.STREAM_EVENTS,
+            ordered_consumer=True,
+            config=config,
+            cb=on_message,
+        )
+
+    subscription = await subscribe()
     try:
-        await stop.wait()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), watch_s)
+            if stop.is_set():
+                break
+            try:
+                await subscription.consumer_info()
+                continue
+            except nats.js.errors.NotFoundError:
+                log.warning("hot-load consumer lost; subscribing again after event %d", last_seq)
+            except (TimeoutError, nats.errors.Error):
+                continue  # NATS unreachable now: look again at the next tick
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+            try:
+                subscription = await subscribe()
+            except (TimeoutError, nats.errors.Error) as exc:
+                log.warning("cannot subscribe to checkpoint events yet: %s", exc)
     finally:
-        await subscription.unsubscribe()
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
