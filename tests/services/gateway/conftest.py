@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
+import openai
 import pytest
 
 from services.gateway.app import create_app
@@ -41,3 +42,13 @@ async def gateway(common: CommonSettings) -> AsyncIterator[Gateway]:
             yield Gateway(app=app, state=state, http=http, key=key)
         await clients.close()
         registry.db.close()
+
+
+@pytest.fixture
+async def sdk(gateway: Gateway) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The official SDK, in-process against `gateway`."""
+    transport = httpx.ASGITransport(app=gateway.app)
+    async with httpx.AsyncClient(transport=transport) as http:
+        yield openai.AsyncOpenAI(
+            base_url="http://gw/v1", api_key=gateway.key, http_client=http, max_retries=0
+        )
