@@ -221,7 +221,10 @@ class _Hooks:
         self._stop: Literal["pause", "cancel"] | None = None
 
     def _wait(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+        # As long as a publish may retry through a NATS outage (plus a margin), so the
+        # training thread does not give up on an event the loop is still delivering.
+        limit_s = self.events.patience_s + 30
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=limit_s)
 
     def on_step(
         self, progress: checkpoints.Progress, epoch: float, metrics: dict[str, float]
