@@ -159,7 +159,7 @@ def run_tuneloop(args: argparse.Namespace, records: list[dict[str, str]], work: 
     sft.train()
     examples, order, b = sft.train_examples, sft._epoch_order(0), args.batch
     steps = [[examples[i] for i in order[k : k + b]] for k in range(0, len(order), b)]
-    packed = [pack(step, args.seq_len, sft.settings.recipe.data.packing) for step in steps]
+    packed = [pack(step, sft.settings.recipe.data.packing) for step in steps]
     result = {
         "name": "Tuneloop",
         "dtype": str(sft.dtype).removeprefix("torch."),

@@ -4,9 +4,10 @@ Labels: the loss covers only assistant turns (content and end-of-turn token) who
 is 1; everything else is -100. The chat template decides the text; character offsets map
 each assistant span back to its tokens, so any template works without special tags.
 
-Packing: the examples of one step are packed into rows of at most `max_seq_length` tokens;
-a block-diagonal causal mask and restarted position ids keep them independent (exactly
-equal logits to running them one by one), so nothing is wasted on padding.
+Packing: the examples of one step go back to back into one row; restarted position ids
+and attention within each example's own span (`services.trainer.attention`) keep them
+independent (equal logits to running them one by one), so nothing is spent on padding or
+on scores between different examples.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def tokenize_conversation(tokenizer: Any, turns: Sequence[Turn], max_seq_length:
 
 @dataclass
 class PackedBatch:
-    """Rows of packed examples: ids, labels, position ids and segment boundaries."""
+    """Rows of examples: ids, labels, position ids, and where each example sits in its row."""
 
     input_ids: list[list[int]]
     labels: list[list[int]]
@@ -73,23 +74,17 @@ class PackedBatch:
     def width(self) -> int:
         return max(len(row) for row in self.input_ids)
 
+    @property
+    def packed(self) -> bool:
+        return len(self.input_ids) == 1 and len(self.segments[0]) > 1
 
-def pack(examples: Sequence[Example], max_seq_length: int, packing: bool) -> PackedBatch:
-    """First-fit packing in order (or one example per row when packing is off)."""
-    rows: list[list[Example]] = []
-    lengths: list[int] = []
-    for example in examples:
-        size = len(example.input_ids)
-        slot = next(
-            (i for i, used in enumerate(lengths) if packing and used + size <= max_seq_length),
-            None,
-        )
-        if slot is None:
-            rows.append([example])
-            lengths.append(size)
-        else:
-            rows[slot].append(example)
-            lengths[slot] += size
+
+def pack(examples: Sequence[Example], packing: bool) -> PackedBatch:
+    """All of a step's examples back to back in one row, or one example per row when
+    packing is off. Examples are already cut to the maximum sequence length; a packed row
+    needs no limit of its own, as attention stays within each example
+    (`services.trainer.attention`)."""
+    rows = [list(examples)] if packing else [[example] for example in examples]
     batch = PackedBatch([], [], [], [])
     for row in rows:
         ids: list[int] = []
@@ -108,9 +103,10 @@ def pack(examples: Sequence[Example], max_seq_length: int, packing: bool) -> Pac
     return batch
 
 
-def to_tensors(batch: PackedBatch, pad_id: int, dtype: Any) -> dict[str, Any]:
-    """Padded tensors and the block-diagonal causal mask (rows, 1, width, width) in `dtype`
-    (0 = attend, dtype-min = masked; padding attends to itself so no row is all-masked)."""
+def to_tensors(batch: PackedBatch, pad_id: int) -> dict[str, Any]:
+    """Tensors for `causal_lm_loss`: ids, labels and position ids, rows padded on the right
+    (causal attention never looks at the padding after a row's last example), and the
+    example bounds of a packed row (`segment_bounds`, None for one example per row)."""
     import torch
 
     width = batch.width
@@ -118,22 +114,14 @@ def to_tensors(batch: PackedBatch, pad_id: int, dtype: Any) -> dict[str, Any]:
     input_ids = torch.full((rows, width), pad_id, dtype=torch.long)
     labels = torch.full((rows, width), IGNORE, dtype=torch.long)
     positions = torch.zeros((rows, width), dtype=torch.long)
-    allowed = torch.zeros((rows, width, width), dtype=torch.bool)
-    causal = torch.tril(torch.ones((width, width), dtype=torch.bool))
     for r in range(rows):
         n = len(batch.input_ids[r])
         input_ids[r, :n] = torch.tensor(batch.input_ids[r])
         labels[r, :n] = torch.tensor(batch.labels[r])
         positions[r, :n] = torch.tensor(batch.position_ids[r])
-        for start, end in batch.segments[r]:
-            allowed[r, start:end, start:end] = causal[: end - start, : end - start]
-        idle = torch.arange(n, width)
-        allowed[r, idle, idle] = True
-    mask = torch.zeros((rows, 1, width, width), dtype=dtype)
-    mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
     return {
         "input_ids": input_ids,
         "labels": labels,
         "position_ids": positions,
-        "attention_mask": mask,
+        "segment_bounds": batch.segments[0] if batch.packed else None,
     }

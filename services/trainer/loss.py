@@ -1,7 +1,8 @@
 """Loss over assistant tokens only, computing the LM head only where a label exists.
 
 Most tokens of an instruction dataset are prompt; projecting only the labelled positions
-onto the vocabulary (49k entries for SmolLM2) skips most of the head's work.
+onto the vocabulary (49k entries for SmolLM2) skips most of the head's work, and the
+head and the loss run fused, chunk by chunk (`services.trainer.head_loss`).
 """
 
 from __future__ import annotations
@@ -25,23 +26,30 @@ def _parts(model: Any) -> tuple[Any, Any]:
 
 
 def causal_lm_loss(model: Any, batch: dict[str, Any]) -> LossResult:
+    """The model must use the segment attention (`services.trainer.attention`), which
+    keeps a packed row's examples apart; `batch` comes from `data.to_tensors`."""
     import torch
     import torch.nn.functional as F
+
+    from services.trainer.head_loss import fusable, head_loss
 
     backbone, head = _parts(model)
     hidden = backbone(
         input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
         position_ids=batch["position_ids"],
+        segment_bounds=batch["segment_bounds"],
         use_cache=False,
     ).last_hidden_state
     targets = batch["labels"][:, 1:]
     selected = targets != IGNORE
-    logits = head(hidden[:, :-1][selected]).float()
     wanted = targets[selected]
     if wanted.numel() == 0:
         zero = hidden.sum() * 0.0
         return LossResult(zero, 0, 0)
+    if fusable(head):
+        loss, correct = head_loss(head, hidden[:, :-1][selected], wanted)
+        return LossResult(loss, int(wanted.numel()), correct)
+    logits = head(hidden[:, :-1][selected]).float()
     loss = F.cross_entropy(logits, wanted)
     with torch.no_grad():
         correct = int((logits.argmax(-1) == wanted).sum())

@@ -1,7 +1,8 @@
 """Loading the base model and wrapping it for the recipe's method (LoRA, DoRA, QLoRA, full).
 
 Frozen weights load in bf16 where the CPU computes bf16 natively (AVX512-BF16 or AMX):
-measured here, that is the fastest LoRA setting; trainable weights stay in fp32.
+measured here, that is the fastest LoRA setting; trainable weights stay in fp32 and the
+forward runs under bf16 autocast (see `SftRecipe.forward_precision`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from services.trainer.attention import register
 from services.trainer.recipes.config import Recipe
 from tuneloop_core.errors import InvalidRequestError
 
@@ -48,11 +50,12 @@ def check_quantization_supported(recipe: Recipe) -> None:
 
 
 def load_model(path: Path, recipe: Recipe) -> Any:
-    """The base model, frozen and in the recipe's dtype (4-bit for QLoRA)."""
+    """The base model, frozen and in the recipe's dtype (4-bit for QLoRA), attending
+    within each packed example (`services.trainer.attention`)."""
     from transformers import AutoModelForCausalLM
 
     check_quantization_supported(recipe)
-    kwargs: dict[str, Any] = {"dtype": frozen_dtype(recipe)}
+    kwargs: dict[str, Any] = {"dtype": frozen_dtype(recipe), "attn_implementation": register()}
     if recipe.adapter.quantization == "4bit":
         from transformers import BitsAndBytesConfig
 

@@ -10,6 +10,7 @@ rank takes a disjoint share of every step's examples, gradients are averaged by 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -139,10 +140,27 @@ class SftRecipe:
         return order
 
     def _batch(self, examples: Sequence[Example]) -> dict[str, Any]:
-        recipe = self.settings.recipe
-        packed = pack(examples, self.settings.max_seq_length, recipe.data.packing)
-        tensors = to_tensors(packed, self.pad_id, self.dtype)
-        return {name: t.to(self.world.device) for name, t in tensors.items()}
+        packed = pack(examples, self.settings.recipe.data.packing)
+        tensors = to_tensors(packed, self.pad_id)
+        return {
+            name: t.to(self.world.device) if hasattr(t, "to") else t for name, t in tensors.items()
+        }
+
+    def forward_precision(self) -> contextlib.ExitStack:
+        """bf16 autocast when the frozen weights are bf16: the fp32 LoRA weights are cast
+        (they are small) instead of every activation that meets them being cast to fp32
+        and back, as mixed-precision trainers do; PEFT's own cast of each LoRA layer's input
+        to the adapter's dtype is switched off inside it (autocast chooses the dtype)."""
+        import torch
+
+        stack = contextlib.ExitStack()
+        if self.dtype == torch.bfloat16:
+            stack.enter_context(torch.autocast(self.world.device.type, dtype=torch.bfloat16))
+            if hasattr(self.model, "peft_config"):
+                from peft.helpers import disable_input_dtype_casting
+
+                stack.enter_context(disable_input_dtype_casting(self.model))
+        return stack
 
     def train(self) -> Outcome:
         import torch
@@ -199,7 +217,8 @@ class SftRecipe:
         all of `chosen`) and the token accuracy."""
         world = self.world
         if not world.distributed:
-            result = self.loss_forward(self._batch(chosen))
+            with self.forward_precision():
+                result = self.loss_forward(self._batch(chosen))
             result.loss.backward()
             return float(result.loss.detach()), result.correct / max(1, result.tokens)
         mine = world.shard(chosen)
@@ -208,7 +227,8 @@ class SftRecipe:
         batch = self._batch(mine or chosen[:1])
         local = int((batch["labels"][:, 1:] != IGNORE).sum()) if mine else 0
         total = max(1.0, world.sum([local])[0])
-        result = self.loss_forward(batch)
+        with self.forward_precision():
+            result = self.loss_forward(batch)
         # DDP averages gradients over ranks. Weighting each rank's mean loss by its share
         # of the step's labelled tokens (× ranks) turns that average into the gradient of
         # the mean over all of them: the same objective as one process with the whole step.
@@ -248,7 +268,7 @@ class SftRecipe:
         total_loss = 0.0
         tokens = correct = 0
         size = max(1, self.settings.batch_size)
-        with torch.no_grad():
+        with torch.no_grad(), self.forward_precision():
             # Each rank evaluates its share of the batches; the sums are added up below.
             for start in self.world.shard(range(0, len(self.validation_examples), size)):
                 result = causal_lm_loss(

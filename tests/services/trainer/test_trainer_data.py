@@ -1,4 +1,5 @@
-"""Assistant-only labels through the chat template, truncation, and exact packing."""
+"""Assistant-only labels through the chat template, truncation, and exact packing
+(one row per step, attention within each example)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from services.trainer import attention
 from services.trainer.data import IGNORE, pack, to_tensors, tokenize_conversation
 from tuneloop_core.datasets.conversation import Turn
 
@@ -68,51 +70,69 @@ def test_truncation_is_reported(tokenizer: object) -> None:
     assert example.trained_tokens == 0  # the answer was cut off: nothing left to learn
 
 
-def test_first_fit_packing() -> None:
+def test_packing_puts_a_steps_examples_back_to_back_in_one_row() -> None:
     from services.trainer.data import Example
 
     def ex(n: int) -> Example:
         return Example(list(range(1, n + 1)), list(range(1, n + 1)))
 
-    batch = pack([ex(5), ex(4), ex(3), ex(6)], max_seq_length=10, packing=True)
-    assert [len(r) for r in batch.input_ids] == [9, 9]
-    assert batch.segments == [[(0, 5), (5, 9)], [(0, 3), (3, 9)]]
-    assert batch.position_ids[0] == [0, 1, 2, 3, 4, 0, 1, 2, 3]
-    unpacked = pack([ex(5), ex(4)], max_seq_length=10, packing=False)
-    assert [len(r) for r in unpacked.input_ids] == [5, 4]
+    batch = pack([ex(5), ex(4), ex(3)], packing=True)
+    assert [len(r) for r in batch.input_ids] == [12] and batch.packed
+    assert batch.segments == [[(0, 5), (5, 9), (9, 12)]]
+    assert batch.position_ids[0] == [0, 1, 2, 3, 4, 0, 1, 2, 3, 0, 1, 2]
+    assert to_tensors(batch, pad_id=0)["segment_bounds"] == [(0, 5), (5, 9), (9, 12)]
+    unpacked = pack([ex(5), ex(4)], packing=False)
+    assert [len(r) for r in unpacked.input_ids] == [5, 4] and not unpacked.packed
+    tensors = to_tensors(unpacked, pad_id=0)
+    assert tensors["segment_bounds"] is None
+    assert tensors["input_ids"][1].tolist() == [1, 2, 3, 4, 0]
+    assert tensors["labels"][1].tolist() == [1, 2, 3, 4, IGNORE]
 
 
-def test_packed_rows_compute_exactly_what_separate_examples_do(
+def segment_model(path: Path, dtype: torch.dtype = torch.float32) -> object:
+    return AutoModelForCausalLM.from_pretrained(
+        path, dtype=dtype, attn_implementation=attention.register()
+    ).eval()
+
+
+CONVERSATIONS = [
+    [Turn("user", "函是什麼？"), Turn("assistant", "機關往來的公文。")],
+    [Turn("user", "Hello"), Turn("assistant", "world")],
+    [Turn("user", "公告 " * 12), Turn("assistant", "對公眾宣布事項。")],
+]
+
+
+def test_a_packed_row_computes_exactly_what_separate_examples_do(
     tiny_base: Path, tokenizer: object
 ) -> None:
-    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32).eval()
-    conversations = [
-        [Turn("user", "函是什麼？"), Turn("assistant", "機關往來的公文。")],
-        [Turn("user", "Hello"), Turn("assistant", "world")],
-        [Turn("user", "公告"), Turn("assistant", "對公眾宣布事項。")],
-    ]
-    examples = [tokenize_conversation(tokenizer, c, 128) for c in conversations]
-    packed = pack(examples, 128, packing=True)
-    assert len(packed.input_ids) == 1  # all three share one row
-    tensors = to_tensors(packed, pad_id=0, dtype=torch.float32)
+    model = segment_model(tiny_base)
+    examples = [tokenize_conversation(tokenizer, c, 128) for c in CONVERSATIONS]
+    packed = pack(examples, packing=True)
+    tensors = to_tensors(packed, pad_id=0)
     with torch.no_grad():
-        together = model(
+        together = model(  # type: ignore[operator]
             input_ids=tensors["input_ids"],
-            attention_mask=tensors["attention_mask"],
             position_ids=tensors["position_ids"],
+            segment_bounds=tensors["segment_bounds"],
         ).logits[0]
         for (start, end), example in zip(packed.segments[0], examples, strict=True):
-            alone = model(input_ids=torch.tensor([example.input_ids])).logits[0]
+            alone = model(input_ids=torch.tensor([example.input_ids])).logits[0]  # type: ignore[operator]
             assert torch.allclose(together[start:end], alone, atol=1e-5)
+        # Without the bounds the examples would see each other: the check above can fail.
+        mixed = model(input_ids=tensors["input_ids"]).logits[0]  # type: ignore[operator]
+        start, end = packed.segments[0][1]
+        assert not torch.allclose(mixed[start:end], together[start:end], atol=1e-3)
 
 
-def test_padding_rows_do_not_produce_nan(tiny_base: Path, tokenizer: object) -> None:
-    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32).eval()
-    long = tokenize_conversation(
-        tokenizer, [Turn("user", "公文 " * 20), Turn("assistant", "好")], 60
-    )
-    short = tokenize_conversation(tokenizer, [Turn("user", "hi"), Turn("assistant", "yo")], 60)
-    tensors = to_tensors(pack([long, short], 60, packing=False), pad_id=0, dtype=torch.float32)
+def test_padded_rows_compute_what_separate_examples_do(tiny_base: Path, tokenizer: object) -> None:
+    model = segment_model(tiny_base)
+    examples = [tokenize_conversation(tokenizer, c, 128) for c in CONVERSATIONS]
+    tensors = to_tensors(pack(examples, packing=False), pad_id=0)
     with torch.no_grad():
-        logits = model(**{k: v for k, v in tensors.items() if k != "labels"}).logits
-    assert not torch.isnan(logits).any()
+        logits = model(  # type: ignore[operator]
+            input_ids=tensors["input_ids"], position_ids=tensors["position_ids"]
+        ).logits
+        assert not torch.isnan(logits).any()
+        for row, example in enumerate(examples):
+            alone = model(input_ids=torch.tensor([example.input_ids])).logits[0]  # type: ignore[operator]
+            assert torch.allclose(logits[row, : len(example.input_ids)], alone, atol=1e-5)
