@@ -26,6 +26,9 @@ class Progress:
     trained_tokens: int = 0
     history: list[dict[str, float]] = field(default_factory=list)  # one entry per epoch
     announced: int = 0  # epochs whose checkpoint event was published
+    # The result file's rows (steps and epoch ends) so far: kept with the state, so a job
+    # resumed by another worker still reports every step (`results.write_metrics_csv`).
+    rows: list[dict[str, float]] = field(default_factory=list)
 
 
 def checkpoint_dir(output: Path, epoch: int) -> Path:

@@ -59,21 +59,16 @@ class RunConfig(BaseModel):
 
 
 class LogHooks:
-    """RunHooks for a terminal: log lines (the recipe calls them on rank 0 only) and the
-    rows of step_metrics.csv. Never asks to stop."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, float]] = []
+    """RunHooks for a terminal: log lines (the recipe calls them on rank 0 only). Never
+    asks to stop."""
 
     def on_step(
         self, progress: checkpoints.Progress, epoch: float, metrics: dict[str, float]
     ) -> None:
-        self.rows.append({"step": float(progress.global_step), "epoch": epoch, **metrics})
         shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
         log.info("step %d (epoch %.2f): %s", progress.global_step, epoch, shown)
 
     def on_epoch(self, epoch: int, metrics: dict[str, float], checkpoint: Path) -> None:
-        self.rows.append({"epoch": float(epoch), **{f"epoch_{k}": v for k, v in metrics.items()}})
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         log.info("epoch %d saved to %s (%s)", epoch, checkpoint, shown)
 
@@ -113,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         digest = checkpoints.trainable_digest(recipe.model)
         (config.output / f"rank-{recipe.world.rank}.sha256").write_text(digest + "\n")
     if recipe.world.is_main:
-        results.write_metrics_csv(config.output, hooks.rows)
+        results.write_metrics_csv(config.output, recipe.progress.rows)
     log.info("%s", outcome)
     recipe.cleanup(keep_state=outcome == "paused")
 

@@ -193,17 +193,18 @@ class SftRecipe:
                 self.progress.trained_tokens += tokens
                 TRAINED_TOKENS.labels(s.recipe.name).inc(tokens)
                 losses.append(loss)
-                self.hooks.on_step(
-                    self.progress,
-                    epoch + (step + 1) / self.steps_per_epoch,
-                    {
-                        "train_loss": losses[-1],
-                        "learning_rate": float(self.scheduler.get_last_lr()[0]),
-                        "grad_norm": grad_norm,
-                        "tokens_per_second": tokens / seconds if seconds > 0 else 0.0,
-                        "train_token_accuracy": accuracy,
-                    },
+                at = epoch + (step + 1) / self.steps_per_epoch
+                metrics = {
+                    "train_loss": losses[-1],
+                    "learning_rate": float(self.scheduler.get_last_lr()[0]),
+                    "grad_norm": grad_norm,
+                    "tokens_per_second": tokens / seconds if seconds > 0 else 0.0,
+                    "train_token_accuracy": accuracy,
+                }
+                self.progress.rows.append(
+                    {"step": self.progress.global_step, "epoch": at, **metrics}
                 )
+                self.hooks.on_step(self.progress, at, metrics)
             self._end_epoch(epoch, losses)
         if self.world.is_main:
             final = s.output / "final"
@@ -244,6 +245,9 @@ class SftRecipe:
         self.progress.epoch = epoch + 1
         self.progress.step_in_epoch = 0
         self.progress.history.append({"epoch": float(epoch + 1), **metrics})
+        self.progress.rows.append(
+            {"epoch": float(epoch + 1), **{f"epoch_{k}": v for k, v in metrics.items()}}
+        )
         checkpoint = self.save_checkpoint(epoch + 1)
         self.hooks.on_epoch(epoch + 1, metrics, checkpoint)
         # A worker killed between the save and this line re-announces the epoch on resume.

@@ -24,18 +24,15 @@ from services.trainer.spec import model_name, parse_spec
 from services.trainer.verdict import judge
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
-from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.trainer.v1 import trainer_pb2
-from tuneloop_core.bus.jobrun import announce_taken, error_pb, note
-from tuneloop_core.bus.publish import EventPublisher
+from tuneloop_core.bus.jobrun import JobRun, announce_taken, error_pb, note
 from tuneloop_core.bus.worker import JobContext
 from tuneloop_core.errors import InternalError, TuneloopError
-from tuneloop_core.grpc.client import call
 
 log = logging.getLogger(__name__)
 KIND = common_pb2.JOB_KIND_FINE_TUNE
 STOPPING = {common_pb2.JOB_STATUS_PAUSED: "pause", common_pb2.JOB_STATUS_CANCELLED: "cancel"}
-FINISHED = {common_pb2.JOB_STATUS_SUCCEEDED, common_pb2.JOB_STATUS_FAILED}
 
 
 class FineTuneWorker:
@@ -47,19 +44,13 @@ class FineTuneWorker:
         self.js = js
         self.gateway = gateway
 
-    async def status(self, job_id: str) -> int:
-        reply = await call(
-            self.gateway.GetJobStatus, gateway_pb2.GetJobStatusRequest(job_id=job_id)
-        )
-        return int(reply.status)
-
     async def handle(self, ctx: JobContext) -> None:
         job_id = ctx.request.job_id
-        events = await EventPublisher.resume(self.js, KIND, job_id)
-        status = await self.status(job_id)
-        if status in STOPPING or status in FINISHED:
-            log.info("job %s has status %d; nothing to do", job_id, status)
+        taken = await JobRun.take(self.js, self.gateway, KIND, job_id)
+        if taken is None:
             return
+        run, status = taken
+        events = run.events
         await announce_taken(events, ctx)
         try:
             spec = parse_spec(ctx.request.spec)
@@ -82,7 +73,7 @@ class FineTuneWorker:
             )
             await events.publish(hp.explanation, note=note({"hyperparameters": chosen}))
         try:
-            await self._train(ctx, events, spec, prepared, job_id)
+            await self._train(ctx, run, spec, prepared)
         except TuneloopError as exc:
             await events.status(common_pb2.JOB_STATUS_FAILED, exc.message, error=error_pb(exc))
         except Exception as exc:
@@ -95,14 +86,14 @@ class FineTuneWorker:
     async def _train(
         self,
         ctx: JobContext,
-        events: EventPublisher,
+        run: JobRun,
         spec: trainer_pb2.FineTuneJobSpec,
         prepared: PreparedJob,
-        job_id: str,
     ) -> None:
-        output = self.data_dir / "artifacts" / "jobs" / job_id
+        events = run.events
+        output = self.data_dir / "artifacts" / "jobs" / run.job_id
         resumed = checkpoints.load_progress(output)
-        hooks = _Hooks(self, events, spec, ctx.request, asyncio.get_running_loop())
+        hooks = _Hooks(self, run, spec, ctx.request, asyncio.get_running_loop())
         if resumed is not None:
             await events.publish(
                 f"Resuming from epoch {resumed.epoch}, step {resumed.step_in_epoch} "
@@ -158,7 +149,7 @@ class FineTuneWorker:
             ),
         )
         verdict = judge(recipe.progress.history)
-        csv_path = results.write_metrics_csv(output, hooks.rows)
+        csv_path = results.write_metrics_csv(output, recipe.progress.rows)
         await events.status(
             common_pb2.JOB_STATUS_SUCCEEDED,
             verdict.message,
@@ -204,18 +195,18 @@ class _Hooks:
     def __init__(
         self,
         worker: FineTuneWorker,
-        events: EventPublisher,
+        run: JobRun,
         spec: trainer_pb2.FineTuneJobSpec,
         request: events_pb2.JobRequested,
         loop: asyncio.AbstractEventLoop,
     ):
         self.worker = worker
-        self.events = events
+        self.run = run
+        self.events = run.events
         self.spec = spec
         self.job_id = request.job_id
         self.tenant_id = request.tenant_id
         self.loop = loop
-        self.rows: list[dict[str, float]] = []
         self.last_step = 0
         self._checked_at = 0.0
         self._stop: Literal["pause", "cancel"] | None = None
@@ -230,7 +221,6 @@ class _Hooks:
         self, progress: checkpoints.Progress, epoch: float, metrics: dict[str, float]
     ) -> None:
         self.last_step = progress.global_step
-        self.rows.append({"step": float(progress.global_step), "epoch": epoch, **metrics})
         message = f"Step {progress.global_step}: training loss {metrics['train_loss']:.4f}"
         self._wait(
             self.events.publish(
@@ -240,7 +230,6 @@ class _Hooks:
         )
 
     def on_epoch(self, epoch: int, metrics: dict[str, float], checkpoint: Path) -> None:
-        self.rows.append({"epoch": float(epoch), **{f"epoch_{k}": v for k, v in metrics.items()}})
         self._wait(self._announce(epoch, metrics, checkpoint, self.last_step))
 
     async def _announce(
@@ -278,7 +267,7 @@ class _Hooks:
         now = time.monotonic()
         if self._stop is None and now - self._checked_at >= self.worker.settings.control_poll_s:
             self._checked_at = now
-            status = self._wait(self.worker.status(self.job_id))
+            status = self._wait(self.run.status())
             self._stop = STOPPING.get(status)  # type: ignore[assignment]
         return self._stop
 

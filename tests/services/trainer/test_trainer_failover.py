@@ -4,6 +4,7 @@ saved epoch, and the result equals an uninterrupted run with the same seed."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -50,6 +51,13 @@ def final_adapter(stack: ApiStack, job_id: str) -> dict[str, torch.Tensor]:
     )
 
 
+async def metric_rows(client: openai.AsyncOpenAI, job_id: str) -> list[dict[str, str]]:
+    job = await client.fine_tuning.jobs.retrieve(job_id)
+    assert job.result_files and len(job.result_files) == 1
+    text = (await client.files.content(job.result_files[0])).text
+    return list(csv.DictReader(io.StringIO(text)))
+
+
 async def test_kill_9_mid_job_then_another_worker_resumes(stack: ApiStack, tmp_path: Path) -> None:
     client = openai.AsyncOpenAI(
         base_url=f"{stack.url}/v1", api_key=stack.key("acme"), max_retries=0
@@ -88,6 +96,22 @@ async def test_kill_9_mid_job_then_another_worker_resumes(stack: ApiStack, tmp_p
                 model=TINY, training_file=file_id, seed=5, hyperparameters=hyper
             )
             assert await wait_status(client, again.id, {"succeeded", "failed"}, 180) == "succeeded"
+            # The result file of the job that changed hands holds every step once, as the
+            # uninterrupted job's does (the first worker's steps included).
+            rows, straight_rows = (
+                await metric_rows(client, job.id),
+                await metric_rows(client, again.id),
+            )
+            steps = [int(r["step"]) for r in rows if r["step"]]
+            assert steps == list(range(1, len(steps) + 1)) and steps[-1] > 3
+            assert [(r["step"], r["epoch"]) for r in rows] == [
+                (r["step"], r["epoch"]) for r in straight_rows
+            ]
+            for row, expected in zip(rows, straight_rows, strict=True):
+                if row["train_loss"]:
+                    assert float(row["train_loss"]) == pytest.approx(
+                        float(expected["train_loss"]), abs=1e-3
+                    )
         finally:
             second.stop()
     finally:
