@@ -17,11 +17,12 @@ from typing import Any
 SEGMENTS = "tuneloop_segments"
 Bounds = Sequence[tuple[int, int]]
 # Up to this length an example's attention runs as plain matmuls and softmax (transformers'
-# eager attention), above it through SDPA's flash kernel. Measured on this CPU (bf16,
-# 9 query / 3 KV heads of 64, forward + backward): eager 1.5 ms vs flash 4.2 ms at 140
-# tokens, 12.8 vs 22.6 ms at 512, but 90 vs 45 ms at 1,024, where eager's L² scores also
-# start to weigh on memory.
-EAGER_MAX = 512
+# eager attention), above it through SDPA's flash kernel. Measured on a 2-core EPYC (bf16,
+# 9 query / 3 KV heads of 64, forward + backward): eager 0.9 vs flash 2.0 ms at 64 tokens,
+# 1.5 vs 4.2 ms at 140, about even at 256 (6.0 vs 5.7), flash 2× faster at 1,024. Eager
+# also keeps every example's L² attention weights for the backward (~6 bytes × heads × L²
+# per layer): at 256 tokens that is still less than the rest of its activations.
+EAGER_MAX = 256
 
 
 def _causal_mask(length: int, like: Any) -> Any:

@@ -102,11 +102,16 @@ CONVERSATIONS = [
 ]
 
 
+@pytest.mark.parametrize("eager_max", [attention.EAGER_MAX, 50, 0], ids=["eager", "mixed", "sdpa"])
 def test_a_packed_row_computes_exactly_what_separate_examples_do(
-    tiny_base: Path, tokenizer: object
+    tiny_base: Path, tokenizer: object, eager_max: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The examples are 42, 23 and 111 tokens long: all eager, two eager and one SDPA, all SDPA.
+    monkeypatch.setattr(attention, "EAGER_MAX", eager_max)
     model = segment_model(tiny_base)
     examples = [tokenize_conversation(tokenizer, c, 128) for c in CONVERSATIONS]
+    lengths = [len(e.input_ids) for e in examples]
+    assert eager_max in (0, attention.EAGER_MAX) or min(lengths) <= eager_max < max(lengths)
     packed = pack(examples, packing=True)
     tensors = to_tensors(packed, pad_id=0)
     with torch.no_grad():
