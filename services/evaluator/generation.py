@@ -12,11 +12,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
 from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
-from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.errors import InvalidRequestError, ServiceUnavailableError
 from tuneloop_core.grpc.client import stream
 
 Message = inference_pb2.ChatMessage | Mapping[str, str]
+ANSWER_PATIENCE_S = 120.0  # how long one answer waits for an unreachable inference service
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,21 @@ def _messages(conversation: Sequence[Message]) -> list[inference_pb2.ChatMessage
 async def generate_answer(
     stub: inference_pb2_grpc.InferenceServiceAsyncStub,
     request: inference_pb2.GenerateRequest,
+    patience_s: float = ANSWER_PATIENCE_S,
 ) -> str:
-    """The whole answer to one request (the stream's deltas joined)."""
-    parts = [reply.text_delta async for reply in stream(stub.Generate, request)]
+    """The whole answer to one request (the stream's deltas joined). While the inference
+    service is unreachable (restarting), the answer is asked for again, from the start, for
+    up to `patience_s`: an evaluation outlives a restart instead of failing. Greedy answers
+    come out the same; a sampled one is a new sample."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(ServiceUnavailableError),
+        stop=stop_after_delay(patience_s),
+        wait=wait_exponential(multiplier=0.2, max=2.0),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            parts = [reply.text_delta async for reply in stream(stub.Generate, request)]
     return "".join(parts)
 
 
