@@ -2,11 +2,12 @@
 
 A packed row holds several examples back to back. Masking the others out with a
 block-diagonal mask still makes SDPA score every pair of positions in the row (and repeat
-the grouped K/V heads to build it); here each example's span runs through SDPA on its own
-with `is_causal`, so the work is the sum of the examples' squares, halved, and no mask is
-built. The spans come in through the model's forward keyword `segment_bounds` (transformers
-passes extra keywords down to the attention function); without them it is plain causal
-SDPA, which is right for one example per row, padded on the right.
+the grouped K/V heads to build it); here each example's span is attended on its own,
+causally — short spans with transformers' eager attention, long ones with SDPA's flash
+kernel (`EAGER_MAX`) — so the work is the sum of the examples' squares and no row-wide mask
+is built. The spans come in through the model's forward keyword `segment_bounds`
+(transformers passes extra keywords down to the attention function); without them the
+whole row is one span, which is right for one example per row, padded on the right.
 """
 
 from __future__ import annotations
