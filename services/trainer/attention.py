@@ -12,6 +12,7 @@ whole row is one span, which is right for one example per row, padded on the rig
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,10 +27,14 @@ Bounds = Sequence[tuple[int, int]]
 EAGER_MAX = 256
 
 
-def _causal_mask(length: int, like: Any) -> Any:
+@functools.lru_cache(maxsize=8)
+def _causal_mask(length: int, dtype: Any, device: Any) -> Any:
+    """The additive causal mask of the longest eager span (shorter spans take its top-left
+    corner), built once per length, dtype and device instead of in every layer's call;
+    only read, never written."""
     import torch
 
-    mask = torch.full((length, length), torch.finfo(like.dtype).min, dtype=like.dtype)
+    mask = torch.full((length, length), torch.finfo(dtype).min, dtype=dtype, device=device)
     return mask.triu(1)[None, None]
 
 
@@ -51,7 +56,7 @@ def segment_attention(
     kwargs.pop("is_causal", None)
     bounds = segment_bounds or [(0, query.shape[2])]
     short = [end - start for start, end in bounds if end - start <= EAGER_MAX]
-    mask = _causal_mask(max(short), query) if short else None
+    mask = _causal_mask(max(short), query.dtype, query.device) if short else None
     parts = []
     for start, end in bounds:
         q, k, v = query[:, :, start:end], key[:, :, start:end], value[:, :, start:end]
