@@ -74,11 +74,13 @@ async def generate_answers(
     settings: GenerationSettings,
     concurrency: int = 16,
     on_invalid: Callable[[int, InvalidRequestError], str] | None = None,
+    constraint: inference_pb2.OutputConstraint | None = None,
 ) -> list[str]:
     """`model`'s answer to each conversation, in order; the first failure is raised.
 
     With `on_invalid`, a request the engine refuses (e.g. a prompt longer than the model's
     context) does not end the batch: its answer is `on_invalid(index, error)` instead.
+    With `constraint`, every answer follows that grammar (constrained decoding).
     """
     gate = asyncio.Semaphore(max(1, concurrency))
     sampling = settings.to_pb()
@@ -91,6 +93,7 @@ async def generate_answers(
             sampling=sampling,
             request_id=f"eval-{batch}-{index}",
             tenant_id=tenant_id,
+            constraint=constraint,
         )
         async with gate:
             try:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from services.inference.constraints import grammar_for
 from services.inference.engines.base import (
     ChatTurn,
     GenerationChunk,
     GenerationRequest,
     SamplingSettings,
+    ToolCallTurn,
+    ToolSpec,
 )
 from tuneloop.common.v1 import common_pb2
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError
 
-ROLES = frozenset({"system", "user", "assistant"})
+ROLES = frozenset({"system", "user", "assistant", "tool"})
 FINISH_TO_PB = {
     "stop": inference_pb2.FINISH_REASON_STOP,
     "length": inference_pb2.FINISH_REASON_LENGTH,
@@ -45,13 +50,26 @@ def sampling_from_pb(params: inference_pb2.SamplingParams, max_tokens: int) -> S
     )
 
 
+def _turn(message: inference_pb2.ChatMessage) -> ChatTurn:
+    calls = tuple(ToolCallTurn(c.id, c.name, c.arguments_json) for c in message.tool_calls)
+    return ChatTurn(message.role, message.content, calls, message.tool_call_id, message.name)
+
+
 def request_from_pb(
     request: inference_pb2.GenerateRequest, adapter: str | None
 ) -> GenerationRequest:
-    """The request with max_tokens left as given (0 = default, filled in by the caller)."""
+    """The request with max_tokens left as given (0 = default, filled in by the caller).
+    The constraint is compiled here, so a bad one never reaches an engine."""
     which = request.WhichOneof("input")
+    tools = tuple(ToolSpec(t.name, t.description, t.parameters_json) for t in request.tools)
+    common: dict[str, Any] = {
+        "request_id": request.request_id,
+        "adapter": adapter,
+        "sampling": sampling_from_pb(request.sampling, request.sampling.max_tokens),
+        "tools": tools,
+    }
     if which == "messages":
-        turns = tuple(ChatTurn(m.role, m.content) for m in request.messages.messages)
+        turns = tuple(_turn(m) for m in request.messages.messages)
         if not turns:
             raise InvalidRequestError("messages must not be empty", param="messages")
         for index, turn in enumerate(turns):
@@ -60,20 +78,13 @@ def request_from_pb(
                     f"messages[{index}].role must be one of {sorted(ROLES)}, not {turn.role!r}",
                     param=f"messages[{index}].role",
                 )
-        return GenerationRequest(
-            request_id=request.request_id,
-            messages=turns,
-            adapter=adapter,
-            sampling=sampling_from_pb(request.sampling, request.sampling.max_tokens),
-        )
-    if which == "prompt":
-        return GenerationRequest(
-            request_id=request.request_id,
-            prompt=request.prompt,
-            adapter=adapter,
-            sampling=sampling_from_pb(request.sampling, request.sampling.max_tokens),
-        )
-    raise InvalidRequestError("a prompt or messages are required", param="prompt")
+        common["messages"] = turns
+    elif which == "prompt":
+        common["prompt"] = request.prompt
+    else:
+        raise InvalidRequestError("a prompt or messages are required", param="prompt")
+    grammar = grammar_for(request.constraint, tools) if request.HasField("constraint") else None
+    return GenerationRequest(grammar=grammar, **common)
 
 
 def chunk_to_pb(chunk: GenerationChunk) -> inference_pb2.GenerateResponse:

@@ -1,6 +1,8 @@
 """A small OpenAI-protocol chat server for datagen tests (a remote teacher cannot run here):
 `POST /v1/chat/completions` answers with deterministic JSON chosen by what the prompt
-contains, including malformed answers, server errors and hangs on purpose."""
+contains, including malformed answers, server errors and hangs on purpose. It can refuse
+`response_format` the way endpoints without constrained decoding do (HTTP 400 naming it),
+and it keeps each request's body for tests that check the schemas sent."""
 
 from __future__ import annotations
 
@@ -36,12 +38,31 @@ def _completion(text: str, model: str) -> dict[str, Any]:
     }
 
 
-def app_for(answer: Answer, calls: list[str]) -> FastAPI:
+REFUSAL = {
+    "error": {
+        "message": "response_format is not supported by this model",
+        "type": "invalid_request_error",
+        "param": "response_format",
+        "code": None,
+    }
+}
+
+
+def app_for(
+    answer: Answer,
+    calls: list[str],
+    refuse_response_format: bool = False,
+    requests: list[dict[str, Any]] | None = None,
+) -> FastAPI:
     app = FastAPI()
 
     @app.post("/v1/chat/completions")
     async def complete(request: Request) -> JSONResponse:
         body = await request.json()
+        if requests is not None:
+            requests.append(body)
+        if refuse_response_format and "response_format" in body:
+            return JSONResponse(REFUSAL, status_code=400)
         prompt = body["messages"][-1]["content"]
         calls.append(prompt)
         reply = answer(prompt, float(body.get("temperature") or 0.0))
@@ -57,13 +78,19 @@ def app_for(answer: Answer, calls: list[str]) -> FastAPI:
 
 
 @contextmanager
-def fake_teacher(answer: Answer) -> Iterator[tuple[str, list[str]]]:
-    """(base URL ending in /v1, the prompts received) while the server runs."""
+def fake_teacher(
+    answer: Answer,
+    *,
+    refuse_response_format: bool = False,
+    requests: list[dict[str, Any]] | None = None,
+) -> Iterator[tuple[str, list[str]]]:
+    """(base URL ending in /v1, the prompts answered) while the server runs. With
+    `refuse_response_format`, a request carrying one gets a 400 instead of an answer;
+    `requests`, when given, receives every request body."""
     calls: list[str] = []
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app_for(answer, calls), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = app_for(answer, calls, refuse_response_format, requests)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -72,9 +72,10 @@ async def api_stack(
     evaluator: bool = False,
     datagen: bool = False,
     fixed_ports: bool = False,
+    models: dict[str, Path] | None = None,
     **inference_overrides: object,
 ) -> AsyncIterator[ApiStack]:
-    """The stack on a tiny model; with `trainer`, `evaluator` and `datagen`, those services
+    """The stack on a tiny model (and `models`, name → directory); with `trainer`, `evaluator` and `datagen`, those services
     too (in-process); with `fixed_ports`, the gateway and the inference service listen on
     ports chosen up front, so a test can restart them."""
     nats = NatsServer(root / "jetstream")
@@ -87,6 +88,8 @@ async def api_stack(
             database_url=f"sqlite:///{data_dir / 'registry.db'}",
         )
         basemodels.register(TINY, str(build_tiny_model(root / "tiny")), data_dir)
+        for name, path in (models or {}).items():  # more base models, served beside TINY
+            basemodels.register(name, str(path), data_dir)
         overrides = {
             "engine": "transformers",
             "dtype": "float32",

@@ -1,5 +1,6 @@
-"""The teacher's prompts, in Traditional Chinese (Taiwan usage) and English. Each asks for
-JSON only, so answers can be parsed; a malformed answer is asked again."""
+"""The teacher's prompts, in Traditional Chinese (Taiwan usage) and English. Each shows the
+JSON it wants: a served teacher is held to it by the schema sent beside the prompt, an
+endpoint that decodes freely has only the prompt to go by."""
 
 from __future__ import annotations
 
@@ -51,6 +52,33 @@ REFINE = {
     ),
 }
 
+GROUNDED = {
+    "zh-TW": (
+        "你是資料集編寫助手。下面的「答案」摘自文件（出處：{source}）。請為這個答案寫出 {n} "
+        "個問法不同的問題，每個問題都要能用這個答案回答，用繁體中文（臺灣用語）。\n"
+        '例：答案「令用於公布法律。」→ {{"q1": "請問令用於什麼？", "q2": "令有哪些用途？"}}\n'
+        "只輸出 JSON：{keys}\n\n答案：{answer}"
+    ),
+    "en": (
+        "You write training data. The answer below is quoted from a document (source: "
+        "{source}). Write {n} differently worded questions that this answer answers, in "
+        'English.\nExample: answer "An order is signed by the head." → {{"q1": "Who is '
+        'responsible for an order?", "q2": "What is required for an order?"}}\n'
+        "Output JSON only: {keys}\n\nAnswer: {answer}"
+    ),
+}
+REFINE_QUESTION = {
+    "zh-TW": (
+        "下列問題與答案不夠相符（{reason}）。請為這個答案另寫一個更好的問題，用繁體中文。"
+        '只輸出 JSON：{{"question": "…"}}\n\n答案：{answer}\n原問題：{question}'
+    ),
+    "en": (
+        "This question does not fit its answer well ({reason}). Write a better question for "
+        'the answer. Output JSON only: {{"question": "…"}}\n\nAnswer: {answer}\n'
+        "Old question: {question}"
+    ),
+}
+
 
 def generate_prompt(language: Language, n: int, chunk: str, source: str, reasoning: bool) -> str:
     return GENERATE[language].format(
@@ -68,3 +96,12 @@ def judge_prompt(language: Language, chunk: str, question: str, answer: str) -> 
 
 def refine_prompt(language: Language, chunk: str, question: str, answer: str, reason: str) -> str:
     return REFINE[language].format(chunk=chunk, question=question, answer=answer, reason=reason)
+
+
+def grounded_prompt(language: Language, n: int, answer: str, source: str) -> str:
+    keys = ", ".join(f'"q{i + 1}": "…"' for i in range(n))
+    return GROUNDED[language].format(n=n, answer=answer, source=source, keys="{" + keys + "}")
+
+
+def refine_question_prompt(language: Language, question: str, answer: str, reason: str) -> str:
+    return REFINE_QUESTION[language].format(question=question, answer=answer, reason=reason)

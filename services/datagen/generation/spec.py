@@ -10,6 +10,9 @@ from services.datagen.documents.chunk import ChunkingOptions
 
 Language = Literal["zh-TW", "en"]
 ExportFormat = Literal["alpaca", "sharegpt", "openai"]
+# grounded: answers are sentences of the chunk, the teacher writes questions for them under
+# a grammar of the chunk's words; free: the teacher writes whole pairs.
+Mode = Literal["grounded", "free"]
 
 
 class Teacher(BaseModel):
@@ -32,7 +35,11 @@ class DatagenSpec(BaseModel):
     file_ids: list[str] = Field(min_length=1, max_length=200)
     teacher: Teacher
     language: Language = "zh-TW"
-    questions_per_chunk: int = Field(3, ge=1, le=20)
+    mode: Mode = "grounded"
+    questions_per_chunk: int = Field(3, ge=1, le=20)  # free mode: pairs asked per chunk
+    # grounded mode: questions per answer sentence (many phrasings per fact is what makes
+    # tuning generalise; ones the near-duplicate filter finds too alike are dropped)
+    phrasings_per_answer: int = Field(3, ge=1, le=10)
     chunking: ChunkingOptions = Field(default_factory=ChunkingOptions)
     max_chunks: int | None = Field(None, ge=1)  # a cap, for quick runs
     reasoning: bool = False  # ask for a short reasoning with each answer

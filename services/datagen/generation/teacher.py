@@ -1,6 +1,11 @@
 """The teacher: any OpenAI-compatible chat endpoint, called with the official SDK (its own
-retries with backoff cover timeouts and 5xx answers). An answer that is not the JSON asked
-for is asked again a few times, then counted as a failure — never guessed at."""
+retries with backoff cover timeouts and 5xx answers).
+
+Every call sends the JSON schema of the answer as a strict `response_format`, so a served
+teacher decodes under a grammar and its answer is always that JSON. An external endpoint
+that refuses `response_format` (HTTP 400 naming it) is asked without it from then on, and
+its answers are parsed: one that is not the JSON asked for, or not the schema, is asked
+again a few times, then counted as a failure — never guessed at."""
 
 from __future__ import annotations
 
@@ -12,15 +17,22 @@ from typing import Any
 
 import openai
 
+from services.datagen.generation.schemas import Schema, schema_problem
 from services.datagen.generation.spec import Teacher
 
 log = logging.getLogger(__name__)
 FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+# What an endpoint says when it cannot decode under a schema.
+REFUSAL = re.compile(
+    r"response_format|json_schema|structured output|not supported|unsupported", re.IGNORECASE
+)
+FORMAT_FAILURES = ("malformed_json", "schema_mismatch")
 
 
 class TeacherFailed(Exception):
-    """No usable answer: `reason` is "malformed_json", "teacher_timeout" (no answer within
-    `timeout_s`, retries included) or "teacher_error"."""
+    """No usable answer: `reason` is "malformed_json" (no JSON object), "schema_mismatch"
+    (JSON, but not the schema), "teacher_timeout" (no answer within `timeout_s`, retries
+    included) or "teacher_error"."""
 
     def __init__(self, reason: str, detail: str):
         super().__init__(f"{reason}: {detail}")
@@ -44,6 +56,12 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
     return None
 
 
+def refuses_response_format(error: openai.APIError) -> bool:
+    return isinstance(error, openai.BadRequestError) and bool(
+        error.param == "response_format" or REFUSAL.search(str(error))
+    )
+
+
 class TeacherClient:
     def __init__(self, teacher: Teacher, default_base_url: str, default_api_key: str):
         self.teacher = teacher
@@ -54,15 +72,24 @@ class TeacherClient:
             max_retries=teacher.max_retries,
         )
         self.calls = Counter[str]()  # "ok" or a TeacherFailed reason
+        # False once an external endpoint refused `response_format`; the served teacher
+        # (the gateway) always decodes under the schema.
+        self.constrained = True
 
     async def close(self) -> None:
         await self.client.close()
 
-    async def ask_json(self, prompt: str) -> dict[str, Any]:
-        """The teacher's JSON answer to `prompt` (greedy, so a re-ask is a fresh sample only
-        when the endpoint samples anyway)."""
-        last = ""
-        for attempt in range(self.teacher.json_retries + 1):
+    async def _reply(self, prompt: str, attempt: int, name: str, schema: Schema) -> str:
+        while True:
+            constrained = self.constrained
+            response_format: Any = (
+                {
+                    "type": "json_schema",
+                    "json_schema": {"name": name, "schema": schema, "strict": True},
+                }
+                if constrained
+                else openai.omit
+            )
             try:
                 reply = await self.client.chat.completions.create(
                     model=self.teacher.model,
@@ -70,8 +97,14 @@ class TeacherClient:
                     temperature=0.0 if attempt == 0 else 0.7,
                     # None: the endpoint's default (the gateway: what the context leaves)
                     max_tokens=self.teacher.max_tokens or openai.omit,
+                    response_format=response_format,
                 )
             except openai.APIError as exc:  # after the SDK's own retries
+                if constrained and self.teacher.base_url and refuses_response_format(exc):
+                    if self.constrained:
+                        log.warning("teacher refused response_format, parsing instead: %s", exc)
+                    self.constrained = False
+                    continue
                 reason = (
                     "teacher_timeout"
                     if isinstance(exc, openai.APITimeoutError)
@@ -79,11 +112,21 @@ class TeacherClient:
                 )
                 self.calls[reason] += 1
                 raise TeacherFailed(reason, str(exc)) from exc
-            last = reply.choices[0].message.content or ""
-            parsed = parse_json_object(last)
-            if parsed is not None:
+            return reply.choices[0].message.content or ""
+
+    async def ask_json(self, prompt: str, name: str, schema: Schema) -> dict[str, Any]:
+        """The teacher's answer to `prompt`: a JSON object valid against `schema` (greedy,
+        so a re-ask is a fresh sample only at the higher temperature of a retry)."""
+        reason, detail = "malformed_json", ""
+        for attempt in range(self.teacher.json_retries + 1):
+            text = await self._reply(prompt, attempt, name, schema)
+            parsed = parse_json_object(text)
+            problem = "not JSON" if parsed is None else schema_problem(parsed, schema)
+            if parsed is not None and problem is None:
                 self.calls["ok"] += 1
                 return parsed
-            log.info("teacher answer is not JSON (attempt %d): %.80s", attempt + 1, last)
-        self.calls["malformed_json"] += 1
-        raise TeacherFailed("malformed_json", last[:200])
+            reason = "malformed_json" if parsed is None else "schema_mismatch"
+            detail = f"{problem}: {text[:160]}"
+            log.info("teacher answer (attempt %d) is %s", attempt + 1, detail)
+        self.calls[reason] += 1
+        raise TeacherFailed(reason, detail)

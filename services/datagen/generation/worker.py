@@ -59,6 +59,12 @@ class DatagenWorker(JobWorker):
             result = await Pipeline(spec, teacher, self._progress(run)).run(chunks)
         finally:
             await teacher.close()
+        if not teacher.constrained:
+            await run.note(
+                "The teacher endpoint does not take response_format; its answers were parsed "
+                f"instead ({result.format_failures} format failures).",
+                level="warning",
+            )
         relative = Path("artifacts") / "datagen" / request.job_id
         written = write_outputs(request.job_id, spec, result, self.data_dir / relative)
         purposes = ["fine-tune"] * (len(written) - 2) + ["datagen-results"] * 2

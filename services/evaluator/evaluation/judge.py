@@ -1,34 +1,54 @@
 """LLM-as-judge through the inference service: a rubric score (1–10 and a reason) per
 answer, and pairwise preference with the order of the two answers randomised per example
-(seeded) so a judge that favours the first or second position cancels out."""
+(seeded) so a judge that favours the first or second position cancels out.
+
+Both decode under a grammar (constrained decoding), so every reply can be read: the
+rubric as `{"score": 1–10, "reason": "…"}` (the score first, so a reply cut off at
+max_tokens still has it), the preference as exactly "A", "B" or "tie". The text parsers
+stay as a fallback for a reply that is not that JSON."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from services.evaluator.generation import GenerationSettings, generate_answers
-from tuneloop.inference.v1 import inference_pb2_grpc
+from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
 from tuneloop_core.errors import InvalidRequestError
 
-# Enough for "Score: 7" and a sentence of reason; greedy so a re-run gives the same score.
-JUDGE_SETTINGS = GenerationSettings(max_tokens=96, temperature=0.0, top_p=1.0)
+# A score and a sentence of reason; greedy so a re-run gives the same score.
+JUDGE_SETTINGS = GenerationSettings(max_tokens=128, temperature=0.0, top_p=1.0)
+MAX_REASON_CHARS = 200
+RUBRIC_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "score": {"type": "integer", "enum": list(range(1, 11))},
+        "reason": {"type": "string", "maxLength": MAX_REASON_CHARS},
+    },
+    "required": ["score", "reason"],
+    "additionalProperties": False,
+}
+RUBRIC_CONSTRAINT = inference_pb2.OutputConstraint(json_schema=json.dumps(RUBRIC_SCHEMA))
+WINNERS = ["A", "B", "tie"]
+PAIRWISE_CONSTRAINT = inference_pb2.OutputConstraint(choice=inference_pb2.Choices(values=WINNERS))
 RUBRIC = (
     "You are grading an answer. Criteria: correctness{against}, completeness, and whether it "
     "is in the language and format the question asks for (請以題目要求的語言與格式評分).\n\n"
     "Question:\n{question}\n\n{reference}Answer:\n{answer}\n\n"
-    "Reply with exactly two lines:\nScore: <integer 1-10>\nReason: <one sentence>"
+    'Reply with JSON only: {{"score": <integer 1-10>, "reason": "<one sentence>"}}'
 )
 PAIRWISE = (
     "Which answer to the question is better (correct, complete, right language and format)?"
     "\n\nQuestion:\n{question}\n\n{reference}Answer A:\n{first}\n\nAnswer B:\n{second}\n\n"
-    "Reply with one line: Winner: A, Winner: B or Winner: tie"
+    "Reply with one word: A, B or tie"
 )
-_SCORE = re.compile(r"(?:score|分數|評分)\s*[:：=]?\s*\**\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+# "Score: 7", "分數：8", and `"score": 7` in JSON cut off before its end
+_SCORE = re.compile(r"(?:score|分數|評分)[\"']?\s*[:：=]?\s*\**\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _OUT_OF = re.compile(r"\b(\d+(?:\.\d+)?)\s*(?:/|out of)\s*10\b", re.IGNORECASE)
-_REASON = re.compile(r"(?:reason|理由)\s*[:：]\s*(.+)", re.IGNORECASE | re.DOTALL)
+_REASON = re.compile(r"(?:reason|理由)[\"']?\s*[:：]\s*\"?(.+)", re.IGNORECASE | re.DOTALL)
 _WINNER = re.compile(r"(?:winner|better|勝出)\s*[:：]?\s*\**\s*(A|B|tie)\b", re.IGNORECASE)
 
 
@@ -38,14 +58,29 @@ class JudgeScore:
     reason: str
 
 
+def parse_judgement(text: str) -> JudgeScore:
+    """The rubric reply `{"score": 7, "reason": "…"}`; anything else goes to `parse_score`."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return parse_score(text)
+    score = value.get("score") if isinstance(value, dict) else None
+    if isinstance(score, bool) or not isinstance(score, int | float) or not 1 <= score <= 10:
+        return parse_score(text)
+    return JudgeScore(float(score), str(value.get("reason") or "").strip()[:500])
+
+
 def parse_score(text: str) -> JudgeScore:
     """ "Score: 7", "分數：7", "7/10"; a number outside 1–10 counts as no score."""
     match = _SCORE.search(text) or _OUT_OF.search(text)
     value = float(match.group(1)) if match else None
     if value is not None and not 1 <= value <= 10:
         value = None
-    reason = _REASON.search(text)
-    return JudgeScore(value, (reason.group(1) if reason else text).strip()[:500])
+    found = _REASON.search(text)
+    reason = (found.group(1) if found else text).strip()
+    if text.lstrip().startswith("{"):  # JSON that did not parse: drop its closing `"}`
+        reason = reason.rstrip('"}').strip()
+    return JudgeScore(value, reason[:500])
 
 
 def parse_winner(text: str) -> str | None:
@@ -54,7 +89,7 @@ def parse_winner(text: str) -> str | None:
     if match:
         return match.group(1).upper() if match.group(1).lower() != "tie" else "tie"
     bare = text.strip().upper()
-    return bare if bare in ("A", "B") else None
+    return bare if bare in ("A", "B") else "tie" if bare == "TIE" else None
 
 
 def _note(refused: dict[int, str]) -> Callable[[int, InvalidRequestError], str]:
@@ -96,12 +131,18 @@ async def rubric_scores(
     ]
     refused: dict[int, str] = {}
     replies = await generate_answers(
-        stub, tenant_id, judge_model, prompts, JUDGE_SETTINGS, on_invalid=_note(refused)
+        stub,
+        tenant_id,
+        judge_model,
+        prompts,
+        JUDGE_SETTINGS,
+        on_invalid=_note(refused),
+        constraint=RUBRIC_CONSTRAINT,
     )
     return [
         JudgeScore(None, f"the judge could not answer: {refused[i]}")
         if i in refused
-        else parse_score(r)
+        else parse_judgement(r)
         for i, r in enumerate(replies)
     ]
 
@@ -136,7 +177,13 @@ async def pairwise(
         )
         prompts.append([{"role": "user", "content": content}])
     replies = await generate_answers(
-        stub, tenant_id, judge_model, prompts, JUDGE_SETTINGS, on_invalid=_note({})
+        stub,
+        tenant_id,
+        judge_model,
+        prompts,
+        JUDGE_SETTINGS,
+        on_invalid=_note({}),
+        constraint=PAIRWISE_CONSTRAINT,
     )
     wins = {models[0]: 0, models[1]: 0, "tie": 0, "unparsed": 0}
     per_example = []

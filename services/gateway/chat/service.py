@@ -12,11 +12,25 @@ from services.gateway.chat.protocol import (
     ChatCompletionChunk,
     ChatCompletionRequest,
     ChatDelta,
+    ChatMessageIn,
     ChatMessageOut,
+    FunctionCallDelta,
+    FunctionCallOut,
+    ToolCallDelta,
+    ToolCallOut,
     Usage,
 )
 from services.gateway.clients import ServiceClients
 from services.gateway.generation import Delta, generate_choices, new_request_id
+from services.gateway.structured.response_format import output_constraint
+from services.gateway.structured.tools import (
+    ParsedCall,
+    ToolCallStream,
+    check_tool_turns,
+    split_tool_calls,
+    tool_constraint,
+    tool_definitions,
+)
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError
 
@@ -27,37 +41,91 @@ def _unsupported(param: str, what: str) -> InvalidRequestError:
     )
 
 
+def _message(index: int, message: ChatMessageIn) -> inference_pb2.ChatMessage:
+    calls = message.tool_calls or []
+    if message.content is None and not calls:
+        raise InvalidRequestError(
+            f"messages[{index}].content must be a string", param=f"messages[{index}].content"
+        )
+    role = "system" if message.role == "developer" else message.role
+    return inference_pb2.ChatMessage(
+        role=role,
+        content=message.text(),
+        tool_calls=[
+            inference_pb2.ToolCall(
+                id=c.id, name=c.function.name, arguments_json=c.function.arguments or "{}"
+            )
+            for c in calls
+        ],
+        tool_call_id=message.tool_call_id or "",
+        name=(message.name or "") if message.role == "tool" else "",
+    )
+
+
+def _constraint(
+    req: ChatCompletionRequest, tools: list[inference_pb2.ToolDefinition]
+) -> inference_pb2.OutputConstraint | None:
+    answer_format = output_constraint(req.response_format, req.structured_outputs)
+    tool_calls = tool_constraint(tools, req.tool_choice, req.parallel_tool_calls)
+    if tool_calls is not None and answer_format is not None:
+        raise InvalidRequestError(
+            "response_format together with tools is not supported; set tool_choice to "
+            '"none" or leave response_format out',
+            param="response_format",
+        )
+    return tool_calls or answer_format
+
+
 def to_generate_request(
     req: ChatCompletionRequest, tenant_id: str
 ) -> inference_pb2.GenerateRequest:
-    if req.tools:
-        raise _unsupported("tools", "tool calling")
-    if req.response_format and req.response_format.get("type") not in (None, "text"):
-        raise _unsupported("response_format", "a response_format other than text")
     if req.logprobs:
         raise _unsupported("logprobs", "logprobs")
-    messages = []
-    for index, message in enumerate(req.messages):
-        if message.content is None:
-            raise InvalidRequestError(
-                f"messages[{index}].content must be a string", param=f"messages[{index}].content"
-            )
-        role = "system" if message.role == "developer" else message.role
-        messages.append(inference_pb2.ChatMessage(role=role, content=message.text()))
-    return inference_pb2.GenerateRequest(
+    check_tool_turns(req.messages)
+    messages = [_message(i, m) for i, m in enumerate(req.messages)]
+    tools = tool_definitions(req.tools)
+    request = inference_pb2.GenerateRequest(
         model=req.model,
         messages=inference_pb2.ChatMessages(messages=messages),
         request_id=new_request_id("chatcmpl"),
         tenant_id=tenant_id,
+        tools=tools,
     )
+    constraint = _constraint(req, tools)
+    if constraint is not None:
+        request.constraint.CopyFrom(constraint)
+    return request
+
+
+def _calls_tools(request: inference_pb2.GenerateRequest) -> bool:
+    return request.constraint.WhichOneof("kind") == "tool_calls"
 
 
 def _deltas(
     clients: ServiceClients, req: ChatCompletionRequest, tenant_id: str
-) -> AsyncIterator[Delta]:
+) -> tuple[AsyncIterator[Delta], bool]:
+    """The choices' deltas, and whether their text may hold tool calls."""
     request = to_generate_request(req, tenant_id)
     sampling = req.sampling(req.max_completion_tokens or req.max_tokens)
-    return generate_choices(clients, [request], sampling, req.n)
+    return generate_choices(clients, [request], sampling, req.n), _calls_tools(request)
+
+
+def _choice(index: int, text: str, finish: str | None, tools: bool) -> ChatChoice:
+    calls = split_tool_calls(text)[1] if tools else []
+    if not calls:
+        return ChatChoice(index=index, message=ChatMessageOut(content=text), finish_reason=finish)
+    plain = split_tool_calls(text)[0]
+    return ChatChoice(
+        index=index,
+        message=ChatMessageOut(
+            content=plain or None,
+            tool_calls=[
+                ToolCallOut(id=c.id, function=FunctionCallOut(name=c.name, arguments=c.arguments))
+                for c in calls
+            ],
+        ),
+        finish_reason="tool_calls" if finish == "stop" else finish,
+    )
 
 
 async def complete(
@@ -66,7 +134,8 @@ async def complete(
     texts = [""] * req.n
     finish: list[str | None] = [None] * req.n
     prompt_tokens = completion_tokens = 0
-    async for delta in _deltas(clients, req, tenant_id):
+    deltas, tools = _deltas(clients, req, tenant_id)
+    async for delta in deltas:
         texts[delta.index] += delta.text
         if delta.finish_reason is not None:
             finish[delta.index] = delta.finish_reason
@@ -76,10 +145,7 @@ async def complete(
         id=new_request_id("chatcmpl"),
         created=int(time.time()),
         model=req.model,
-        choices=[
-            ChatChoice(index=i, message=ChatMessageOut(content=texts[i]), finish_reason=finish[i])
-            for i in range(req.n)
-        ],
+        choices=[_choice(i, texts[i], finish[i], tools) for i in range(req.n)],
         usage=Usage(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
@@ -93,13 +159,26 @@ async def open_stream(
 ) -> AsyncIterator[ChatCompletionChunk]:
     """Start generating and wait for the first delta, so that errors such as an unknown model
     surface as HTTP errors; then stream the chunks."""
-    deltas = _deltas(clients, req, tenant_id)
+    deltas, tools = _deltas(clients, req, tenant_id)
     first = await anext(deltas)
-    return _chunks(req, first, deltas)
+    return _chunks(req, first, deltas, tools)
+
+
+def _tool_call_deltas(stream: ToolCallStream, calls: list[ParsedCall]) -> list[ToolCallDelta]:
+    first = stream.calls - len(calls)
+    return [
+        ToolCallDelta(
+            index=first + k,
+            id=c.id,
+            type="function",
+            function=FunctionCallDelta(name=c.name, arguments=c.arguments),
+        )
+        for k, c in enumerate(calls)
+    ]
 
 
 async def _chunks(
-    req: ChatCompletionRequest, first: Delta, deltas: AsyncIterator[Delta]
+    req: ChatCompletionRequest, first: Delta, deltas: AsyncIterator[Delta], tools: bool
 ) -> AsyncIterator[ChatCompletionChunk]:
     chunk_id = new_request_id("chatcmpl")
     created = int(time.time())
@@ -118,15 +197,24 @@ async def _chunks(
         async for delta in deltas:
             yield delta
 
+    streams = [ToolCallStream() for _ in range(req.n)] if tools else []
     async for delta in all_deltas():
-        content = delta.text if delta.text else None
-        if content is not None or delta.finish_reason is not None:
+        text, calls = delta.text, []
+        finish = delta.finish_reason
+        if streams:
+            stream = streams[delta.index]
+            text, calls = stream.feed(delta.text)
+            if finish is not None:
+                text += stream.flush()
+                finish = "tool_calls" if stream.calls and finish == "stop" else finish
+        if text or calls or finish is not None:
+            tool_deltas = _tool_call_deltas(streams[delta.index], calls) if calls else None
             yield chunk(
                 [
                     ChatChunkChoice(
                         index=delta.index,
-                        delta=ChatDelta(content=content),
-                        finish_reason=delta.finish_reason,
+                        delta=ChatDelta(content=text or None, tool_calls=tool_deltas),
+                        finish_reason=finish,
                     )
                 ]
             )

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from services.gateway.chat.protocol import Usage
 from services.gateway.sampling import SamplingFields
+from services.gateway.structured.response_format import ResponseFormat, StructuredOutputs
 
 MAX_PROMPTS = 16
 
@@ -19,6 +20,8 @@ class CompletionRequest(SamplingFields):
     suffix: str | None = None
     logprobs: int | None = None
     best_of: int | None = None
+    response_format: ResponseFormat | None = None  # vLLM's extension on completions
+    structured_outputs: StructuredOutputs | None = None  # vLLM's: json/regex/choice/grammar
 
     def prompts(self) -> list[str]:
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)

@@ -14,6 +14,7 @@ from services.gateway.completions.protocol import (
     CompletionRequest,
 )
 from services.gateway.generation import Delta, generate_choices, new_request_id
+from services.gateway.structured.response_format import output_constraint
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError
 
@@ -36,9 +37,14 @@ def _deltas(
     clients: ServiceClients, req: CompletionRequest, tenant_id: str
 ) -> AsyncIterator[Delta]:
     request_id = new_request_id("cmpl")
+    constraint = output_constraint(req.response_format, req.structured_outputs)
     prompts = [
         inference_pb2.GenerateRequest(
-            model=req.model, prompt=p, request_id=request_id, tenant_id=tenant_id
+            model=req.model,
+            prompt=p,
+            request_id=request_id,
+            tenant_id=tenant_id,
+            constraint=constraint,
         )
         for p in _check(req)
     ]

@@ -15,9 +15,30 @@ FinishReason = Literal["stop", "length", "abort"]
 
 
 @dataclass(frozen=True)
+class ToolCallTurn:
+    """A call an assistant turn made: `arguments_json` is a JSON object text."""
+
+    id: str
+    name: str
+    arguments_json: str
+
+
+@dataclass(frozen=True)
 class ChatTurn:
-    role: str  # "system", "user" or "assistant"
+    role: str  # "system", "user", "assistant" or "tool"
     content: str
+    tool_calls: tuple[ToolCallTurn, ...] = ()  # an assistant turn's calls
+    tool_call_id: str = ""  # a tool turn: the call it answers
+    name: str = ""  # a tool turn: the function that produced it
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call; `parameters_json` is a JSON schema text ('' = none)."""
+
+    name: str
+    description: str = ""
+    parameters_json: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,8 @@ class GenerationRequest:
     messages: tuple[ChatTurn, ...] = ()
     adapter: str | None = None  # adapter name; None = the base model
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    grammar: str | None = None  # xgrammar EBNF the output must follow; None = free text
+    tools: tuple[ToolSpec, ...] = ()  # functions shown to the model (see prompts.py)
 
 
 @dataclass

@@ -24,6 +24,11 @@ from services.inference.engines.base import (
     SamplingSettings,
 )
 from services.inference.engines.batch_stream import BatchStream
+from services.inference.engines.grammar import (
+    GrammarCompiler,
+    GrammarLogitsProcessor,
+    GrammarMask,
+)
 from services.inference.engines.prompts import eos_token_ids, prompt_token_ids
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 
@@ -61,6 +66,7 @@ class TransformersEngine:
         self._model: Any = None
         self._tokenizer: Any = None
         self._eos: set[int] = set()
+        self._grammars: GrammarCompiler | None = None
         self._adapters: dict[str, Path] = {}
         self._pending: deque[_Job] = deque()
         self._wakeup = asyncio.Event()
@@ -89,6 +95,8 @@ class TransformersEngine:
         model.eval()
         self._model = model
         self._eos = eos_token_ids(self._tokenizer, model.generation_config)
+        vocab = int(model.get_output_embeddings().weight.shape[0])
+        self._grammars = GrammarCompiler.for_hf(self._tokenizer, vocab, self._eos)
         self._context_length = int(getattr(model.config, "max_position_embeddings", 2048))
         log.info("loaded %s from %s (%s)", self._base.name, self._base.path, self._dtype)
 
@@ -215,6 +223,11 @@ class TransformersEngine:
             [(j.request.sampling, len(j.prompt_ids), j.cancelled, j.send) for j in batch],
         )
         adapter = batch[0].request.adapter
+        assert self._grammars is not None
+        mask = GrammarMask(
+            [self._grammars.matcher(j.request.grammar) for j in batch], self._grammars.vocab_size
+        )
+        processors = [GrammarLogitsProcessor(mask)] if mask.active else []
         with self._adapter_context(adapter), torch.inference_mode():
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
@@ -225,6 +238,7 @@ class TransformersEngine:
                 streamer=stream,
                 stopping_criteria=[stream.stopping_criteria()],
                 pad_token_id=pad,
+                logits_processor=processors,
                 **_sampling_kwargs(sampling),
             )
         stream.finish_all()

@@ -155,7 +155,7 @@ class VllmEngine:
         request_id = f"{request.request_id}-{uuid.uuid4().hex[:8]}"
         stream = self._llm.generate(
             tokens_input(ids),
-            _sampling_params(request.sampling),
+            _sampling_params(request.sampling, request.grammar),
             request_id,
             lora_request=lora,
         )
@@ -240,10 +240,12 @@ def _build_async_llm(args: Any) -> Any:
     return AsyncLLM.from_engine_args(args)
 
 
-def _sampling_params(sampling: SamplingSettings) -> Any:
-    from vllm.sampling_params import RequestOutputKind, SamplingParams
+def _sampling_params(sampling: SamplingSettings, grammar: str | None = None) -> Any:
+    from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
     greedy = sampling.temperature <= 0
+    # vLLM's xgrammar backend enforces the grammar the servicer built (constraints.py).
+    structured = StructuredOutputsParams(grammar=grammar) if grammar is not None else None
     return SamplingParams(
         output_kind=RequestOutputKind.DELTA,
         max_tokens=sampling.max_tokens,
@@ -255,6 +257,7 @@ def _sampling_params(sampling: SamplingSettings) -> Any:
         repetition_penalty=sampling.repetition_penalty or 1.0,
         presence_penalty=sampling.presence_penalty,
         frequency_penalty=sampling.frequency_penalty,
+        structured_outputs=structured,
     )
 
 

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from services.evaluator.evaluation.examples import load_dataset_examples, load_predictions
-from services.evaluator.evaluation.judge import parse_score, parse_winner
+from services.evaluator.evaluation.judge import (
+    RUBRIC_SCHEMA,
+    parse_judgement,
+    parse_score,
+    parse_winner,
+)
 from services.evaluator.evaluation.report import render_report
 from services.evaluator.evaluation.spec import ModelEntry
 from services.evaluator.evaluation.validators import (
@@ -69,7 +74,31 @@ def test_judge_reason_and_winner() -> None:
     assert parse_winner("Winner: B") == "B"
     assert parse_winner("winner: tie") == "tie"
     assert parse_winner("a") == "A"
+    assert parse_winner("tie") == "tie"  # what the choice constraint lets the judge say
     assert parse_winner("both fine") is None
+
+
+@pytest.mark.parametrize(
+    ("reply", "score", "reason"),
+    [
+        ('{"score": 7, "reason": "mostly right"}', 7.0, "mostly right"),
+        ('{"score":10,"reason":""}', 10.0, ""),
+        ('{"score": 4, "reason": "cut off at max_tok', 4.0, "cut off at max_tok"),
+        ('{"score": 0, "reason": "out of range"}', None, "out of range"),
+        ("Score: 6\nReason: plain text still reads", 6.0, "plain text still reads"),
+    ],
+)
+def test_judgements_are_json_with_a_text_fallback(
+    reply: str, score: float | None, reason: str
+) -> None:
+    judged = parse_judgement(reply)
+    assert (judged.score, judged.reason) == (score, reason)
+
+
+def test_the_rubric_schema_compiles_for_constrained_decoding() -> None:
+    xgrammar = pytest.importorskip("xgrammar")
+    grammar = xgrammar.Grammar.from_json_schema(json.dumps(RUBRIC_SCHEMA), any_whitespace=False)
+    assert "root" in str(grammar)
 
 
 MODELS = [
