@@ -13,13 +13,17 @@ ServeFn = Callable[..., Coroutine[Any, Any, None]]
 
 
 @asynccontextmanager
-async def running(serve: ServeFn, settings: Any) -> AsyncIterator[ServiceRuntime]:
+async def running(
+    serve: ServeFn, settings: Any, start_timeout_s: float = 30
+) -> AsyncIterator[ServiceRuntime]:
     """Start `serve(settings)` as a task; yield its runtime once serving; stop it after."""
     started: asyncio.Future[ServiceRuntime] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
         serve(settings, install_signals=False, on_started=started.set_result)
     )
-    done, _ = await asyncio.wait({task, started}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait(
+        {task, started}, timeout=start_timeout_s, return_when=asyncio.FIRST_COMPLETED
+    )
     if started not in done:
         task.cancel()
         raise RuntimeError(

@@ -75,9 +75,10 @@ async def api_stack(
     models: dict[str, Path] | None = None,
     **inference_overrides: object,
 ) -> AsyncIterator[ApiStack]:
-    """The stack on a tiny model (and `models`, name → directory); with `trainer`, `evaluator` and `datagen`, those services
-    too (in-process); with `fixed_ports`, the gateway and the inference service listen on
-    ports chosen up front, so a test can restart them."""
+    """The stack on a tiny model (and `models`, name → directory); with `trainer`,
+    `evaluator` and `datagen`, those services too (in-process); with `fixed_ports`, the
+    gateway and the inference service listen on ports chosen up front, so a test can
+    restart them."""
     nats = NatsServer(root / "jetstream")
     nats.start()
     try:
@@ -103,8 +104,10 @@ async def api_stack(
         )
         async with AsyncExitStack() as outer:
             inner = await outer.enter_async_context(AsyncExitStack())
+            # vLLM-CPU takes a minute or two to start on 2 cores.
+            start_timeout_s = 300 if overrides["engine"] == "vllm" else 30
             inference = await inner.enter_async_context(
-                running(serve_inference, inference_settings)
+                running(serve_inference, inference_settings, start_timeout_s)
             )
             assert inference.grpc is not None
             addr = f"127.0.0.1:{inference.grpc.port}"

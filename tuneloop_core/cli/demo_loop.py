@@ -53,7 +53,8 @@ def run_full_demo(out: Console, err: Console) -> int:
         train = steps.sample_slice("train.json", scale.train_examples, work)
         heldout = steps.sample_slice("heldout.json", scale.heldout_examples, work)
         datagen = steps.run_datagen(api, scale, teacher(), err)
-        tuned = steps.run_fine_tune(api, DEMO_MODEL, train, scale, err)
+        combined, counts = steps.training_file(api, train, datagen, work)
+        tuned = steps.run_fine_tune(api, DEMO_MODEL, combined, scale, err)
         evaluation = steps.run_evaluation(api, tuned["id"], heldout, judge(), scale, err)
         best = evaluation["best_model"]
         tuned_models = [r["model"] for r in evaluation["matrix"] if not r["is_base"]]
@@ -66,7 +67,9 @@ def run_full_demo(out: Console, err: Console) -> int:
         return 1
     finally:
         api.close()
-    summary = Summary(url, key, scale, datagen, tuned, evaluation, comparison, export, report)
+    summary = Summary(
+        url, key, scale, datagen, tuned, evaluation, comparison, export, report, *counts
+    )
     summary.print(out, time.monotonic() - started)
     return 0 if summary.helped() or scale is not steps.FULL else 2
 
@@ -79,7 +82,7 @@ def teacher() -> dict[str, Any]:
             "base_url": os.environ.get("TUNELOOP_TEACHER_BASE_URL"),
             "api_key": os.environ.get("TUNELOOP_TEACHER_API_KEY"),
         }
-    return {"model": DEMO_MODEL, "max_tokens": 256}
+    return {"model": DEMO_MODEL}
 
 
 def judge() -> str:

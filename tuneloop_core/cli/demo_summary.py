@@ -41,6 +41,8 @@ class Summary:
     comparison: dict[str, Any]
     export: dict[str, Any]
     report: Path
+    reference_pairs: int = 0
+    generated_pairs: int = 0
 
     @property
     def base_row(self) -> dict[str, Any]:
@@ -98,23 +100,25 @@ class Summary:
         out.print(
             f"[bold]Data[/bold]      datagen {self.datagen['id']}: "
             f"{_count(counts.get('kept'))} Q&A pairs kept of {_count(counts.get('generated'))} "
-            f"generated; files {', '.join(result.get('result_files') or []) or '—'}",
+            f"generated ({_count(counts.get('train'))} train, {_count(counts.get('eval'))} "
+            f"eval); format failures {_count(counts.get('format_failures', 0))}"
+            f"{f', other teacher failures {failures}' if failures else ''}",
             soft_wrap=True,
         )
-        if failures and not _count(counts.get("generated")):
-            out.print(
-                f"          The teacher's answers could not be used ({failures}): a 135M model "
-                "rarely writes the JSON asked for. Set TUNELOOP_TEACHER_MODEL, "
-                "TUNELOOP_TEACHER_BASE_URL and TUNELOOP_TEACHER_API_KEY to use a stronger "
-                "OpenAI-compatible teacher; the demo trains on the bundled reference pairs.",
-                soft_wrap=True,
-            )
         out.print(
-            f"[bold]Training[/bold]  {self.tuned['id']}: "
+            f"[bold]Training[/bold]  {self.tuned['id']}: {self.reference_pairs} reference pairs + "
+            f"{self.generated_pairs} generated pairs, "
             f"{self.tuned['hyperparameters']['n_epochs']} epochs → "
             f"{self.tuned.get('fine_tuned_model')}",
             soft_wrap=True,
         )
+        judge = self.evaluation.get("judge") or {}
+        if judge:
+            out.print(
+                f"[bold]Judge[/bold]     {judge.get('model')} gave a readable score for "
+                f"{_shown(judge.get('parse_rate'), 0)} % of answers (held to a JSON schema)",
+                soft_wrap=True,
+            )
 
     def _print_matrix(self, out: Console) -> None:
         n = len(self.evaluation.get("examples") or []) or "the"

@@ -199,7 +199,7 @@ async def _chunks(
 
     streams = [ToolCallStream() for _ in range(req.n)] if tools else []
     async for delta in all_deltas():
-        text, calls = delta.text, []
+        text, calls = delta.text, list[ParsedCall]()
         finish = delta.finish_reason
         if streams:
             stream = streams[delta.index]

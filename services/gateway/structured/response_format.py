@@ -114,7 +114,7 @@ def from_structured_outputs(
         return inference_pb2.OutputConstraint(
             choice=inference_pb2.Choices(values=structured.choice)
         )
-    return inference_pb2.OutputConstraint(grammar=structured.grammar)
+    return inference_pb2.OutputConstraint(grammar=structured.grammar or "")
 
 
 def output_constraint(

@@ -29,6 +29,18 @@ class GrammarCompiler:
         )
         return cls(info)
 
+    @classmethod
+    def for_token_bytes(cls, pieces: Sequence[bytes], eos: set[int]) -> GrammarCompiler:
+        """Over a vocabulary given as each token's bytes, index = token id (llama.cpp's).
+        A control token's piece must be b"": xgrammar never lets an empty token stand for
+        text, so `<|im_end|>` cannot appear inside a JSON string."""
+        import xgrammar as xgr
+
+        info = xgr.TokenizerInfo(
+            list(pieces), xgr.VocabType.RAW, vocab_size=len(pieces), stop_token_ids=sorted(eos)
+        )
+        return cls(info)
+
     def matcher(self, grammar: str | None) -> Any:
         """A fresh matcher for `grammar`, or None for free text."""
         if grammar is None:

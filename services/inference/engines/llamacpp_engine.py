@@ -3,12 +3,18 @@ can chat with exactly the quantised weights Ollama will run.
 
 A GGUF export is already merged, so this engine serves the base only (no LoRA adapters).
 Its chat template is the one the converter stored in the GGUF, rendered with Jinja as
-transformers would. One llama.cpp context serves one request at a time, in a thread.
+transformers would (tools and tool turns as prompts.py writes them for every engine). One
+llama.cpp context serves one request at a time, in a thread.
+
+A request's grammar is enforced with xgrammar, as on the transformers engine: a logits
+processor masks the tokens the grammar forbids before llama.cpp samples. llama.cpp's own
+GBNF cannot read xgrammar's EBNF (lookaheads, structural tags), so it is not used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import threading
 from collections.abc import AsyncGenerator
@@ -22,6 +28,8 @@ from services.inference.engines.base import (
     GenerationRequest,
 )
 from services.inference.engines.detokenize import StreamingText
+from services.inference.engines.grammar import GrammarCompiler, GrammarMask
+from services.inference.engines.prompts import render_chat
 from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,67 @@ class _Detokenizer:
     def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
         raw: bytes = self._llm.detokenize(ids, special=not skip_special_tokens)
         return raw.decode("utf-8", errors="replace")
+
+
+class _ChatTemplate:
+    """What prompts.render_chat needs of a tokenizer, over the GGUF's chat template."""
+
+    def __init__(self, template: str | None, formatter: Any):
+        self.chat_template = template
+        self._formatter = formatter
+
+    def apply_chat_template(
+        self,
+        turns: list[dict[str, Any]],
+        add_generation_prompt: bool,
+        tokenize: bool,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> str:
+        return str(self._formatter(messages=turns, tools=tools).prompt)
+
+
+class _GrammarScores:
+    """A llama.cpp logits processor: the scores of the tokens `mask` forbids become -inf.
+
+    llama.cpp calls it through ctypes, which prints and drops exceptions; one is kept in
+    `error` for the sampling loop to raise, so a broken mask never passes as free text."""
+
+    def __init__(self, mask: GrammarMask, vocab_size: int):
+        self._mask = mask
+        self._vocab_size = vocab_size
+        self.error: BaseException | None = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+        import torch
+
+        try:
+            if scores.shape != (self._vocab_size,):
+                raise RuntimeError(f"llama.cpp gave {scores.shape} scores for the grammar mask")
+            # `scores` is a strided view into llama.cpp's candidates; mask a float32 copy.
+            logits = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
+            self._mask.apply(logits.unsqueeze(0))
+            return logits.numpy()
+        except BaseException as exc:  # re-raised by the sampling loop
+            self.error = self.error or exc
+            return scores
+
+
+def token_pieces(vocab: Any) -> list[bytes]:
+    """Each token's bytes as it appears in text (index = id); b"" for control tokens."""
+    import llama_cpp
+
+    pieces = []
+    size = 256
+    buffer = ctypes.create_string_buffer(size)
+    for token in range(llama_cpp.llama_vocab_n_tokens(vocab)):
+        n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
+        if n < 0:  # the piece needs -n bytes
+            size = -n
+            buffer = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
+        pieces.append(buffer.raw[:n])
+    return pieces
 
 
 def gguf_file(path: Path) -> Path:
@@ -59,7 +128,8 @@ class LlamaCppEngine:
         self._threads = threads
         self._llm: Any = None
         self._vocab: Any = None  # llama.cpp's vocabulary handle: which tokens end a turn
-        self._formatter: Any = None
+        self._template: _ChatTemplate | None = None
+        self._grammars: GrammarCompiler | None = None
         self._lock = asyncio.Lock()
         self._context_length = 0
 
@@ -96,12 +166,17 @@ class LlamaCppEngine:
         self._context_length = int(self._llm.n_ctx())
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         template = self._llm.metadata.get("tokenizer.chat_template")
+        formatter = None
         if template:
-            self._formatter = Jinja2ChatFormatter(
+            formatter = Jinja2ChatFormatter(
                 template,
                 eos_token=self._token_text(self._llm.token_eos()),
                 bos_token=self._token_text(self._llm.token_bos()),
             )
+        self._template = _ChatTemplate(template or None, formatter)
+        pieces = token_pieces(self._vocab)
+        eog = {t for t in range(len(pieces)) if llama_cpp.llama_vocab_is_eog(self._vocab, t)}
+        self._grammars = GrammarCompiler.for_token_bytes(pieces, eog)
         log.info("llama.cpp serves %s from %s (context %d)", self._base.name, path, n_ctx)
 
     def _token_text(self, token: int) -> str:
@@ -129,13 +204,7 @@ class LlamaCppEngine:
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
         if request.messages:
-            if self._formatter is None:
-                raise InvalidRequestError(
-                    "this GGUF has no chat template; use /v1/completions with a raw prompt",
-                    param="messages",
-                )
-            turns = [{"role": t.role, "content": t.content} for t in request.messages]
-            text = str(self._formatter(messages=turns).prompt)
+            text = render_chat(self._template, request)
             # As with transformers: the rendered template carries its own special tokens.
             return list(self._llm.tokenize(text.encode(), add_bos=False, special=True))
         if request.prompt is None:
@@ -194,6 +263,7 @@ class LlamaCppEngine:
 
         s = request.sampling
         try:
+            mask, scores = self._grammar_mask(request.grammar)
             if s.seed is not None:
                 self._llm.set_seed(s.seed)
             tokens = self._llm.generate(
@@ -205,13 +275,31 @@ class LlamaCppEngine:
                 repeat_penalty=s.repetition_penalty,
                 frequency_penalty=s.frequency_penalty,
                 presence_penalty=s.presence_penalty,
+                logits_processor=llama_cpp.LogitsProcessorList([scores])
+                if scores is not None
+                else None,
             )
             for produced, token in enumerate(tokens, start=1):
+                if scores is not None and scores.error is not None:
+                    raise scores.error
                 if stop.is_set() or llama_cpp.llama_vocab_is_eog(self._vocab, token):
                     break
+                if mask is not None:
+                    mask.accept([token])
                 loop.call_soon_threadsafe(queue.put_nowait, int(token))
                 if produced >= s.max_tokens or len(ids) + produced >= self._context_length:
                     break
         except Exception as exc:
             loop.call_soon_threadsafe(queue.put_nowait, exc)
         loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    def _grammar_mask(
+        self, grammar: str | None
+    ) -> tuple[GrammarMask | None, _GrammarScores | None]:
+        """The mask that holds the output to `grammar` (compiled here, in the sampling
+        thread: a new grammar takes up to a second), and its logits processor."""
+        if grammar is None:
+            return None, None
+        assert self._grammars is not None
+        mask = GrammarMask([self._grammars.matcher(grammar)], self._grammars.vocab_size)
+        return mask, _GrammarScores(mask, self._grammars.vocab_size)

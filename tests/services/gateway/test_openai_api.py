@@ -252,8 +252,8 @@ async def test_adapter_hot_load_tenancy_and_delete(
                 "tools": [{"type": "function"}],
             },
             400,
-            "tools",
-            "unsupported_parameter",
+            "tools.0.function",
+            None,
         ),
         (
             {"model": TINY, "messages": [{"role": "user", "content": "hi"}], "temperature": -1},
