@@ -40,7 +40,11 @@ class CreateDatagenJobRequest(BaseModel):
     file_ids: list[str] = Field(min_length=1, max_length=200)  # documents (purpose datagen)
     teacher: TeacherIn | None = None  # None: the first base model the gateway serves
     language: Literal["zh-TW", "en"] = "zh-TW"
-    questions_per_chunk: int = Field(3, ge=1, le=20)
+    # grounded: answers are sentences of the document and the teacher writes questions for
+    # them under a grammar (works with small teachers); free: the teacher writes whole pairs.
+    mode: Literal["grounded", "free"] = "grounded"
+    questions_per_chunk: int = Field(3, ge=1, le=20)  # free mode
+    phrasings_per_answer: int = Field(3, ge=1, le=10)  # grounded mode
     chunking: ChunkingIn = Field(default_factory=ChunkingIn)
     max_chunks: int | None = Field(None, ge=1)
     reasoning: bool = False

@@ -36,15 +36,18 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_CONTEXT = 4096  # tokens; llama.cpp allocates the KV cache for all of it
 
 
-class _Detokenizer:
-    """The `decode` StreamingText expects, over llama.cpp's vocabulary."""
+class PieceDetokenizer:
+    """The `decode` StreamingText expects, from each token's bytes (`token_pieces`).
+    llama-cpp-python's own detokenize reads a piece into 32 bytes and gives b"" for a
+    longer one (SmolLM2 has 47, runs of spaces that indent code)."""
 
-    def __init__(self, llm: Any):
-        self._llm = llm
+    def __init__(self, pieces: list[bytes]):
+        self._pieces = pieces
 
     def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
-        raw: bytes = self._llm.detokenize(ids, special=not skip_special_tokens)
-        return raw.decode("utf-8", errors="replace")
+        # A control token's piece is b"": it is skipped whatever skip_special_tokens says
+        # (StreamingText always skips them).
+        return b"".join(self._pieces[i] for i in ids).decode("utf-8", errors="replace")
 
 
 class _ChatTemplate:
@@ -130,6 +133,7 @@ class LlamaCppEngine:
         self._vocab: Any = None  # llama.cpp's vocabulary handle: which tokens end a turn
         self._template: _ChatTemplate | None = None
         self._grammars: GrammarCompiler | None = None
+        self._pieces: list[bytes] = []  # each token's bytes, index = id (token_pieces)
         self._lock = asyncio.Lock()
         self._context_length = 0
 
@@ -174,9 +178,9 @@ class LlamaCppEngine:
                 bos_token=self._token_text(self._llm.token_bos()),
             )
         self._template = _ChatTemplate(template or None, formatter)
-        pieces = token_pieces(self._vocab)
-        eog = {t for t in range(len(pieces)) if llama_cpp.llama_vocab_is_eog(self._vocab, t)}
-        self._grammars = GrammarCompiler.for_token_bytes(pieces, eog)
+        self._pieces = token_pieces(self._vocab)
+        eog = {t for t in range(len(self._pieces)) if llama_cpp.llama_vocab_is_eog(self._vocab, t)}
+        self._grammars = GrammarCompiler.for_token_bytes(self._pieces, eog)
         log.info("llama.cpp serves %s from %s (context %d)", self._base.name, path, n_ctx)
 
     def _token_text(self, token: int) -> str:
@@ -227,7 +231,7 @@ class LlamaCppEngine:
             worker = asyncio.create_task(
                 asyncio.to_thread(self._sample, ids, request, stop, loop, queue)
             )
-            text = StreamingText(_Detokenizer(self._llm), request.sampling.stop)
+            text = StreamingText(PieceDetokenizer(self._pieces), request.sampling.stop)
             count = 0
             try:
                 while (item := await queue.get()) is not None:

@@ -119,6 +119,7 @@ async def test_a_job_counts_every_kept_and_dropped_pair(http: httpx.AsyncClient)
             json={
                 "file_ids": [doc, empty, slides],
                 "teacher": {"model": "teacher-1", "base_url": url, "api_key": "sk-secret"},
+                "mode": "free",
                 "questions_per_chunk": 4,
                 "chunking": {"size": 60, "overlap": 0},
                 "eval_fraction": 0.25,
@@ -144,6 +145,8 @@ async def test_a_job_counts_every_kept_and_dropped_pair(http: httpx.AsyncClient)
             "unsupported_by_chunk": 1,
         },
         "teacher_failures": {"malformed_json": 1, "teacher_error": 1},
+        "format_failures": 1,  # the answer that stayed malformed after its re-asks
+        "answers": 0,  # grounded mode's answer sentences (this job is free mode)
         "leakage_moved_to_train": 0,
     }
     assert result["score_histogram"]["4"] == 4 and result["n_chunks"] == 5
@@ -183,6 +186,7 @@ async def test_the_local_model_can_teach(http: httpx.AsyncClient) -> None:
         json={
             "file_ids": [doc],
             "teacher": {"model": LONG, "max_tokens": 48},
+            "mode": "free",
             "questions_per_chunk": 1,
         },
     )
@@ -228,6 +232,7 @@ async def test_a_hanging_teacher_times_out_and_the_job_completes(http: httpx.Asy
             json={
                 "file_ids": [doc],
                 "teacher": {"model": "t", "base_url": url, "timeout_s": 0.5},
+                "mode": "free",
                 "questions_per_chunk": 1,
             },
         )
@@ -248,6 +253,7 @@ async def test_review_edit_confirm_drop_then_build_a_dataset(
             json={
                 "file_ids": [doc],
                 "teacher": {"model": "teacher-1", "base_url": url},
+                "mode": "free",
                 "questions_per_chunk": 4,
                 "chunking": {"size": 60, "overlap": 0},
                 "eval_fraction": 0.25,

@@ -114,7 +114,9 @@ async def test_parse_with_a_pydantic_model(client: openai.AsyncOpenAI) -> None:
 async def test_json_object(client: openai.AsyncOpenAI) -> None:
     reply = await client.chat.completions.create(
         model=MODEL,
-        messages=[{"role": "user", "content": "Return a JSON object with the name and age of a person."}],
+        messages=[
+            {"role": "user", "content": "Return a JSON object with the name and age of a person."}
+        ],
         response_format={"type": "json_object"},
         temperature=0,
         max_tokens=96,
@@ -234,43 +236,29 @@ async def test_completions_with_vllm_structured_outputs(client: openai.AsyncOpen
     assert (number.choices[0].message.content or "").isdigit()
 
 
+def _schema_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+
+
+ORPHAN_TOOL_TURN = {"role": "tool", "tool_call_id": "call_nope", "content": "21"}
+
+
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
         (
-            {
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": "x", "schema": {"type": "objectx"}},
-                }
-            },  # fmt: skip
+            {"response_format": _schema_format({"type": "objectx"})},
             "response_format.json_schema.schema",
         ),
         (
-            {
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {
-                        "name": "x",
-                        "schema": {"type": "object", "patternProperties": {"^a": {}}},
-                    },
-                }
-            },  # fmt: skip
+            {"response_format": _schema_format({"type": "object", "patternProperties": {}})},
             "response_format.json_schema.schema",
         ),
         (
             {"tools": [{"type": "function", "function": {"name": "get weather!"}}]},
             "tools[0].function.name",
         ),
-        (
-            {
-                "messages": [
-                    *ASK_WEATHER,
-                    {"role": "tool", "tool_call_id": "call_nope", "content": "21"},
-                ]
-            },  # fmt: skip
-            "messages[1].tool_call_id",
-        ),
+        ({"messages": [*ASK_WEATHER, ORPHAN_TOOL_TURN]}, "messages[1].tool_call_id"),
     ],
     ids=["invalid-schema", "unsupported-keyword", "bad-tool-name", "orphan-tool-message"],
 )

@@ -94,7 +94,11 @@ async def owned(stack: ApiStack) -> AsyncIterator[dict[str, str]]:
             ids["datagen"] = await created(
                 a,
                 "/datagen/jobs",
-                {"file_ids": [ids["document"]], "teacher": {"model": "t", "base_url": url}},
+                {
+                    "file_ids": [ids["document"]],
+                    "teacher": {"model": "t", "base_url": url},
+                    "mode": "free",
+                },
             )
             assert (await finished(a, f"/datagen/jobs/{ids['datagen']}"))["status"] == "succeeded"
         pairs = (await a.get(f"/datagen/jobs/{ids['datagen']}/pairs")).json()["data"]

@@ -1,31 +1,69 @@
 """The llama.cpp engine on an F16 GGUF of the tiny model: same greedy answer as the
-transformers engine on the original weights, stop strings, lengths, no adapters; and the
-whole stack serving the GGUF by name through the OpenAI API."""
+transformers engine on the original weights, stop strings, lengths, no adapters; the whole
+stack serving the GGUF by name through the OpenAI API; and grammars (JSON schema, choice,
+regex, a required tool call) enforced on the bundled SmolLM2 GGUF."""
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import jsonschema
 import openai
 import pytest
+import pytest_asyncio
 
+from services.inference.constraints import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, grammar_for
 from services.inference.engines.base import (
     BaseModelSpec,
     ChatTurn,
     GenerationChunk,
     GenerationRequest,
     SamplingSettings,
+    ToolSpec,
 )
-from services.inference.engines.llamacpp_engine import LlamaCppEngine
+from services.inference.engines.grammar import GrammarCompiler
+from services.inference.engines.llamacpp_engine import (
+    LlamaCppEngine,
+    PieceDetokenizer,
+    token_pieces,
+)
 from services.inference.engines.transformers_engine import TransformersEngine
 from services.trainer.export.convert import convert_to_gguf
 from services.trainer.export.settings import ExportSettings
 from support.stack import api_stack
 from support.tiny_model import build_tiny_model
+from tuneloop.inference.v1 import inference_pb2 as pb
+from tuneloop_core.basemodels import KNOWN_MODELS
 from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.gguf_convert import installed_gguf
 
 pytestmark = pytest.mark.slow  # llama.cpp's converter runs once per module (seconds)
 MESSAGES = (ChatTurn("user", "公文的主旨應該怎麼寫？"),)
+in_module_loop = pytest.mark.asyncio(loop_scope="module")
+CITY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "maxLength": 20},
+        "country": {"type": "string", "maxLength": 20},
+        "is_capital": {"type": "boolean"},
+    },
+    "required": ["city", "country", "is_capital"],
+    "additionalProperties": False,
+}
+WEATHER = ToolSpec(
+    "get_weather",
+    "The weather in a city",
+    json.dumps(
+        {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"enum": ["C", "F"]}},
+            "required": ["city", "unit"],
+        }
+    ),
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +74,20 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out.parent.mkdir()
     convert_to_gguf(ExportSettings().converter_dir, base, out, pre_tokenizer="gpt-2")
     return base, out
+
+
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct Q4_1 GGUF that `tuneloop models pull` converts from."""
+    known = KNOWN_MODELS["smollm2-135m"]
+    return installed_gguf(known.package, known.version, known.gguf_file, lambda *_: None)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def smollm2() -> AsyncIterator[LlamaCppEngine]:
+    engine = LlamaCppEngine(BaseModelSpec("smollm2-gguf", smollm2_gguf()), max_model_len=1024)
+    await engine.start()
+    yield engine
+    await engine.close()
 
 
 async def collect(engine: object, request: GenerationRequest) -> list[GenerationChunk]:
@@ -93,3 +145,92 @@ async def test_the_stack_serves_a_gguf_by_name(
         )
         assert reply.choices[0].finish_reason == "length"
         assert reply.usage is not None and reply.usage.completion_tokens == 5
+
+
+async def answer(
+    engine: LlamaCppEngine,
+    question: str,
+    constraint: pb.OutputConstraint,
+    tools: tuple[ToolSpec, ...] = (),
+) -> tuple[str, GenerationChunk]:
+    request = GenerationRequest(
+        "g",
+        messages=(ChatTurn("user", question),),
+        sampling=greedy(80),
+        grammar=grammar_for(constraint, tools),
+        tools=tools,
+    )
+    chunks = await collect(engine, request)
+    return "".join(c.text for c in chunks), chunks[-1]
+
+
+@in_module_loop
+async def test_json_schema_answer_validates(smollm2: LlamaCppEngine) -> None:
+    constraint = pb.OutputConstraint(json_schema=json.dumps(CITY_SCHEMA))
+    text, last = await answer(smollm2, "Which is the largest city of France?", constraint)
+    assert last.finish_reason == "stop"
+    jsonschema.validate(json.loads(text), CITY_SCHEMA)
+
+
+@in_module_loop
+async def test_choice_and_regex_answers_match(smollm2: LlamaCppEngine) -> None:
+    choices = pb.OutputConstraint(choice=pb.Choices(values=["Paris", "Lyon", "Marseille"]))
+    text, last = await answer(smollm2, "What is the capital of France?", choices)
+    assert text in {"Paris", "Lyon", "Marseille"} and last.finish_reason == "stop"
+
+    year = pb.OutputConstraint(regex=r"In (19|20)\d\d\.")
+    text, _ = await answer(smollm2, "When did the Berlin wall fall?", year)
+    assert re.fullmatch(r"In (19|20)\d\d\.", text), text
+
+
+@in_module_loop
+async def test_required_tool_call_parses(smollm2: LlamaCppEngine) -> None:
+    required = pb.OutputConstraint(
+        tool_calls=pb.ToolCallConstraint(mode=pb.TOOL_CHOICE_MODE_REQUIRED)
+    )
+    text, last = await answer(smollm2, "What is the weather in Paris?", required, (WEATHER,))
+    assert last.finish_reason == "stop"
+    assert text.startswith(TOOL_CALL_OPEN) and text.endswith(TOOL_CALL_CLOSE), text
+    call = json.loads(text[len(TOOL_CALL_OPEN) : -len(TOOL_CALL_CLOSE)])
+    assert call["name"] == "get_weather"
+    jsonschema.validate(call["arguments"], json.loads(WEATHER.parameters_json))
+
+
+@in_module_loop
+async def test_a_broken_grammar_fails_the_request(smollm2: LlamaCppEngine) -> None:
+    request = GenerationRequest(
+        "bad", messages=MESSAGES, sampling=greedy(5), grammar='root ::= "unclosed'
+    )
+    with pytest.raises(RuntimeError):
+        await collect(smollm2, request)
+
+
+def test_token_pieces() -> None:
+    """<|im_start|> is one token whose piece is empty: no grammar may emit it as text, while
+    the turn-ending tokens stay the grammar's stop tokens; pieces over 32 bytes are whole."""
+    import llama_cpp
+    import xgrammar as xgr
+
+    llm = llama_cpp.Llama(model_path=str(smollm2_gguf()), vocab_only=True, verbose=False)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    pieces = token_pieces(vocab)
+    im_start = llm.tokenize(b"<|im_start|>", add_bos=False, special=True)[0]
+    im_end = llm.tokenize(b"<|im_end|>", add_bos=False, special=True)[0]
+    paris = llm.tokenize(b"Paris", add_bos=False, special=False)[0]
+    assert pieces[im_start] == b"" and pieces[paris] == b"Paris"
+    longest = max(range(len(pieces)), key=lambda t: len(pieces[t]))
+    assert len(pieces[longest]) > 32 and llm.detokenize([longest]) == b""  # its 32-byte buffer
+    text = PieceDetokenizer(pieces).decode([paris, longest, im_end])
+    assert text == "Paris" + pieces[longest].decode()
+
+    compiler = GrammarCompiler.for_token_bytes(pieces, {im_end})
+    matcher = compiler.matcher(str(xgr.Grammar.from_regex(r"[^\n]*")))
+    bitmask = xgr.allocate_token_bitmask(1, compiler.vocab_size)
+    matcher.fill_next_token_bitmask(bitmask)
+    words = bitmask[0].tolist()
+
+    def allowed(token: int) -> bool:
+        return bool((words[token // 32] >> (token % 32)) & 1)
+
+    assert allowed(paris) and allowed(im_end) and not allowed(im_start)
+    llm.close()

@@ -263,6 +263,7 @@ async def test_review_generated_pairs_and_build_a_dataset(
             body = {
                 "file_ids": [doc.json()["id"]],
                 "teacher": {"model": "t", "base_url": url},
+                "mode": "free",
                 "questions_per_chunk": 2,
                 "eval_fraction": 0,
             }
