@@ -35,7 +35,7 @@ from services.inference.engines.base import (
     GenerationRequest,
     SamplingSettings,
 )
-from services.inference.engines.grammar import GrammarCompiler
+from services.inference.engines.grammar import GrammarCompiler, GrammarMask
 from tuneloop.inference.v1 import inference_pb2 as pb
 from tuneloop_core.basemodels import pull
 
@@ -190,6 +190,24 @@ def compile_times(compiler: GrammarCompiler) -> tuple[float, float]:
     return times[0], times[1]
 
 
+def mask_ms(compiler: GrammarCompiler, rows: int) -> float:
+    """Milliseconds GrammarMask.apply takes on `rows` rows inside a JSON string (fill each
+    row's bitmask, mask the logits): the grammar's cost per decode step, free of the
+    machine's load in the way a tokens/s ratio is not."""
+    import torch
+
+    matchers = [compiler.matcher(schema_grammar(entries_schema())) for _ in range(rows)]
+    for matcher in matchers:
+        assert matcher.accept_string('{"entries": [{"name": "Rivers of the')
+    mask = GrammarMask(matchers, compiler.vocab_size)
+    logits = torch.zeros(rows, compiler.vocab_size, dtype=torch.bfloat16)
+    reps = 50
+    start = time.perf_counter()
+    for _ in range(reps):
+        mask.apply(logits)
+    return (time.perf_counter() - start) * 1000 / reps
+
+
 async def run(args: argparse.Namespace) -> None:
     from transformers import AutoTokenizer
 
@@ -242,6 +260,20 @@ async def run(args: argparse.Namespace) -> None:
             ]
             for name, res in results.items()
         ],
+    )
+    mask_rows = []
+    for name, res in results.items():
+        rows_per_step = 1 if name == "llamacpp" else args.requests  # llama.cpp: one at a time
+        step_ms = 1000 * rows_per_step / res["rate"]["free"]
+        cost = mask_ms(compiler, rows_per_step)
+        mask_rows.append(
+            [name, rows_per_step, f"{step_ms:.1f}", f"{cost:.2f}", f"{100 * cost / step_ms:.2f}%"]
+        )
+    show(
+        "grammar mask per decode step (GrammarMask.apply, measured after the runs) vs a free "
+        "decode step (rows / free tok/s)",
+        ["engine", "rows", "free step ms", "mask ms", "share"],
+        mask_rows,
     )
     say(
         f"xgrammar compile of the schema on SmolLM2's vocabulary (49152 tokens, 2 threads): "
