@@ -27,6 +27,9 @@ TRANSIENT = (
     nats.errors.OutboundBufferLimitError,
     nats.errors.StaleConnectionError,
     nats.js.errors.ServiceUnavailableError,
+    # The server took the publish but its stream did not answer yet (still recovering
+    # after a restart, seen under load): the same message id makes the retry harmless.
+    nats.js.errors.NoStreamResponseError,
 )
 EVENT_PUBLISH_PATIENCE_S = 120.0
 
