@@ -69,6 +69,7 @@ def run_datagen(
             "teacher": teacher,
             "max_chunks": scale.datagen_max_chunks,
             "language": "zh-TW",
+            "concurrency": 16,  # teacher calls in flight: the engine batches them
         },
     )
     return api.wait_job(f"/v1/datagen/jobs/{job['id']}", err, "datagen")
