@@ -37,6 +37,7 @@ LINE_MARKER = re.compile(
     r"^\s*(?:>\s*)*(?:[-*+]\s+|\d+[.)、]\s*|[（(]?[一二三四五六七八九十]+[、）)]\s*)?"
 )
 EMPHASIS = re.compile(r"\*\*|__|`")
+QA_LABEL = re.compile(r"^(?:答|A)\s*[:：]\s*")  # an FAQ's answer label
 SENTENCE = {
     "zh-TW": re.compile(r"[^。！？；]+[。！？；]?"),
     "en": re.compile(r".+?(?:[.!?;](?=\s|$)|$)"),
@@ -49,8 +50,10 @@ ZH_PREDICATE = re.compile(
     r"(?:用於|是|為|由|應|須|需|要|可|指|分為|包括|包含|使用|屬於|稱為|通常|一般|必須|"
     r"則|都|只|不|的|與|和|及)"
 )
+# Verbs a cloze question may stop at: 令用於 + 什麼？ (not 只, 不, 與: 說明只什麼？)
+ZH_CLOZE_VERB = re.compile(r"(?:用於|是|稱為|包括|包含|分為|使用|屬於|指)")
 ZH_CONNECTIVE = re.compile(
-    r"^(?:例如|舉例來說|此外|另外|至於|關於|但是?|而且?|因此|所以|如果|若|如|也|即|又)"
+    r"^(?:例如|舉例來說|此外|另外|至於|關於|但是?|而且?|因此|所以|如果|若|如|也|即|又|卻|並|以)"
 )
 ZH_SEGMENT_SPLIT = re.compile(r"[，、。；：！？「」『』（）()\s]+|" + ZH_PREDICATE.pattern)
 EN_SUBJECT = re.compile(
@@ -58,6 +61,7 @@ EN_SUBJECT = re.compile(
     r"has|have|contains|includes|needs)\b",
     re.IGNORECASE,
 )
+EN_PRONOUNS = {"it", "this", "that", "they", "these", "those", "he", "she", "we", "you", "i"}
 EN_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 HEADING_PART = re.compile(r"\s*(?:與|和|及|、|/|,| and | & )\s*")
 HEADING_NUMBER = re.compile(r"^(?:[一二三四五六七八九十]+[、.]|\d+(?:\.\d+)*[.、]?)\s*")
@@ -78,14 +82,11 @@ class Family:
 FAMILIES: dict[Language, list[Family]] = {
     "zh-TW": [
         Family([("", "是什麼？"), ("", "指的是什麼？"), ("", "的意思是什麼？")], ["什麼？"]),
-        Family([("", "有哪些用途？"), ("", "有哪些規定？"), ("", "包括哪些內容？")], ["哪些？"]),
+        Family([("", "有哪些用途？"), ("", "有哪些規定？"), ("", "包括哪些內容？")]),
         Family([("", "的用途為何？"), ("", "的規定為何？"), ("", "為何重要？")]),
         Family([("", "有什麼要求？"), ("", "應注意哪些事項？"), ("", "有什麼限制？")]),
         Family([("", "如何辦理？"), ("", "應如何處理？"), ("", "怎麼使用？")]),
-        Family(
-            [("", "由誰負責？"), ("", "何時使用？"), ("", "在什麼情況下使用？")],
-            ["誰？", "何時？", "多久？"],
-        ),
+        Family([("", "由誰負責？"), ("", "何時使用？"), ("", "在什麼情況下使用？")]),
     ],
     "en": [
         Family([("What is ", "?"), ("What does ", " mean?")]),
@@ -116,8 +117,8 @@ def _usable_line(line: str) -> str | None:
 def _fitted(sentence: str, language: Language) -> str | None:
     """The sentence, or its opening clauses when it is too long; None when unusable."""
     low, high = ANSWER_CHARS[language]
-    text = sentence.strip()
-    if text.endswith(("：", ":")):  # introduces a list: not a fact by itself
+    text = QA_LABEL.sub("", sentence.strip())
+    if text.endswith(("：", ":", "？", "?")):  # introduces a list, or asks: not a fact
         return None
     if len(text) > high:
         opening = ""
@@ -164,39 +165,53 @@ def _heading_terms(heading_path: Sequence[str]) -> list[str]:
 def _zh_terms(answer: str) -> list[str]:
     clause = CLAUSE["zh-TW"].findall(answer)[0].rstrip("，、。！？")
     subject = ZH_PREDICATE.split(ZH_CONNECTIVE.sub("", clause), maxsplit=1)[0]
-    segments = [s for s in ZH_SEGMENT_SPLIT.split(answer) if 2 <= len(s) <= 8]
+    segments = [ZH_CONNECTIVE.sub("", s) for s in ZH_SEGMENT_SPLIT.split(answer)]
+    segments = [s for s in segments if 2 <= len(s) <= 8]
     return [subject, *segments]
 
 
 def _en_terms(answer: str) -> list[str]:
     match = EN_SUBJECT.match(answer)
-    return [match.group(1)] if match and len(match.group(1).split()) <= 6 else []
+    subject = match.group(1) if match else ""
+    return [subject] if len(subject.split()) <= 6 and subject.lower() not in EN_PRONOUNS else []
 
 
 def question_terms(answer: str, heading_path: Sequence[str], language: Language) -> list[str]:
-    """Phrases a question about `answer` may be built on: its subject, quoted terms, the
-    chunk's heading words, short segments of the answer (zh-TW); at most MAX_TERMS."""
+    """Phrases a question about `answer` may be built on: its subject, quoted terms and the
+    words of the chunk's heading that it uses; else short segments of it (zh-TW); else
+    the heading. At most MAX_TERMS."""
     if language == "zh-TW":
         subject, *segments = _zh_terms(answer)
     else:
         subject, segments = next(iter(_en_terms(answer)), ""), []
-    found = [subject, *QUOTED.findall(answer), *_heading_terms(heading_path), *segments]
+    # The answer's own subject, quoted terms and heading words come first; its segments
+    # only when it has none of those (a tiny model picks a fragment over a subject), the
+    # heading only when it offers nothing at all: a question must point at its answer,
+    # else the answers of one section share their questions.
+    headings = _heading_terms(heading_path)
+    used = [h for h in headings if h.lower() in answer.lower()]
+    terms = _usable_terms([subject, *QUOTED.findall(answer), *used], language)
+    terms = terms or _usable_terms(segments, language) or _usable_terms(headings, language)
+    return terms[:MAX_TERMS]
+
+
+def _usable_terms(found: Iterable[str], language: Language) -> list[str]:
     terms: list[str] = []
     for term in found:
         term = EN_ARTICLE.sub("", term.strip()) if language == "en" else term.strip()
         usable = 0 < len(term) <= MAX_TERM_CHARS[language] and not set(term) & set('"\\\n')
         if usable and (cjk_share(term) >= 0.3) == (language == "zh-TW") and term not in terms:
             terms.append(term)
-    return terms[:MAX_TERMS]
+    return terms
 
 
 def cloze_prefixes(answer: str, language: Language) -> list[str]:
-    """Openings of the answer's first clause that end on a verb ("令用於"), for questions
-    like 令用於什麼？ (zh-TW only)."""
+    """Openings of the answer's first clause that end on a verb such as 用於 or 是
+    ("令用於"), for questions like 令用於什麼？ (zh-TW only)."""
     if language != "zh-TW":
         return []
     clause = CLAUSE["zh-TW"].findall(answer)[0].rstrip("，、。！？")
-    ends = {m.end() for m in ZH_PREDICATE.finditer(clause) if m.group() != "的"}
+    ends = {m.end() for m in ZH_CLOZE_VERB.finditer(clause)}
     return [clause[:end] for end in sorted(ends) if 2 <= end <= MAX_PREFIX_CHARS]
 
 

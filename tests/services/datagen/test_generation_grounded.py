@@ -34,6 +34,8 @@ CHUNK = """# 公文的類別與用途
 ```
 程式碼是不會被當成答案的一段文字。
 ```
+問：公文可以直接拿去給別的單位嗎？
+答：視機關的作業方式而定，可以線上簽核。
 依收文機關與發文機關的層級關係，函可分為三種方向：對上級機關行文是上行文，對同級機關是平行文，對下級機關是下行文，各機關應依此選用期望語。
 """
 
@@ -44,6 +46,7 @@ def test_answers_are_verbatim_sentences_without_markdown_or_fragments() -> None:
         "令要蓋用機關印信，並由首長署名",  # split at ；, which is dropped
         "呈與咨的使用範圍最窄。",
         "函是機關之間公文往復時使用的公文。",  # list marker and emphasis gone
+        "視機關的作業方式而定，可以線上簽核。",  # an FAQ's answer, not its question
         # an overlong sentence gives its opening clauses, up to 60 characters
         "依收文機關與發文機關的層級關係，函可分為三種方向：對上級機關行文是上行文，"
         "對同級機關是平行文，對下級機關是下行文",
@@ -57,11 +60,17 @@ def test_answers_are_verbatim_sentences_without_markdown_or_fragments() -> None:
 
 def test_terms_and_cloze_openings_come_from_the_answer_and_its_heading() -> None:
     answer = "令用於公布法律、發布命令，以及任免、獎懲官員。"
-    terms = grounded.question_terms(answer, ["公文", "呈與咨"], "zh-TW")
-    assert terms[:4] == ["令", "呈與咨", "呈", "咨"] and "公布法律" in terms
-    assert len(terms) <= grounded.MAX_TERMS
+    terms = grounded.question_terms(answer, ["公文", "令與公告"], "zh-TW")
+    assert terms == ["令"]  # its subject; of the heading's words it uses only 令
+    assert grounded.question_terms("函要寫「主旨」。", ["函"], "zh-TW") == ["函", "主旨"]
+    # no subject: the answer's own segments, not the section's heading
+    assert grounded.question_terms("由首長署名。", ["呈與咨"], "zh-TW") == ["首長署名"]
+    # an answer with nothing to ask about falls back to its heading
+    assert grounded.question_terms("都由它。", ["呈與咨"], "zh-TW") == ["呈與咨", "呈", "咨"]
     assert grounded.cloze_prefixes(answer, "zh-TW") == ["令用於"]
-    assert grounded.question_terms("The seal is required.", ["Seals"], "en") == ["seal", "Seals"]
+    assert grounded.cloze_prefixes("說明只有一項。", "zh-TW") == []  # 只 is no verb to ask at
+    assert grounded.question_terms("The seal is required.", ["Seals"], "en") == ["seal"]
+    assert grounded.question_terms("It is required.", ["Seals"], "en") == ["Seals"]
 
 
 @pytest.mark.parametrize(
@@ -78,7 +87,7 @@ def test_terms_and_cloze_openings_come_from_the_answer_and_its_heading() -> None
             "en",
             "The seal (a stamp) is required on every order.",
             ["Orders"],
-            ["What is seal (a stamp)?", "When is Orders used?"],
+            ["What is seal (a stamp)?", "When is seal (a stamp) used?"],
             ["What is the moon?", "what is seal (a stamp)?"],
         ),
     ],

@@ -1,6 +1,8 @@
 """Grounded datagen with the real bundled SmolLM2-135M-Instruct as teacher and judge,
 served by the gateway (transformers engine, constrained decoding): every answer the teacher
-gives is the JSON asked for, and the pairs it keeps passed the unchanged gates."""
+gives is the JSON asked for, its questions pass the rules and reach the judge, and the
+pairs it keeps passed the unchanged gates. (As a judge this model gives one constant
+score whatever the pair, so how many it keeps says nothing here.)"""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ async def test_a_served_tiny_teacher_never_fails_the_format(stack: ApiStack) -> 
     chunks = chunk_document(parse_document(DOC), ChunkingOptions(size=200, overlap=0))
     chunk = next(c for c in chunks if c.heading_path[-1] == "令")  # four sentences
     spec = DatagenSpec.model_validate(
-        {"file_ids": ["file-1"], "teacher": {"model": SMOL}, "eval_fraction": 0.0}
+        {"file_ids": ["file-1"], "teacher": {"model": SMOL}, "eval_fraction": 0.0, "refine": False}
     )
     teacher = TeacherClient(spec.teacher, f"{stack.url}/v1", stack.key("tenant-a"))
     try:
@@ -52,6 +54,10 @@ async def test_a_served_tiny_teacher_never_fails_the_format(stack: ApiStack) -> 
     assert counts["format_failures"] == 0 and counts["teacher_failures"] == {}
     assert counts["answers"] == len(grounded.answer_spans(chunk.text, "zh-TW")) >= 3
     assert counts["generated"] == 3 * counts["answers"]
+    dropped = counts["dropped"]
+    judged = counts["generated"] - sum(n for k, n in dropped.items() if k != "low_score")
+    assert judged >= counts["answers"]  # at least a phrasing per answer reached the judge
+    assert judged == counts["kept"] + dropped.get("low_score", 0)  # each got a score
     for pair in result.train:
         assert pair.answer in chunk.text  # verbatim
         assert quality.rule_problem(pair.question, pair.answer, chunk.text, "zh-TW") is None
