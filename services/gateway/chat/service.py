@@ -111,10 +111,9 @@ def _deltas(
 
 
 def _choice(index: int, text: str, finish: str | None, tools: bool) -> ChatChoice:
-    calls = split_tool_calls(text)[1] if tools else []
+    plain, calls = split_tool_calls(text) if tools else (text, [])
     if not calls:
         return ChatChoice(index=index, message=ChatMessageOut(content=text), finish_reason=finish)
-    plain = split_tool_calls(text)[0]
     return ChatChoice(
         index=index,
         message=ChatMessageOut(
