@@ -10,6 +10,7 @@ from services.inference.engines.base import (
     GenerationChunk,
     GenerationRequest,
     SamplingSettings,
+    TokenLogprob,
     ToolCallTurn,
     ToolSpec,
 )
@@ -18,6 +19,7 @@ from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
+MAX_TOP_LOGPROBS = 20  # alternatives per position, as OpenAI and vLLM allow
 FINISH_TO_PB = {
     "stop": inference_pb2.FINISH_REASON_STOP,
     "length": inference_pb2.FINISH_REASON_LENGTH,
@@ -37,6 +39,13 @@ def sampling_from_pb(params: inference_pb2.SamplingParams, max_tokens: int) -> S
     for name in ("presence_penalty", "frequency_penalty"):
         if not -2 <= getattr(params, name) <= 2:
             raise InvalidRequestError(f"{name} must be in [-2, 2]", param=name)
+    logprobs = {
+        name: getattr(params, name) if params.HasField(name) else None
+        for name in ("logprobs", "prompt_logprobs")
+    }
+    for name, top in logprobs.items():
+        if top is not None and not 0 <= top <= MAX_TOP_LOGPROBS:
+            raise InvalidRequestError(f"{name} must be in [0, {MAX_TOP_LOGPROBS}]", param=name)
     return SamplingSettings(
         max_tokens=max_tokens,
         temperature=temperature,
@@ -47,6 +56,7 @@ def sampling_from_pb(params: inference_pb2.SamplingParams, max_tokens: int) -> S
         repetition_penalty=params.repetition_penalty or 1.0,
         presence_penalty=params.presence_penalty,
         frequency_penalty=params.frequency_penalty,
+        **logprobs,
     )
 
 
@@ -87,8 +97,29 @@ def request_from_pb(
     return GenerationRequest(grammar=grammar, **common)
 
 
+def _logprob_to_pb(token: TokenLogprob) -> inference_pb2.TokenLogprob:
+    reply = inference_pb2.TokenLogprob(
+        token_id=token.token_id,
+        token_bytes=token.token_bytes,
+        top=[
+            inference_pb2.TopLogprob(
+                token_id=t.token_id, token_bytes=t.token_bytes, logprob=t.logprob
+            )
+            for t in token.top
+        ],
+    )
+    if token.logprob is not None:
+        reply.logprob = token.logprob
+    return reply
+
+
 def chunk_to_pb(chunk: GenerationChunk) -> inference_pb2.GenerateResponse:
-    reply = inference_pb2.GenerateResponse(text_delta=chunk.text, token_ids=chunk.token_ids)
+    reply = inference_pb2.GenerateResponse(
+        text_delta=chunk.text,
+        token_ids=chunk.token_ids,
+        logprobs=[_logprob_to_pb(t) for t in chunk.logprobs],
+        prompt_logprobs=[_logprob_to_pb(t) for t in chunk.prompt_logprobs],
+    )
     if chunk.finish_reason is not None:
         reply.finish_reason = FINISH_TO_PB[chunk.finish_reason]
         reply.usage.CopyFrom(

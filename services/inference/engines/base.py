@@ -54,6 +54,8 @@ class SamplingSettings:
     repetition_penalty: float = 1.0
     presence_penalty: float = 0.0  # OpenAI semantics; engines without it reject non-zero
     frequency_penalty: float = 0.0
+    logprobs: int | None = None  # per generated token, with this many alternatives
+    prompt_logprobs: int | None = None  # per prompt token, with this many alternatives
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,25 @@ class GenerationRequest:
     tools: tuple[ToolSpec, ...] = ()  # functions shown to the model (see prompts.py)
 
 
+@dataclass(frozen=True)
+class TopLogprob:
+    token_id: int
+    token_bytes: bytes
+    logprob: float
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A token's natural-log probability under the model's distribution before any grammar
+    mask (None for the first prompt token), and the most likely alternatives there, most
+    likely first. `token_bytes` may hold part of a UTF-8 character."""
+
+    token_id: int
+    token_bytes: bytes
+    logprob: float | None
+    top: tuple[TopLogprob, ...] = ()
+
+
 @dataclass
 class GenerationChunk:
     """Text and token ids added since the previous chunk; the last chunk has finish_reason
@@ -79,6 +100,8 @@ class GenerationChunk:
     finish_reason: FinishReason | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # one per token id, if asked
+    prompt_logprobs: list[TokenLogprob] = field(default_factory=list)  # first chunk, if asked
 
 
 @dataclass(frozen=True)
