@@ -1,6 +1,9 @@
 """Grammar-constrained decoding for engines that expose the logits (transformers,
 llama.cpp): each constrained row of a batch has an xgrammar matcher that masks the tokens
-its grammar does not allow at the next step. vLLM enforces the same grammar itself."""
+its grammar does not allow at the next step. vLLM enforces the same grammar itself.
+
+The vocabulary's bytes xgrammar works out for masking are also what logprobs show of each
+token (`GrammarCompiler.token_bytes`, `hf_token_bytes`)."""
 
 from __future__ import annotations
 
@@ -19,15 +22,13 @@ class GrammarCompiler:
 
         self._compiler = xgr.GrammarCompiler(tokenizer_info, max_threads=2)
         self.vocab_size = int(tokenizer_info.vocab_size)
+        # Each token's bytes, index = id: b"" past the tokenizer's own tokens (a padded
+        # embedding), a special token's text for a Hugging Face one.
+        self.token_bytes: list[bytes] = list(tokenizer_info.decoded_vocab)
 
     @classmethod
     def for_hf(cls, tokenizer: Any, vocab_size: int, eos: set[int]) -> GrammarCompiler:
-        import xgrammar as xgr
-
-        info = xgr.TokenizerInfo.from_huggingface(
-            tokenizer, vocab_size=vocab_size, stop_token_ids=sorted(eos)
-        )
-        return cls(info)
+        return cls(_hf_tokenizer_info(tokenizer, vocab_size, eos))
 
     @classmethod
     def for_token_bytes(cls, pieces: Sequence[bytes], eos: set[int]) -> GrammarCompiler:
@@ -48,6 +49,20 @@ class GrammarCompiler:
         import xgrammar as xgr
 
         return xgr.GrammarMatcher(self._compiler.compile_grammar(grammar))
+
+
+def _hf_tokenizer_info(tokenizer: Any, vocab_size: int, eos: set[int]) -> Any:
+    import xgrammar as xgr
+
+    # No stop tokens given: xgrammar finds the tokenizer's own.
+    return xgr.TokenizerInfo.from_huggingface(
+        tokenizer, vocab_size=vocab_size, stop_token_ids=sorted(eos) or None
+    )
+
+
+def hf_token_bytes(tokenizer: Any, vocab_size: int) -> list[bytes]:
+    """`GrammarCompiler.token_bytes` for an engine that masks no grammar itself (vLLM)."""
+    return list(_hf_tokenizer_info(tokenizer, vocab_size, set()).decoded_vocab)
 
 
 class GrammarMask:

@@ -3,6 +3,10 @@ batch, batched generation for requests that share an adapter and sampling settin
 
 Light (no extra install) and exact: the fallback when vLLM is missing and the engine the
 fast tests use. One worker thread owns the model, so adapter switches never race.
+
+Logprobs (logprobs.py) come from the raw logits, before the repetition penalty, the grammar
+mask and temperature: a logits processor keeps them for the rows of a batch that asked.
+Prompt logprobs take one more forward pass over the prompt, only for a request that asks.
 """
 
 from __future__ import annotations
@@ -22,12 +26,18 @@ from services.inference.engines.base import (
     GenerationChunk,
     GenerationRequest,
     SamplingSettings,
+    TokenLogprob,
 )
-from services.inference.engines.batch_stream import BatchStream
+from services.inference.engines.batch_stream import BatchStream, RowSpec
 from services.inference.engines.grammar import (
     GrammarCompiler,
     GrammarLogitsProcessor,
     GrammarMask,
+)
+from services.inference.engines.logprobs import (
+    PROMPT_ROWS,
+    first_prompt_token,
+    next_token_logprobs,
 )
 from services.inference.engines.prompts import eos_token_ids, prompt_token_ids
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
@@ -206,6 +216,7 @@ class TransformersEngine:
         if not batch:
             return
         import torch
+        from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
 
         sampling = batch[0].request.sampling
         width = max(len(j.prompt_ids) for j in batch)
@@ -217,18 +228,35 @@ class TransformersEngine:
         attention = torch.tensor(
             [[0] * (width - len(j.prompt_ids)) + [1] * len(j.prompt_ids) for j in batch]
         )
-        stream = BatchStream(
-            self._tokenizer,
-            self._eos,
-            [(j.request.sampling, len(j.prompt_ids), j.cancelled, j.send) for j in batch],
-        )
         adapter = batch[0].request.adapter
         assert self._grammars is not None
         mask = GrammarMask(
             [self._grammars.matcher(j.request.grammar) for j in batch], self._grammars.vocab_size
         )
-        processors = [GrammarLogitsProcessor(mask)] if mask.active else []
         with self._adapter_context(adapter), torch.inference_mode():
+            stream = BatchStream(
+                self._tokenizer,
+                self._eos,
+                [
+                    RowSpec(
+                        j.request.sampling,
+                        len(j.prompt_ids),
+                        j.cancelled,
+                        j.send,
+                        self._prompt_logprobs(j.prompt_ids, j.request.sampling.prompt_logprobs),
+                    )
+                    for j in batch
+                ],
+                self._grammars.token_bytes,
+            )
+            # In this order: logprobs see the raw logits, the grammar masks penalised ones
+            # (then generate() applies temperature, top-k and top-p).
+            penalty = sampling.repetition_penalty or 1.0
+            processors = [
+                stream.logits_keeper(),
+                RepetitionPenaltyLogitsProcessor(penalty) if penalty != 1.0 else None,
+                GrammarLogitsProcessor(mask) if mask.active else None,
+            ]
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
             self._model.generate(
@@ -238,10 +266,26 @@ class TransformersEngine:
                 streamer=stream,
                 stopping_criteria=[stream.stopping_criteria()],
                 pad_token_id=pad,
-                logits_processor=processors,
+                logits_processor=[p for p in processors if p is not None],
                 **_sampling_kwargs(sampling),
             )
         stream.finish_all()
+
+    def _prompt_logprobs(self, ids: list[int], top: int | None) -> list[TokenLogprob]:
+        """One forward pass over the prompt alone, with the batch's adapter (or none), if
+        the request asked for prompt logprobs."""
+        if top is None or not ids:
+            return []
+        import torch
+
+        assert self._grammars is not None
+        token_bytes = self._grammars.token_bytes
+        logits = self._model(input_ids=torch.tensor([ids]), use_cache=False).logits[0]
+        scored = [first_prompt_token(ids[0], token_bytes)]
+        for start in range(0, len(ids) - 1, PROMPT_ROWS):
+            targets = ids[start + 1 : start + 1 + PROMPT_ROWS]
+            scored += next_token_logprobs(logits[start:], targets, top, token_bytes)
+        return scored
 
     def _adapter_context(self, adapter: str | None) -> Any:
         from peft import PeftModel
@@ -255,21 +299,22 @@ class TransformersEngine:
 
 
 def _sampling_kwargs(sampling: SamplingSettings) -> dict[str, Any]:
-    penalty = sampling.repetition_penalty or 1.0
+    # The repetition penalty is one of our logits processors (after the logprobs see the
+    # logits); 1.0 keeps the model's generation config from adding its own.
     if sampling.temperature <= 0:
         return {
             "do_sample": False,
             "temperature": None,
             "top_p": None,
             "top_k": None,
-            "repetition_penalty": penalty,
+            "repetition_penalty": 1.0,
         }
     return {
         "do_sample": True,
         "temperature": sampling.temperature,
         "top_p": sampling.top_p,
         "top_k": sampling.top_k,  # 0 disables top-k (transformers' default would be 50)
-        "repetition_penalty": penalty,
+        "repetition_penalty": 1.0,
     }
 
 

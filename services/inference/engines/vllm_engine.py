@@ -3,6 +3,10 @@ LoRA adapters as per-request `LoRARequest`s, continuous batching across adapters
 
 vLLM is imported in `start()`, so importing this module needs no vLLM. The engine core
 runs in a child process; `start()` takes tens of seconds on a CPU.
+
+Logprobs are vLLM's default `raw_logprobs`: before penalties, temperature and top-k/top-p,
+as the other engines give them, except under a grammar: vLLM masks the logits before it
+computes them, so a constrained token's logprob is over the tokens the grammar allowed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from services.inference.engines.base import (
     GenerationChunk,
     GenerationRequest,
     SamplingSettings,
+    TokenLogprob,
+    TopLogprob,
 )
+from services.inference.engines.grammar import hf_token_bytes
 from services.inference.engines.prompts import prompt_token_ids
 from tuneloop_core.errors import InternalError, InvalidRequestError, NotFoundError
 
@@ -66,6 +73,7 @@ class VllmEngine:
         self._max_cpu_loras = max_cpu_loras
         self._llm: Any = None  # vllm.v1.engine.async_llm.AsyncLLM once started
         self._tokenizer: Any = None
+        self._token_bytes: list[bytes] = []  # each token's bytes, index = id (logprobs)
         self._adapters: dict[str, _Adapter] = {}
         self._lora_ids = itertools.count(1)  # vLLM requires ids >= 1
         self._context_length = 0
@@ -100,6 +108,8 @@ class VllmEngine:
         if on_cpu:
             await self._llm.collective_rpc("tuneloop_skip_base_rows_in_lora_ops")
         self._tokenizer = self._llm.get_tokenizer()
+        vocab_size = int(self._llm.model_config.get_vocab_size())
+        self._token_bytes = await asyncio.to_thread(hf_token_bytes, self._tokenizer, vocab_size)
         self._context_length = int(self._llm.model_config.max_model_len)
         log.info(
             "vLLM serves %s (%s, context %d)", self._base.path, self._dtype, self._context_length
@@ -161,11 +171,18 @@ class VllmEngine:
         )
         completion_tokens = 0
         finished = False
+        s = request.sampling
         try:
             async for output in stream:
                 delta = output.outputs[0]
                 completion_tokens += len(delta.token_ids)
                 chunk = GenerationChunk(text=delta.text, token_ids=list(delta.token_ids))
+                if s.logprobs is not None:
+                    chunk.logprobs = self._logprobs(delta.logprobs, chunk.token_ids, s.logprobs)
+                if s.prompt_logprobs is not None and output.prompt_logprobs:
+                    chunk.prompt_logprobs = self._logprobs(
+                        output.prompt_logprobs, ids, s.prompt_logprobs
+                    )
                 if output.finished:
                     finished = True
                     if delta.finish_reason == "error":
@@ -173,7 +190,7 @@ class VllmEngine:
                     chunk.finish_reason = _FINISH_REASONS.get(delta.finish_reason, "stop")
                     chunk.prompt_tokens = len(ids)
                     chunk.completion_tokens = completion_tokens
-                if chunk.text or chunk.token_ids or chunk.finish_reason:
+                if chunk.text or chunk.token_ids or chunk.finish_reason or chunk.prompt_logprobs:
                     yield chunk
         except VLLMClientError as exc:
             raise InvalidRequestError(str(exc), param=getattr(exc, "parameter", None)) from exc
@@ -182,6 +199,28 @@ class VllmEngine:
                 with contextlib.suppress(Exception):
                     await self._llm.abort(request_id)
             await stream.aclose()
+
+    def _logprobs(self, positions: Any, token_ids: list[int], top: int) -> list[TokenLogprob]:
+        """vLLM's logprobs of `token_ids` as ours. Each position is a {token id: Logprob}
+        (None for the first prompt token) holding the token itself, with its rank in the
+        vocabulary, and the `top` most likely tokens, ranks 1 to `top`."""
+        if len(positions) != len(token_ids):
+            raise InternalError(f"vLLM gave {len(positions)} logprobs for {len(token_ids)} tokens")
+        scored = []
+        for token, position in zip(token_ids, positions, strict=True):
+            if not position:  # None, or {} in vLLM's FlatLogprobs
+                scored.append(TokenLogprob(token, self._token_bytes[token], None))
+                continue
+            ranked = sorted(
+                (item for item in position.items() if (item[1].rank or 0) <= top),
+                key=lambda item: (item[1].rank or 0, -item[1].logprob),
+            )
+            alternatives = tuple(
+                TopLogprob(i, self._token_bytes[i], lp.logprob) for i, lp in ranked[:top]
+            )
+            value = position[token].logprob
+            scored.append(TokenLogprob(token, self._token_bytes[token], value, alternatives))
+        return scored
 
     def _lora_request(self, name: str | None) -> Any:
         if name is None:
@@ -199,7 +238,13 @@ class CpuLoraFix:
     torch LoRA ops in the worker process. They gather each row's adapter weights with its
     slot index, and a base-model row's index is -1, so a base request batched with adapter
     requests silently gets the last slot's adapter (vllm-project/vllm PR #48421, open).
-    The GPU kernels skip -1 rows; with the patch the CPU ops leave those rows as well."""
+    The GPU kernels skip -1 rows; with the patch the CPU ops leave those rows as well.
+
+    Prompt logprobs meet the same ops with one row per prompt token but one index per
+    request of the step: vLLM-CPU fails the whole engine when other requests share it
+    (vllm-project/vllm#29955). Those rows keep the base model's lm_head, unless the request
+    is alone on an adapter; the GPU kernels do the same (#51594). Tuneloop's adapters never
+    train lm_head (trainer/model_setup.py), so their prompt logprobs are exact."""
 
     def tuneloop_skip_base_rows_in_lora_ops(self) -> None:
         from vllm.lora.ops.torch_ops import lora_ops  # sgmv_* call these through globals
@@ -218,8 +263,12 @@ def _skipping_base_rows(op: Any) -> Any:
     def op_skipping_base_rows(
         inputs: Any, weights: Any, output: Any, indices: Any, *args: Any, **kwargs: Any
     ) -> None:
+        if output.shape[0] != indices.shape[0]:  # prompt logprob rows (see CpuLoraFix)
+            if indices.shape[0] == 1 and int(indices[0]) >= 0:
+                op(inputs, weights, output, indices, *args, **kwargs)  # the one adapter's
+            return
         base_rows = indices < 0
-        if not bool(base_rows.any()) or output.shape[0] != indices.shape[0]:
+        if not bool(base_rows.any()):
             op(inputs, weights, output, indices, *args, **kwargs)
             return
         untouched = output[base_rows].clone()
@@ -258,6 +307,8 @@ def _sampling_params(sampling: SamplingSettings, grammar: str | None = None) -> 
         presence_penalty=sampling.presence_penalty,
         frequency_penalty=sampling.frequency_penalty,
         structured_outputs=structured,
+        logprobs=sampling.logprobs,  # the sampled token's, then this many of the best
+        prompt_logprobs=sampling.prompt_logprobs,
     )
 
 

@@ -1,19 +1,23 @@
 """The llama.cpp engine on an F16 GGUF of the tiny model: same greedy answer as the
-transformers engine on the original weights, stop strings, lengths, no adapters; the whole
-stack serving the GGUF by name through the OpenAI API; and grammars (JSON schema, choice,
-regex, a required tool call) enforced on the bundled SmolLM2 GGUF."""
+transformers engine on the original weights, stop strings, lengths, no adapters, logprobs
+as a transformers forward pass gives them; the whole stack serving the GGUF by name through
+the OpenAI API; and grammars (JSON schema, choice, regex, a required tool call) enforced on
+the bundled SmolLM2 GGUF, whose long-prompt logprobs match llama.cpp's own `logits_all`."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
 import openai
 import pytest
 import pytest_asyncio
+import torch
+from transformers import AutoModelForCausalLM
 
 from services.inference.constraints import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, grammar_for
 from services.inference.engines.base import (
@@ -22,6 +26,7 @@ from services.inference.engines.base import (
     GenerationChunk,
     GenerationRequest,
     SamplingSettings,
+    TokenLogprob,
     ToolSpec,
 )
 from services.inference.engines.grammar import GrammarCompiler
@@ -234,3 +239,89 @@ def test_token_pieces() -> None:
 
     assert allowed(paris) and allowed(im_end) and not allowed(im_start)
     llm.close()
+
+
+def assert_matches(entries: list[TokenLogprob], expected: torch.Tensor, tolerance: float) -> None:
+    """`entries[k]` scores its token as row k of `expected` (log-softmax), alternatives
+    most likely first."""
+    assert len(entries) == len(expected)
+    for entry, row in zip(entries, expected, strict=True):
+        assert entry.logprob == pytest.approx(row[entry.token_id].item(), abs=tolerance)
+        values = [t.logprob for t in entry.top]
+        assert values == sorted(values, reverse=True)
+        for alternative in entry.top:
+            assert alternative.logprob == pytest.approx(
+                row[alternative.token_id].item(), abs=tolerance
+            )
+
+
+async def test_logprobs_match_transformers(tiny_gguf: tuple[Path, Path]) -> None:
+    base, gguf = tiny_gguf
+    cpp = LlamaCppEngine(BaseModelSpec("tiny-gguf", gguf))
+    await cpp.start()
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+
+    def forward(ids: list[int]) -> torch.Tensor:
+        with torch.inference_mode():
+            return torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)
+
+    try:
+        plain = GenerationRequest("p", messages=MESSAGES, sampling=greedy(12))
+        asked = replace(plain, sampling=replace(plain.sampling, logprobs=3, prompt_logprobs=2))
+        without = await collect(cpp, plain)
+        assert all(not c.logprobs and not c.prompt_logprobs for c in without)
+        chunks = await collect(cpp, asked)
+        ids = [t for c in chunks for t in c.token_ids]
+        assert ids == [t for c in without for t in c.token_ids] and len(ids) == 12
+        assert all(len(c.logprobs) == len(c.token_ids) for c in chunks)
+        prompt = chunks[0].prompt_logprobs
+        assert len(prompt) == cpp.count_prompt_tokens(plain)
+        assert prompt[0].logprob is None and prompt[0].top == ()
+        assert all(len(e.top) == 2 for e in prompt[1:]) and not chunks[1].prompt_logprobs
+        prompt_ids = [e.token_id for e in prompt]
+        expected = forward(prompt_ids + ids)[:-1]  # F16 weights: close, not equal
+        assert_matches(prompt[1:], expected[: len(prompt) - 1], 0.05)
+        entries = [e for c in chunks for e in c.logprobs]
+        assert_matches(entries, expected[len(prompt) - 1 :], 0.05)
+        assert all(e.top[0].token_id == e.token_id for e in entries)  # greedy, free text
+
+        # Under a grammar, the logprobs are still the model's own, before the mask.
+        grammar = 'root ::= "The quick brown fox"'
+        constrained = replace(asked, grammar=grammar, sampling=greedy(30))
+        constrained = replace(constrained, sampling=replace(constrained.sampling, logprobs=1))
+        chunks = await collect(cpp, constrained)
+        assert "".join(c.text for c in chunks) == "The quick brown fox"
+        ids = [t for c in chunks for t in c.token_ids]
+        entries = [e for c in chunks for e in c.logprobs]
+        assert_matches(entries, forward(prompt_ids + ids)[len(prompt) - 1 : -1], 0.05)
+        assert any(e.top[0].token_id != e.token_id for e in entries)
+    finally:
+        await cpp.close()
+
+
+@in_module_loop
+async def test_long_prompt_logprobs_match_logits_all(smollm2: LlamaCppEngine) -> None:
+    """A prompt longer than one llama.cpp batch (512 tokens) is scored batch by batch, and
+    the generation after it continues from the same cache."""
+    import llama_cpp
+
+    prompt = " ".join(f"{i} apples and {i + 1} pears." for i in range(60))  # 580 tokens
+    plain = GenerationRequest("p", prompt=prompt, sampling=greedy(8))
+    asked = replace(plain, sampling=replace(plain.sampling, prompt_logprobs=0))
+    without = await collect(smollm2, plain)
+    chunks = await collect(smollm2, asked)
+    assert [t for c in chunks for t in c.token_ids] == [t for c in without for t in c.token_ids]
+    scored = chunks[0].prompt_logprobs
+    ids = [e.token_id for e in scored]
+    assert len(ids) == smollm2.count_prompt_tokens(plain) > 512
+    assert all(e.top == () for e in scored)
+
+    reference = llama_cpp.Llama(
+        model_path=str(smollm2_gguf()), n_ctx=1024, logits_all=True, verbose=False
+    )
+    try:
+        reference.eval(ids)
+        expected = torch.log_softmax(torch.from_numpy(reference.scores[: len(ids) - 1]), dim=-1)
+    finally:
+        reference.close()
+    assert_matches(scored[1:], expected, 0.01)

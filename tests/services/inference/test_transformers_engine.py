@@ -1,10 +1,12 @@
 """The transformers + PEFT engine on a tiny local model: exact greedy output against plain
-transformers, adapters switched per request, batching, streaming, stops, cancellation."""
+transformers, adapters switched per request, batching, streaming, stops, cancellation, and
+logprobs against a plain forward pass."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,12 +14,14 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from services.inference.convert import chunk_to_pb
 from services.inference.engines.base import (
     BaseModelSpec,
     ChatTurn,
     GenerationChunk,
     GenerationRequest,
     SamplingSettings,
+    TokenLogprob,
 )
 from services.inference.engines.transformers_engine import TransformersEngine
 from support.tiny_model import build_tiny_adapter, build_tiny_model
@@ -215,3 +219,113 @@ async def test_unloading_every_adapter_leaves_a_working_base(tiny: dict[str, Pat
         )[-1].finish_reason
     finally:
         await engine.close()
+
+
+def forward_logprobs(tiny: dict[str, Path], adapter: str | None, ids: list[int]) -> torch.Tensor:
+    """Log-softmax of plain transformers (+ PEFT) logits over `ids`: row i scores ids[i + 1]."""
+    model = AutoModelForCausalLM.from_pretrained(tiny["base"], dtype=torch.float32)
+    if adapter is not None:
+        model = PeftModel.from_pretrained(model, tiny[adapter])
+    with torch.inference_mode():
+        return torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)
+
+
+def assert_ranked(entries: list[TokenLogprob], top: int) -> None:
+    for entry in entries:
+        assert entry.logprob is not None and entry.logprob <= 0
+        values = [t.logprob for t in entry.top]
+        assert len(values) == top and values == sorted(values, reverse=True)
+
+
+def assert_matches(
+    entries: list[TokenLogprob], expected: torch.Tensor, ids: list[int], tolerance: float
+) -> None:
+    """`entries[k]` scores `ids[k]` as row k of `expected`, alternatives included."""
+    for entry, row, token in zip(entries, expected, ids, strict=True):
+        assert entry.token_id == token
+        assert entry.logprob == pytest.approx(row[token].item(), abs=tolerance)
+        for alternative in entry.top:
+            assert alternative.logprob == pytest.approx(
+                row[alternative.token_id].item(), abs=tolerance
+            )
+        if entry.top:
+            assert entry.top[0].logprob == pytest.approx(row.max().item(), abs=tolerance)
+
+
+async def test_greedy_logprobs_match_a_forward_pass(
+    engine: TransformersEngine, tiny: dict[str, Path]
+) -> None:
+    """Batched with a request that asked for none, which gets none."""
+    asked = GenerationRequest("a", prompt="Hello world", sampling=replace(GREEDY, logprobs=3))
+    plain = GenerationRequest("p", prompt="Hello world", sampling=GREEDY)
+    chunks, plain_chunks = await asyncio.gather(collect(engine, asked), collect(engine, plain))
+    assert all(not c.logprobs and not c.prompt_logprobs for c in plain_chunks)
+    assert all(not c.prompt_logprobs for c in chunks)
+    assert all(len(c.logprobs) == len(c.token_ids) for c in chunks)
+    ids = [t for c in chunks for t in c.token_ids]
+    assert ids == [t for c in plain_chunks for t in c.token_ids]
+    entries = [e for c in chunks for e in c.logprobs]
+    assert_ranked(entries, 3)
+    for entry in entries:  # greedy free text: the token is the most likely one
+        assert entry.top[0].token_id == entry.token_id and entry.top[0].logprob == entry.logprob
+    tokenizer = AutoTokenizer.from_pretrained(tiny["base"])
+    prompt = tokenizer("Hello world")["input_ids"]
+    expected = forward_logprobs(tiny, None, prompt + ids)[len(prompt) - 1 : -1]
+    assert_matches(entries, expected, ids, 1e-3)
+    shown = [e for e in entries if e.token_id not in tokenizer.all_special_ids]
+    text = b"".join(e.token_bytes for e in shown).decode(errors="replace")
+    assert text == tokenizer.decode([e.token_id for e in shown])
+
+
+async def test_prompt_logprobs_with_an_adapter_and_a_penalty(
+    engine: TransformersEngine, tiny: dict[str, Path]
+) -> None:
+    """Prompt logprobs come on the first chunk; logprobs are the model's own, before the
+    repetition penalty, and asking for them does not change the tokens."""
+    sampling = replace(GREEDY, repetition_penalty=1.5)
+    asked = GenerationRequest(
+        "a",
+        messages=(ChatTurn("user", "公文的主旨"),),
+        adapter="a1",
+        sampling=replace(sampling, logprobs=2, prompt_logprobs=1),
+    )
+    chunks = await collect(engine, asked)
+    plain = await collect(engine, replace(asked, sampling=sampling))
+    ids = [t for c in chunks for t in c.token_ids]
+    assert ids == [t for c in plain for t in c.token_ids]
+    prompt = chunks[0].prompt_logprobs
+    assert len(prompt) == engine.count_prompt_tokens(asked)
+    assert prompt[0].logprob is None and prompt[0].top == ()
+    assert all(not c.prompt_logprobs for c in chunks[1:])
+    assert_ranked(prompt[1:], 1)
+    prompt_ids = [e.token_id for e in prompt]
+    expected = forward_logprobs(tiny, "a1", prompt_ids + ids)
+    assert_matches(prompt[1:], expected[: len(prompt_ids) - 1], prompt_ids[1:], 1e-3)
+    entries = [e for c in chunks for e in c.logprobs]
+    assert_matches(entries, expected[len(prompt_ids) - 1 : -1], ids, 1e-3)
+
+    reply = chunk_to_pb(chunks[0])  # what the servicer sends
+    assert not reply.prompt_logprobs[0].HasField("logprob")
+    assert [t.token_id for t in reply.prompt_logprobs] == prompt_ids
+    assert reply.prompt_logprobs[1].logprob == pytest.approx(prompt[1].logprob, abs=1e-6)
+    assert reply.logprobs[0].top[1].token_bytes == chunks[0].logprobs[0].top[1].token_bytes
+
+
+async def test_grammar_tokens_show_unmasked_logprobs(
+    engine: TransformersEngine, tiny: dict[str, Path]
+) -> None:
+    request = GenerationRequest(
+        "g",
+        prompt="Hello",
+        sampling=replace(GREEDY, logprobs=1),
+        grammar='root ::= "The quick brown fox"',
+    )
+    chunks = await collect(engine, request)
+    assert "".join(c.text for c in chunks) == "The quick brown fox"
+    ids = [t for c in chunks for t in c.token_ids]
+    entries = [e for c in chunks for e in c.logprobs]
+    prompt = AutoTokenizer.from_pretrained(tiny["base"])("Hello")["input_ids"]
+    expected = forward_logprobs(tiny, None, prompt + ids)[len(prompt) - 1 : -1]
+    assert_matches(entries, expected, ids, 1e-3)
+    # The grammar forced tokens the random model did not prefer.
+    assert any(e.top[0].token_id != e.token_id for e in entries)

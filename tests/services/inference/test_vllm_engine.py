@@ -1,5 +1,6 @@
 """The vLLM engine on a tiny local model: exact greedy output against plain transformers +
-PEFT, adapters per request, streaming, stop strings, aborts, concurrency, unload/reload.
+PEFT, adapters per request, streaming, stop strings, aborts, concurrency, unload/reload,
+logprobs against a plain forward pass.
 
 One engine for the whole module (a cold start takes tens of seconds), so every test runs
 on the module's event loop and leaves the loaded adapters as it found them.
@@ -27,6 +28,7 @@ from services.inference.engines.base import (
     GenerationChunk,
     GenerationRequest,
     SamplingSettings,
+    TokenLogprob,
 )
 from services.inference.engines.vllm_engine import VllmEngine
 from support.tiny_model import build_tiny_adapter, build_tiny_model
@@ -214,3 +216,89 @@ async def test_unload_and_reload(
     assert token_ids(await collect(vllm_engine, request("a2"))) == reference["a1", "raw"]
     await vllm_engine.load_adapter("a2", tiny["a2"])
     assert token_ids(await collect(vllm_engine, request("a2"))) == reference["a2", "raw"]
+
+
+def forward_logprobs(tiny: dict[str, Path], adapter: str | None, ids: list[int]) -> torch.Tensor:
+    """Log-softmax of plain transformers (+ PEFT) logits over `ids`: row i scores ids[i + 1]."""
+    model = AutoModelForCausalLM.from_pretrained(tiny["base"], dtype=torch.float32)
+    if adapter is not None:
+        model = PeftModel.from_pretrained(model, tiny[adapter])
+    with torch.inference_mode():
+        return torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)
+
+
+def assert_matches(entries: list[TokenLogprob], expected: torch.Tensor, top: int) -> None:
+    """`entries[k]` scores its token as row k of `expected`, with `top` alternatives, most
+    likely first."""
+    assert len(entries) == len(expected)
+    for entry, row in zip(entries, expected, strict=True):
+        assert entry.logprob is not None and entry.logprob <= 0
+        assert entry.logprob == pytest.approx(row[entry.token_id].item(), abs=0.05)
+        values = [t.logprob for t in entry.top]
+        assert len(values) == top and values == sorted(values, reverse=True)
+        for alternative in entry.top:
+            assert alternative.logprob == pytest.approx(row[alternative.token_id].item(), abs=0.05)
+
+
+async def test_logprobs_match_transformers(
+    vllm_engine: VllmEngine,
+    tiny: dict[str, Path],
+    reference: dict[tuple[str | None, str], list[int]],
+) -> None:
+    """With an adapter, batched with a request that asked for none (and gets none)."""
+    asked = request("a1", chat=True, logprobs=3, prompt_logprobs=2)
+    chunks, plain = await asyncio.gather(
+        collect(vllm_engine, asked), collect(vllm_engine, request("a1", chat=True))
+    )
+    assert all(not c.logprobs and not c.prompt_logprobs for c in plain)
+    ids = token_ids(chunks)
+    assert ids == reference["a1", "chat"]
+    assert all(len(c.logprobs) == len(c.token_ids) for c in chunks)
+    prompt = chunks[0].prompt_logprobs
+    assert len(prompt) == vllm_engine.count_prompt_tokens(asked)
+    assert prompt[0].logprob is None and prompt[0].top == ()
+    assert all(not c.prompt_logprobs for c in chunks[1:])
+    prompt_ids = [e.token_id for e in prompt]
+    expected = forward_logprobs(tiny, "a1", prompt_ids + ids)[:-1]
+    assert_matches(prompt[1:], expected[: len(prompt) - 1], 2)
+    entries = [e for c in chunks for e in c.logprobs]
+    assert_matches(entries, expected[len(prompt) - 1 :], 3)
+    for entry in entries:  # greedy free text: the token is the most likely one
+        assert entry.top[0].token_id == entry.token_id and entry.top[0].logprob == entry.logprob
+    tokenizer = AutoTokenizer.from_pretrained(tiny["base"])
+    text = b"".join(e.token_bytes for e in entries).decode(errors="replace")
+    assert text == tokenizer.decode(ids)
+
+
+async def test_a_sampled_token_outside_the_top_keeps_its_logprob(
+    vllm_engine: VllmEngine, tiny: dict[str, Path]
+) -> None:
+    """Logprobs are the model's own, before temperature: a hot sample often leaves the top."""
+    chunks = await collect(vllm_engine, request(temperature=2.0, seed=7, logprobs=1))
+    ids = token_ids(chunks)
+    entries = [e for c in chunks for e in c.logprobs]
+    prompt = AutoTokenizer.from_pretrained(tiny["base"])(PROMPT)["input_ids"]
+    assert_matches(entries, forward_logprobs(tiny, None, prompt + ids)[len(prompt) - 1 : -1], 1)
+    outside = [e for e in entries if e.top[0].token_id != e.token_id]
+    assert outside
+    assert all(e.logprob is not None and e.logprob < e.top[0].logprob for e in outside)
+
+
+async def test_grammar_logprobs_are_over_the_allowed_tokens(
+    vllm_engine: VllmEngine, tiny: dict[str, Path]
+) -> None:
+    """Unlike the other engines, vLLM masks the logits before it computes logprobs, so a
+    token the grammar forced looks likelier than the model found it."""
+    req = replace(request(logprobs=1, max_tokens=30), grammar='root ::= "The quick brown fox"')
+    chunks = await collect(vllm_engine, req)
+    assert "".join(c.text for c in chunks) == "The quick brown fox"
+    ids = token_ids(chunks)
+    entries = [e for c in chunks for e in c.logprobs]
+    prompt = AutoTokenizer.from_pretrained(tiny["base"])(PROMPT)["input_ids"]
+    expected = forward_logprobs(tiny, None, prompt + ids)[len(prompt) - 1 : -1]
+    unmasked = [row[e.token_id].item() for e, row in zip(entries, expected, strict=True)]
+    for entry, model_logprob in zip(entries, unmasked, strict=True):
+        assert entry.logprob is not None and entry.logprob >= model_logprob - 0.05
+        assert entry.top[0].token_id == entry.token_id  # greedy among the allowed tokens
+    gains = [(e.logprob or 0) - m for e, m in zip(entries, unmasked, strict=True)]
+    assert max(gains) > 1
