@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from services.gateway.clients import ServiceClients
+from services.gateway.logprobs import TextAligner, TokenLogprob, from_pb
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError
 from tuneloop_core.grpc.client import stream
@@ -32,6 +33,8 @@ class Sampling:
     seed: int | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    logprobs: int | None = None  # each generated token's, with this many alternatives
+    prompt_logprobs: int | None = None  # each prompt token's, with this many alternatives
 
     def to_pb(self, choice: int) -> inference_pb2.SamplingParams:
         params = inference_pb2.SamplingParams(
@@ -46,18 +49,26 @@ class Sampling:
             params.top_p = self.top_p
         if self.seed is not None:
             params.seed = self.seed + choice  # n seeded choices still differ from each other
+        if self.logprobs is not None:
+            params.logprobs = self.logprobs
+        if self.prompt_logprobs is not None:
+            params.prompt_logprobs = self.prompt_logprobs
         return params
 
 
 @dataclass
 class Delta:
-    """A piece of one choice's output; the last one has finish_reason and token counts."""
+    """A piece of one choice's output; the last one has finish_reason and token counts.
+    `logprobs` are those of the tokens that make up `text`, when asked for (see
+    services/gateway/logprobs.py); `prompt_logprobs` come on a choice's first delta."""
 
     index: int
     text: str
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    prompt_logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 def new_request_id(prefix: str) -> str:
@@ -72,6 +83,7 @@ def check_choices(n: int) -> None:
 async def _one_choice(
     clients: ServiceClients, request: inference_pb2.GenerateRequest, index: int
 ) -> AsyncIterator[Delta]:
+    aligner = TextAligner()
     async for reply in stream(clients.inference.Generate, request):
         finish = FINISH_REASONS.get(reply.finish_reason)
         yield Delta(
@@ -80,6 +92,8 @@ async def _one_choice(
             finish_reason=finish,
             prompt_tokens=reply.usage.prompt_tokens,
             completion_tokens=reply.usage.completion_tokens,
+            logprobs=aligner.feed(reply.text_delta, from_pb(reply.logprobs), finish is not None),
+            prompt_logprobs=from_pb(reply.prompt_logprobs),
         )
 
 

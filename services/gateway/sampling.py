@@ -31,7 +31,12 @@ class SamplingFields(BaseModel):
     frequency_penalty: float = Field(0.0, ge=-2, le=2)
     user: str | None = None
 
-    def sampling(self, max_tokens: int | None) -> Sampling:
+    def sampling(
+        self,
+        max_tokens: int | None,
+        logprobs: int | None = None,
+        prompt_logprobs: int | None = None,
+    ) -> Sampling:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         if len(stops) > 4:
             raise InvalidRequestError("at most 4 stop sequences are allowed", param="stop")
@@ -43,6 +48,8 @@ class SamplingFields(BaseModel):
             seed=self.seed,
             presence_penalty=self.presence_penalty,
             frequency_penalty=self.frequency_penalty,
+            logprobs=logprobs,
+            prompt_logprobs=prompt_logprobs,
         )
 
     @property

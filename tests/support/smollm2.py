@@ -6,11 +6,27 @@ reused by later runs; the first call takes about half a minute, later calls mill
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+
+import pytest
 
 from tuneloop_core.basemodels import pull
 
 NAME = "smollm2-135m"
+SERVED_AS = "smollm2"  # its model name in API tests' stacks
+# The engines API tests run it on: transformers always, vLLM(-CPU) where it is installed.
+ENGINES = [
+    pytest.param("transformers", id="transformers"),
+    pytest.param(
+        "vllm",
+        id="vllm",
+        marks=[
+            pytest.mark.vllm,
+            pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="no vLLM"),
+        ],
+    ),
+]
 CACHE_ROOT = Path(__file__).resolve().parents[2] / ".cache"  # git-ignored
 
 

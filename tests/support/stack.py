@@ -8,6 +8,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client import REGISTRY
+
 from services.datagen.server import serve as serve_datagen
 from services.datagen.settings import DatagenSettings
 from services.evaluator.server import serve as serve_evaluator
@@ -174,3 +176,15 @@ async def api_stack(
             )
     finally:
         nats.stop()
+
+
+def generate_calls() -> float:
+    """Generate RPCs the in-process inference service has handled (whatever their
+    outcome): a test reads it before and after a request refused in the gateway."""
+    total = 0.0
+    for metric in REGISTRY.collect():
+        if metric.name == "tuneloop_rpc_requests":
+            for sample in metric.samples:
+                if sample.labels.get("method") == "Generate" and sample.name.endswith("_total"):
+                    total += sample.value
+    return total

@@ -42,6 +42,7 @@ class ChatCompletionRequest(SamplingFields):
     # vLLM's extension: one of json / regex / choice / grammar / json_object.
     structured_outputs: StructuredOutputs | None = None
     logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)  # alternatives per token; needs logprobs
     # Tuneloop extension: answer from this knowledge base (its id, or {id, top_k,
     # score_threshold}) and return the cited chunks as `sources`; see services/gateway/rag.py.
     knowledge_base: Annotated[str, Field(min_length=1)] | KnowledgeBaseRef | None = None
@@ -64,11 +65,26 @@ class ChatMessageOut(BaseModel):
     tool_calls: list[ToolCallOut] | None = None
 
 
+class ChatTopLogprob(BaseModel):
+    token: str  # `bytes:\\xe5\\x87` where it holds part of a UTF-8 character
+    logprob: float
+    bytes: list[int] | None
+
+
+class ChatTokenLogprob(ChatTopLogprob):
+    top_logprobs: list[ChatTopLogprob]
+
+
+class ChoiceLogprobs(BaseModel):
+    content: list[ChatTokenLogprob] | None
+    refusal: list[ChatTokenLogprob] | None = None
+
+
 class ChatChoice(BaseModel):
     index: int
     message: ChatMessageOut
     finish_reason: str | None
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class Usage(BaseModel):
@@ -109,7 +125,7 @@ class ChatChunkChoice(BaseModel):
     index: int
     delta: ChatDelta
     finish_reason: str | None = None
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletionChunk(BaseModel):

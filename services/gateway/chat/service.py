@@ -14,6 +14,9 @@ from services.gateway.chat.protocol import (
     ChatDelta,
     ChatMessageIn,
     ChatMessageOut,
+    ChatTokenLogprob,
+    ChatTopLogprob,
+    ChoiceLogprobs,
     FunctionCallDelta,
     FunctionCallOut,
     ToolCallDelta,
@@ -21,7 +24,8 @@ from services.gateway.chat.protocol import (
     Usage,
 )
 from services.gateway.clients import ServiceClients
-from services.gateway.generation import Delta, generate_choices, new_request_id
+from services.gateway.generation import Delta, Sampling, generate_choices, new_request_id
+from services.gateway.logprobs import TokenLogprob
 from services.gateway.structured.response_format import output_constraint
 from services.gateway.structured.tools import (
     ParsedCall,
@@ -33,12 +37,6 @@ from services.gateway.structured.tools import (
 )
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError
-
-
-def _unsupported(param: str, what: str) -> InvalidRequestError:
-    return InvalidRequestError(
-        f"{what} is not supported", param=param, code="unsupported_parameter"
-    )
 
 
 def _message(index: int, message: ChatMessageIn) -> inference_pb2.ChatMessage:
@@ -79,8 +77,6 @@ def _constraint(
 def to_generate_request(
     req: ChatCompletionRequest, tenant_id: str
 ) -> inference_pb2.GenerateRequest:
-    if req.logprobs:
-        raise _unsupported("logprobs", "logprobs")
     check_tool_turns(req.messages)
     messages = [_message(i, m) for i, m in enumerate(req.messages)]
     tools = tool_definitions(req.tools)
@@ -101,19 +97,54 @@ def _calls_tools(request: inference_pb2.GenerateRequest) -> bool:
     return request.constraint.WhichOneof("kind") == "tool_calls"
 
 
+def _sampling(req: ChatCompletionRequest) -> Sampling:
+    if req.top_logprobs is not None and not req.logprobs:
+        raise InvalidRequestError("top_logprobs needs logprobs set to true", param="top_logprobs")
+    logprobs = (req.top_logprobs or 0) if req.logprobs else None
+    return req.sampling(req.max_completion_tokens or req.max_tokens, logprobs=logprobs)
+
+
 def _deltas(
     clients: ServiceClients, req: ChatCompletionRequest, tenant_id: str
 ) -> tuple[AsyncIterator[Delta], bool]:
     """The choices' deltas, and whether their text may hold tool calls."""
+    sampling = _sampling(req)
     request = to_generate_request(req, tenant_id)
-    sampling = req.sampling(req.max_completion_tokens or req.max_tokens)
     return generate_choices(clients, [request], sampling, req.n), _calls_tools(request)
 
 
-def _choice(index: int, text: str, finish: str | None, tools: bool) -> ChatChoice:
+def _logprobs(req: ChatCompletionRequest, tokens: list[TokenLogprob]) -> ChoiceLogprobs | None:
+    """OpenAI's `logprobs` of a choice or a streamed piece of it. They cover the text as
+    generated: where tool calls are split out of it, they still cover the calls' markup."""
+    if not req.logprobs:
+        return None
+    return ChoiceLogprobs(
+        content=[
+            ChatTokenLogprob(
+                token=t.token,
+                logprob=t.logprob or 0.0,  # generated tokens always have one
+                bytes=list(t.token_bytes),
+                top_logprobs=[
+                    ChatTopLogprob(token=a.token, logprob=a.logprob, bytes=list(a.token_bytes))
+                    for a in t.top
+                ],
+            )
+            for t in tokens
+        ]
+    )
+
+
+def _choice(
+    index: int, text: str, finish: str | None, tools: bool, logprobs: ChoiceLogprobs | None
+) -> ChatChoice:
     plain, calls = split_tool_calls(text) if tools else (text, [])
     if not calls:
-        return ChatChoice(index=index, message=ChatMessageOut(content=text), finish_reason=finish)
+        return ChatChoice(
+            index=index,
+            message=ChatMessageOut(content=text),
+            finish_reason=finish,
+            logprobs=logprobs,
+        )
     return ChatChoice(
         index=index,
         message=ChatMessageOut(
@@ -124,6 +155,7 @@ def _choice(index: int, text: str, finish: str | None, tools: bool) -> ChatChoic
             ],
         ),
         finish_reason="tool_calls" if finish == "stop" else finish,
+        logprobs=logprobs,
     )
 
 
@@ -131,11 +163,13 @@ async def complete(
     clients: ServiceClients, req: ChatCompletionRequest, tenant_id: str
 ) -> ChatCompletion:
     texts = [""] * req.n
+    tokens: list[list[TokenLogprob]] = [[] for _ in range(req.n)]
     finish: list[str | None] = [None] * req.n
     prompt_tokens = completion_tokens = 0
     deltas, tools = _deltas(clients, req, tenant_id)
     async for delta in deltas:
         texts[delta.index] += delta.text
+        tokens[delta.index] += delta.logprobs
         if delta.finish_reason is not None:
             finish[delta.index] = delta.finish_reason
             prompt_tokens = delta.prompt_tokens
@@ -144,7 +178,9 @@ async def complete(
         id=new_request_id("chatcmpl"),
         created=int(time.time()),
         model=req.model,
-        choices=[_choice(i, texts[i], finish[i], tools) for i in range(req.n)],
+        choices=[
+            _choice(i, texts[i], finish[i], tools, _logprobs(req, tokens[i])) for i in range(req.n)
+        ],
         usage=Usage(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
@@ -206,7 +242,7 @@ async def _chunks(
             if finish is not None:
                 text += stream.flush()
                 finish = "tool_calls" if stream.calls and finish == "stop" else finish
-        if text or calls or finish is not None:
+        if text or calls or finish is not None or delta.logprobs:
             tool_deltas = _tool_call_deltas(streams[delta.index], calls) if calls else None
             yield chunk(
                 [
@@ -214,6 +250,7 @@ async def _chunks(
                         index=delta.index,
                         delta=ChatDelta(content=text or None, tool_calls=tool_deltas),
                         finish_reason=finish,
+                        logprobs=_logprobs(req, delta.logprobs) if delta.logprobs else None,
                     )
                 ]
             )

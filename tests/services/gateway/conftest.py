@@ -1,4 +1,5 @@
-"""A gateway app over a real registry and a real in-process inference service."""
+"""A gateway app over a real registry and a real in-process inference service; and, for the
+modules that ask, a whole stack serving SmolLM2 on each engine."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import openai
 import pytest
+import pytest_asyncio
 
 from services.gateway.app import create_app
 from services.gateway.clients import ServiceClients
@@ -16,6 +18,8 @@ from services.inference.server import serve as serve_inference
 from services.inference.settings import InferenceSettings
 from support.gateway import Gateway
 from support.inprocess import running
+from support.smollm2 import ENGINES, SERVED_AS, pulled_smollm2
+from support.stack import ApiStack, api_stack
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.registry.db import Database
 from tuneloop_core.registry.store import Registry
@@ -52,3 +56,27 @@ async def sdk(gateway: Gateway) -> AsyncIterator[openai.AsyncOpenAI]:
         yield openai.AsyncOpenAI(
             base_url="http://gw/v1", api_key=gateway.key, http_client=http, max_retries=0
         )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=ENGINES)
+async def smollm2_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ApiStack]:
+    """The stack serving SmolLM2-135M on one engine (each module gets its own)."""
+    engine = request.param
+    async with api_stack(
+        tmp_path_factory.mktemp(f"smollm2-{engine}"),
+        models={SERVED_AS: pulled_smollm2()},
+        engine=engine,
+        base_models=[SERVED_AS],
+        dtype="float32" if engine == "transformers" else "auto",
+    ) as running_stack:
+        yield running_stack
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def smollm2(smollm2_stack: ApiStack) -> openai.AsyncOpenAI:
+    """The official SDK against `smollm2_stack` over real HTTP."""
+    return openai.AsyncOpenAI(
+        base_url=f"{smollm2_stack.url}/v1", api_key=smollm2_stack.key("acme"), max_retries=0
+    )

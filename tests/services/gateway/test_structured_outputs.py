@@ -4,24 +4,20 @@ held to its grammar, so even this small model gives parseable JSON and valid too
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import openai
 import pytest
-import pytest_asyncio
-from prometheus_client import REGISTRY
 from pydantic import BaseModel, Field
 
-from support.smollm2 import pulled_smollm2
-from support.stack import ApiStack, api_stack
+from support.smollm2 import SERVED_AS, pulled_smollm2
+from support.stack import generate_calls
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-MODEL = "smollm2"
+MODEL = SERVED_AS
 CITY = {
     "type": "object",
     "properties": {
@@ -49,17 +45,6 @@ WEATHER_TOOL = {
     },
 }
 ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris right now?"}]
-ENGINES = [
-    pytest.param("transformers", id="transformers"),
-    pytest.param(
-        "vllm",
-        id="vllm",
-        marks=[
-            pytest.mark.vllm,
-            pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="no vLLM"),
-        ],
-    ),
-]
 
 
 class City(BaseModel):
@@ -67,39 +52,8 @@ class City(BaseModel):
     country: str = Field(max_length=24)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=ENGINES)
-async def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[ApiStack]:
-    engine = request.param
-    async with api_stack(
-        tmp_path_factory.mktemp(f"structured-{engine}"),
-        models={MODEL: pulled_smollm2()},
-        engine=engine,
-        base_models=[MODEL],
-        dtype="float32" if engine == "transformers" else "auto",
-    ) as running:
-        yield running
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def client(stack: ApiStack) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key=stack.key("acme"), max_retries=0)
-
-
-def _generate_calls() -> float:
-    """Generate RPCs the inference service has handled (whatever their outcome)."""
-    total = 0.0
-    for metric in REGISTRY.collect():
-        if metric.name == "tuneloop_rpc_requests":
-            for sample in metric.samples:
-                if sample.labels.get("method") == "Generate" and sample.name.endswith("_total"):
-                    total += sample.value
-    return total
-
-
-async def test_parse_with_a_pydantic_model(client: openai.AsyncOpenAI) -> None:
-    completion = await client.chat.completions.parse(
+async def test_parse_with_a_pydantic_model(smollm2: openai.AsyncOpenAI) -> None:
+    completion = await smollm2.chat.completions.parse(
         model=MODEL,
         messages=[{"role": "user", "content": "Name a big city and its country."}],
         response_format=City,
@@ -111,8 +65,8 @@ async def test_parse_with_a_pydantic_model(client: openai.AsyncOpenAI) -> None:
     assert isinstance(message.parsed, City) and message.parsed.city
 
 
-async def test_json_object(client: openai.AsyncOpenAI) -> None:
-    reply = await client.chat.completions.create(
+async def test_json_object(smollm2: openai.AsyncOpenAI) -> None:
+    reply = await smollm2.chat.completions.create(
         model=MODEL,
         messages=[
             {"role": "user", "content": "Return a JSON object with the name and age of a person."}
@@ -125,8 +79,8 @@ async def test_json_object(client: openai.AsyncOpenAI) -> None:
     assert isinstance(json.loads(reply.choices[0].message.content or ""), dict)
 
 
-async def test_strict_json_schema_streamed(client: openai.AsyncOpenAI) -> None:
-    stream = await client.chat.completions.create(
+async def test_strict_json_schema_streamed(smollm2: openai.AsyncOpenAI) -> None:
+    stream = await smollm2.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "Give me the facts about Tokyo."}],
         response_format={
@@ -146,8 +100,8 @@ async def test_strict_json_schema_streamed(client: openai.AsyncOpenAI) -> None:
     jsonschema.validate(json.loads(text), CITY)
 
 
-async def test_json_cut_off_by_max_tokens_says_length(client: openai.AsyncOpenAI) -> None:
-    reply = await client.chat.completions.create(
+async def test_json_cut_off_by_max_tokens_says_length(smollm2: openai.AsyncOpenAI) -> None:
+    reply = await smollm2.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "Give me the facts about Tokyo."}],
         response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": CITY}},
@@ -158,13 +112,13 @@ async def test_json_cut_off_by_max_tokens_says_length(client: openai.AsyncOpenAI
     with pytest.raises(ValueError):
         json.loads(reply.choices[0].message.content or "")
     with pytest.raises(openai.LengthFinishReasonError):
-        await client.chat.completions.parse(
+        await smollm2.chat.completions.parse(
             model=MODEL, messages=ASK_WEATHER, response_format=City, max_tokens=3
         )
 
 
-async def test_named_tool_call(client: openai.AsyncOpenAI) -> None:
-    reply = await client.chat.completions.create(
+async def test_named_tool_call(smollm2: openai.AsyncOpenAI) -> None:
+    reply = await smollm2.chat.completions.create(
         model=MODEL,
         messages=ASK_WEATHER,
         tools=[WEATHER_TOOL],
@@ -181,8 +135,8 @@ async def test_named_tool_call(client: openai.AsyncOpenAI) -> None:
     jsonschema.validate(arguments, WEATHER_TOOL["function"]["parameters"])  # type: ignore[index]
 
 
-async def test_required_tool_call_and_the_round_trip(client: openai.AsyncOpenAI) -> None:
-    first = await client.chat.completions.create(
+async def test_required_tool_call_and_the_round_trip(smollm2: openai.AsyncOpenAI) -> None:
+    first = await smollm2.chat.completions.create(
         model=MODEL, messages=ASK_WEATHER, tools=[WEATHER_TOOL], tool_choice="required",
         temperature=0, max_tokens=64,
     )  # fmt: skip
@@ -192,17 +146,17 @@ async def test_required_tool_call_and_the_round_trip(client: openai.AsyncOpenAI)
         first.choices[0].message.model_dump(exclude_none=True),
         {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 21}'},
     ]
-    second = await client.chat.completions.create(
+    second = await smollm2.chat.completions.create(
         model=MODEL, messages=history, tools=[WEATHER_TOOL], tool_choice="none",
         temperature=0, max_tokens=24,
     )  # fmt: skip
     assert second.choices[0].message.content and not second.choices[0].message.tool_calls
 
 
-async def test_tools_without_tool_choice_streamed(client: openai.AsyncOpenAI) -> None:
+async def test_tools_without_tool_choice_streamed(smollm2: openai.AsyncOpenAI) -> None:
     """AnythingLLM's agents: tools, no tool_choice, streamed. The answer is text or a valid
     call, whichever the model picks."""
-    stream = await client.chat.completions.create(
+    stream = await smollm2.chat.completions.create(
         model=MODEL, messages=ASK_WEATHER, tools=[WEATHER_TOOL], stream=True,
         temperature=0, max_tokens=64,
     )  # fmt: skip
@@ -223,13 +177,13 @@ async def test_tools_without_tool_choice_streamed(client: openai.AsyncOpenAI) ->
     )
 
 
-async def test_completions_with_vllm_structured_outputs(client: openai.AsyncOpenAI) -> None:
-    choice = await client.completions.create(
+async def test_completions_with_vllm_structured_outputs(smollm2: openai.AsyncOpenAI) -> None:
+    choice = await smollm2.completions.create(
         model=MODEL, prompt="Is Paris in France? Answer:", max_tokens=8, temperature=0,
         extra_body={"structured_outputs": {"choice": [" yes", " no"]}},
     )  # fmt: skip
     assert choice.choices[0].text in (" yes", " no")
-    number = await client.chat.completions.create(
+    number = await smollm2.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "Pick a year."}], max_tokens=8,
         temperature=0, extra_body={"structured_outputs": {"regex": "(19|20)[0-9]{2}"}},
     )  # fmt: skip
@@ -263,14 +217,14 @@ ORPHAN_TOOL_TURN = {"role": "tool", "tool_call_id": "call_nope", "content": "21"
     ids=["invalid-schema", "unsupported-keyword", "bad-tool-name", "orphan-tool-message"],
 )
 async def test_bad_input_is_a_400_naming_the_field(
-    client: openai.AsyncOpenAI, fields: dict[str, Any], param: str
+    smollm2: openai.AsyncOpenAI, fields: dict[str, Any], param: str
 ) -> None:
-    before = _generate_calls()
+    before = generate_calls()
     body = {"model": MODEL, "messages": ASK_WEATHER, "max_tokens": 8, **fields}
     with pytest.raises(openai.BadRequestError) as error:
-        await client.chat.completions.create(**body)
+        await smollm2.chat.completions.create(**body)
     assert error.value.param == param
-    assert _generate_calls() == before  # refused before the inference service
+    assert generate_calls() == before  # refused before the inference service
 
 
 def test_smollm2_dir_exists() -> None:
