@@ -58,8 +58,8 @@ def run_datagen(
     api: Api, scale: DemoScale, teacher: dict[str, Any], err: Console
 ) -> dict[str, Any]:
     """Generate Q&A pairs from the sample's documents; the teacher's answers are held to a
-    grammar, so even the bundled 135M model writes well-formed pairs (whether any pass the
-    judge gate depends on the judge: the 135M model scores every pair alike)."""
+    grammar, so even the bundled 135M model writes well-formed pairs. A served teacher's
+    pairs are scored by likelihood (the 135M model rates every pair alike as a judge)."""
     documents = sorted((SAMPLE / "docs").glob("*.md"))[: scale.datagen_documents]
     file_ids = [api.upload(path, "datagen") for path in documents]
     err.print(f"[bold]1. Datagen[/bold]: {len(file_ids)} document(s) → Q&A pairs by {teacher}")

@@ -101,7 +101,9 @@ class Summary:
             f"[bold]Data[/bold]      datagen {self.datagen['id']}: "
             f"{_count(counts.get('kept'))} Q&A pairs kept of {_count(counts.get('generated'))} "
             f"generated ({_count(counts.get('train'))} train, {_count(counts.get('eval'))} "
-            f"eval); format failures {_count(counts.get('format_failures', 0))}"
+            f"eval; scored by {counts.get('scorer', 'judge')}, "
+            f"{_count((counts.get('dropped') or {}).get('low_score', 0))} scored below the bar); "
+            f"format failures {_count(counts.get('format_failures', 0))}"
             f"{f', other teacher failures {failures}' if failures else ''}",
             soft_wrap=True,
         )

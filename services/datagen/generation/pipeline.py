@@ -1,8 +1,9 @@
-"""One datagen run over chunks: generate → rule checks → near-duplicates → judge → refine
-→ split. Generation is answer-grounded (answers are the chunk's sentences, the teacher
-writes questions for them under a grammar; see `grounded`) or free (the teacher writes
-whole pairs). Teacher calls run concurrently (bounded); results keep the chunks' order, so
-a run with a deterministic teacher gives the same dataset every time."""
+"""One datagen run over chunks: generate → rule checks → near-duplicates → score (a judge,
+or by likelihood: see `likelihood`) → refine → split. Generation is answer-grounded
+(answers are the chunk's sentences, the teacher writes questions for them under a grammar;
+see `grounded`) or free (the teacher writes whole pairs). Teacher calls run concurrently
+(bounded); results keep the chunks' order, so a run with a deterministic teacher gives the
+same dataset every time."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 
 from services.datagen.documents.chunk import Chunk
 from services.datagen.generation import grounded, prompts, quality, schemas
+from services.datagen.generation.likelihood import LikelihoodScorer
 from services.datagen.generation.quality import Pair
 from services.datagen.generation.spec import DatagenSpec
 from services.datagen.generation.teacher import FORMAT_FAILURES, TeacherClient, TeacherFailed
@@ -33,6 +35,7 @@ class PipelineResult:
     failures: Counter[str] = field(default_factory=Counter)
     refined: int = 0
     leakage_moved: int = 0
+    scorer: str = "judge"  # what scored the pairs: "judge" or "likelihood"
 
     @property
     def format_failures(self) -> int:
@@ -48,6 +51,7 @@ class PipelineResult:
             "kept": kept,
             "train": len(self.train),
             "eval": len(self.evaluation),
+            "scorer": self.scorer,
             "refined": self.refined,
             "dropped": dict(sorted(self.dropped.items())),
             "teacher_failures": dict(sorted(self.failures.items())),
@@ -94,6 +98,7 @@ class Pipeline:
         self.progress = progress
         self.result = PipelineResult([], [])
         self.texts: dict[str, str] = {}  # pair id → its chunk's text
+        self.scorer: LikelihoodScorer | None = None  # set in run() when pairs score by it
 
     def _pair(self, pair_id: str, question: str, answer: str, chunk: Chunk) -> Pair:
         self.texts[pair_id] = chunk.text
@@ -164,6 +169,12 @@ class Pipeline:
         ]
 
     async def _judge(self, pair: Pair, chunk: str) -> None:
+        if self.scorer is not None:
+            try:
+                pair.score, pair.score_reason = await self.scorer.score(pair)
+            except TeacherFailed as exc:
+                self.result.failures[f"judge_{exc.reason}"] += 1
+            return
         prompt = prompts.judge_prompt(self.spec.language, chunk, pair.question, pair.answer)
         try:
             verdict = await self.teacher.ask_json(prompt, "judgement", schemas.judge_schema())
@@ -231,6 +242,17 @@ class Pipeline:
                 passing.append(pair)
         unique, duplicates = quality.drop_near_duplicates(passing, spec.dedupe_threshold)
         result.dropped["near_duplicate"] += duplicates
+        result.scorer = spec.resolved_scorer
+        if result.scorer == "likelihood":
+            answers: dict[str, list[str]] = {}
+            for pair in passing:
+                answers.setdefault(pair.document, []).append(pair.answer)
+            self.scorer = LikelihoodScorer(
+                self.teacher.loglikelihoods,
+                spec.language,
+                {document: list(dict.fromkeys(a)) for document, a in answers.items()},
+                spec.seed,
+            )
 
         async def judge(_: int, pair: Pair) -> Pair | None:
             await self._judge(pair, texts[pair.id])

@@ -13,6 +13,12 @@ ExportFormat = Literal["alpaca", "sharegpt", "openai"]
 # grounded: answers are sentences of the chunk, the teacher writes questions for them under
 # a grammar of the chunk's words; free: the teacher writes whole pairs.
 Mode = Literal["grounded", "free"]
+# How a pair is scored 0–5: judge: the teacher rates it under a rubric (needs a capable
+# model); likelihood: whether the question makes its own answer likelier than the other
+# answers of its document (any model that scores text; see `likelihood`); auto:
+# likelihood for the served teacher (the bundled models rate every pair alike), judge for
+# an external endpoint.
+Scorer = Literal["auto", "judge", "likelihood"]
 
 
 class Teacher(BaseModel):
@@ -43,10 +49,17 @@ class DatagenSpec(BaseModel):
     chunking: ChunkingOptions = Field(default_factory=ChunkingOptions)
     max_chunks: int | None = Field(None, ge=1)  # a cap, for quick runs
     reasoning: bool = False  # ask for a short reasoning with each answer
-    min_score: float = Field(3.0, ge=0, le=5)  # judge score below which a pair is dropped
+    scorer: Scorer = "auto"
+    min_score: float = Field(3.0, ge=0, le=5)  # score below which a pair is dropped
     refine: bool = True  # low-scored pairs are rewritten once and re-scored
     dedupe_threshold: float = Field(0.8, gt=0, le=1)  # MinHash Jaccard of near-duplicates
     eval_fraction: float = Field(0.1, ge=0, lt=1)
     export_format: ExportFormat = "alpaca"
     concurrency: int = Field(4, ge=1, le=64)  # teacher calls in flight
     seed: int = 0
+
+    @property
+    def resolved_scorer(self) -> Literal["judge", "likelihood"]:
+        if self.scorer != "auto":
+            return self.scorer
+        return "likelihood" if self.teacher.base_url is None else "judge"

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import openai
@@ -27,12 +28,14 @@ REFUSAL = re.compile(
     r"response_format|json_schema|structured output|not supported|unsupported", re.IGNORECASE
 )
 FORMAT_FAILURES = ("malformed_json", "schema_mismatch")
+SCORED_PER_CALL = 16  # texts per /v1/completions call (the gateway takes up to 16 prompts)
 
 
 class TeacherFailed(Exception):
     """No usable answer: `reason` is "malformed_json" (no JSON object), "schema_mismatch"
     (JSON, but not the schema), "teacher_timeout" (no answer within `timeout_s`, retries
-    included) or "teacher_error"."""
+    included), "teacher_error" or "no_logprobs" (a likelihood asked of an endpoint that
+    does not score text)."""
 
     def __init__(self, reason: str, detail: str):
         super().__init__(f"{reason}: {detail}")
@@ -79,6 +82,48 @@ class TeacherClient:
     async def close(self) -> None:
         await self.client.close()
 
+    @staticmethod
+    def _failed(exc: openai.APIError) -> TeacherFailed:
+        reason = "teacher_timeout" if isinstance(exc, openai.APITimeoutError) else "teacher_error"
+        return TeacherFailed(reason, str(exc))
+
+    async def loglikelihoods(self, items: Sequence[tuple[str, str]]) -> list[float]:
+        """log P(continuation | context) for each (context, continuation), summed over the
+        continuation's tokens (a token that straddles the two counts with it). Scored with
+        `/v1/completions` echo + logprobs and max_tokens 0, up to SCORED_PER_CALL at once."""
+        values: list[float] = []
+        for start in range(0, len(items), SCORED_PER_CALL):
+            batch = items[start : start + SCORED_PER_CALL]
+            try:
+                reply = await self.client.completions.create(
+                    model=self.teacher.model,
+                    prompt=[c + continuation for c, continuation in batch],
+                    max_tokens=0,
+                    echo=True,
+                    logprobs=0,
+                    temperature=0.0,
+                )
+            except openai.APIError as exc:
+                failed = self._failed(exc)
+                self.calls[failed.reason] += 1
+                raise failed from exc
+            choices = sorted(reply.choices, key=lambda c: c.index)
+            for (context, _), choice in zip(batch, choices, strict=True):
+                logprobs = choice.logprobs
+                if logprobs is None or not logprobs.text_offset or not logprobs.token_logprobs:
+                    self.calls["no_logprobs"] += 1
+                    raise TeacherFailed("no_logprobs", "the endpoint returned no logprobs")
+                ends = [*logprobs.text_offset[1:], len(choice.text)]
+                values.append(
+                    sum(
+                        lp
+                        for lp, end in zip(logprobs.token_logprobs, ends, strict=True)
+                        if lp is not None and end > len(context)
+                    )
+                )
+            self.calls["ok"] += 1
+        return values
+
     async def _reply(self, prompt: str, attempt: int, name: str, schema: Schema) -> str:
         while True:
             constrained = self.constrained
@@ -105,13 +150,9 @@ class TeacherClient:
                         log.warning("teacher refused response_format, parsing instead: %s", exc)
                     self.constrained = False
                     continue
-                reason = (
-                    "teacher_timeout"
-                    if isinstance(exc, openai.APITimeoutError)
-                    else "teacher_error"
-                )
-                self.calls[reason] += 1
-                raise TeacherFailed(reason, str(exc)) from exc
+                failed = self._failed(exc)
+                self.calls[failed.reason] += 1
+                raise failed from exc
             return reply.choices[0].message.content or ""
 
     async def ask_json(self, prompt: str, name: str, schema: Schema) -> dict[str, Any]:

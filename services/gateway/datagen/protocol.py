@@ -48,6 +48,10 @@ class CreateDatagenJobRequest(BaseModel):
     chunking: ChunkingIn = Field(default_factory=ChunkingIn)
     max_chunks: int | None = Field(None, ge=1)
     reasoning: bool = False
+    # judge: the teacher rates each pair; likelihood: whether the question makes its own
+    # answer likelier than the document's other answers; auto: likelihood for a served
+    # teacher, judge for an external one
+    scorer: Literal["auto", "judge", "likelihood"] = "auto"
     min_score: float = Field(3.0, ge=0, le=5)
     refine: bool = True
     dedupe_threshold: float = Field(0.8, gt=0, le=1)

@@ -147,6 +147,7 @@ async def test_a_job_counts_every_kept_and_dropped_pair(http: httpx.AsyncClient)
         "teacher_failures": {"malformed_json": 1, "teacher_error": 1},
         "format_failures": 1,  # the answer that stayed malformed after its re-asks
         "answers": 0,  # grounded mode's answer sentences (this job is free mode)
+        "scorer": "judge",  # an external teacher rates the pairs
         "leakage_moved_to_train": 0,
     }
     assert result["score_histogram"]["4"] == 4 and result["n_chunks"] == 5
@@ -197,6 +198,8 @@ async def test_the_local_model_can_teach(http: httpx.AsyncClient) -> None:
     failures = counts["teacher_failures"]
     assert "teacher_error" not in failures, failures  # the gateway answered every call
     assert counts["generated"] + failures.get("malformed_json", 0) >= 1
+    assert counts["scorer"] == "likelihood"  # a served teacher scores by likelihood
+    assert not any(k.startswith("judge_") for k in failures), failures  # every pair scored
 
 
 async def test_bad_requests_are_refused_before_queueing(http: httpx.AsyncClient) -> None:
