@@ -18,9 +18,8 @@ from typing import Any
 from services.inference.engines.base import ToolSpec
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
-TOOL_CALL_OPEN = "<tool_call>"
-TOOL_CALL_CLOSE = "</tool_call>"
 NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}}
 
 
@@ -76,10 +75,19 @@ def _tool_calls(spec: inference_pb2.ToolCallConstraint, tools: Sequence[ToolSpec
             )
         )
     fmt: Any
+    calls = st.TagsWithSeparatorFormat(
+        tags=tags, separator="\n", at_least_one=True, stop_after_first=not spec.parallel
+    )
     if spec.mode == inference_pb2.TOOL_CHOICE_MODE_REQUIRED:
-        fmt = st.TagsWithSeparatorFormat(
-            tags=tags, separator="\n", at_least_one=True, stop_after_first=not spec.parallel
-        )
+        fmt = calls
+    elif spec.HasField("answer"):  # an answer in the asked format, or calls
+        if spec.answer.WhichOneof("kind") in (None, "tool_calls"):
+            raise InvalidRequestError(
+                "a tool call constraint's answer must be a format, not tool calls",
+                param="response_format",
+            )
+        answer = grammar_for(spec.answer, tools)
+        fmt = st.OrFormat(elements=[st.GrammarFormat(grammar=answer), calls])
     else:
         fmt = st.TriggeredTagsFormat(
             triggers=[TOOL_CALL_OPEN], tags=tags, stop_after_first=not spec.parallel

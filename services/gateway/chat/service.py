@@ -65,13 +65,16 @@ def _constraint(
 ) -> inference_pb2.OutputConstraint | None:
     answer_format = output_constraint(req.response_format, req.structured_outputs)
     tool_calls = tool_constraint(tools, req.tool_choice, req.parallel_tool_calls)
-    if tool_calls is not None and answer_format is not None:
-        raise InvalidRequestError(
-            "response_format together with tools is not supported; set tool_choice to "
-            '"none" or leave response_format out',
-            param="response_format",
-        )
-    return tool_calls or answer_format
+    if tool_calls is None:
+        return answer_format
+    if (
+        answer_format is not None
+        and tool_calls.tool_calls.mode != inference_pb2.TOOL_CHOICE_MODE_REQUIRED
+    ):
+        # tool_choice auto: the answer is a call, or text in the asked format (with
+        # required or a named function there is no text for the format to apply to)
+        tool_calls.tool_calls.answer.CopyFrom(answer_format)
+    return tool_calls
 
 
 def to_generate_request(

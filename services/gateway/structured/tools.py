@@ -21,9 +21,8 @@ from services.gateway.structured.response_format import NAME
 from services.gateway.structured.schema_check import check_schema
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
-TOOL_CALL_OPEN = "<tool_call>"
-TOOL_CALL_CLOSE = "</tool_call>"
 _CALL = re.compile(re.escape(TOOL_CALL_OPEN) + r"(.*?)" + re.escape(TOOL_CALL_CLOSE), re.DOTALL)
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.inference.constraints import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 from services.inference.engines.base import GenerationRequest, ToolCallTurn
 from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 TOOLS_PROMPT = (
     "You can call these functions. To call one, answer with\n"

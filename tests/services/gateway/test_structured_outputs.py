@@ -177,6 +177,28 @@ async def test_tools_without_tool_choice_streamed(smollm2: openai.AsyncOpenAI) -
     )
 
 
+async def test_tools_beside_a_response_format(smollm2: openai.AsyncOpenAI) -> None:
+    """An agent that wants JSON answers and offers tools: with tool_choice auto the model
+    calls a tool or answers in the schema, never in free text. Asked about the city (no
+    tool fits), and about the weather (the tool fits): whichever it picks, each is valid."""
+    for question in ("Name a big city and its country.", ASK_WEATHER[0]["content"]):
+        reply = await smollm2.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": question}],
+            tools=[WEATHER_TOOL], response_format=_schema_format(CITY),
+            temperature=0, max_tokens=96,
+        )  # fmt: skip
+        choice = reply.choices[0]
+        if choice.message.tool_calls:
+            assert choice.finish_reason == "tool_calls" and not choice.message.content
+            call = choice.message.tool_calls[0]
+            assert call.type == "function" and call.function.name == "get_weather"
+            arguments = json.loads(call.function.arguments)
+            jsonschema.validate(arguments, WEATHER_TOOL["function"]["parameters"])  # type: ignore[index]
+        else:
+            assert choice.finish_reason == "stop", choice
+            jsonschema.validate(json.loads(choice.message.content or ""), CITY)
+
+
 async def test_completions_with_vllm_structured_outputs(smollm2: openai.AsyncOpenAI) -> None:
     choice = await smollm2.completions.create(
         model=MODEL, prompt="Is Paris in France? Answer:", max_tokens=8, temperature=0,

@@ -19,7 +19,7 @@ import pytest_asyncio
 import torch
 from transformers import AutoModelForCausalLM
 
-from services.inference.constraints import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, grammar_for
+from services.inference.constraints import grammar_for
 from services.inference.engines.base import (
     BaseModelSpec,
     ChatTurn,
@@ -44,6 +44,7 @@ from tuneloop.inference.v1 import inference_pb2 as pb
 from tuneloop_core.basemodels import KNOWN_MODELS
 from tuneloop_core.errors import InvalidRequestError
 from tuneloop_core.gguf_convert import installed_gguf
+from tuneloop_core.tool_calls import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 pytestmark = pytest.mark.slow  # llama.cpp's converter runs once per module (seconds)
 MESSAGES = (ChatTurn("user", "公文的主旨應該怎麼寫？"),)

@@ -362,6 +362,7 @@ class ToolCallConstraint(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     NAMES_FIELD_NUMBER: _builtins.int
     PARALLEL_FIELD_NUMBER: _builtins.int
+    ANSWER_FIELD_NUMBER: _builtins.int
     mode: Global___ToolChoiceMode.ValueType
     """How the model may answer."""
     parallel: _builtins.bool
@@ -370,16 +371,23 @@ class ToolCallConstraint(_message.Message):
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """With TOOL_CHOICE_MODE_REQUIRED: only these functions (empty = any of the request's tools)."""
 
+    @_builtins.property
+    def answer(self) -> Global___OutputConstraint:
+        """With TOOL_CHOICE_MODE_AUTO: an answer that is not a call follows this constraint (an
+        OpenAI `response_format` beside `tools`); unset = plain text. Not itself tool_calls.
+        """
+
     def __init__(
         self,
         *,
         mode: Global___ToolChoiceMode.ValueType = ...,
         names: _abc.Iterable[_builtins.str] | None = ...,
         parallel: _builtins.bool = ...,
+        answer: Global___OutputConstraint | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "names", b"names", "parallel", b"parallel"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "mode", b"mode", "names", b"names", "parallel", b"parallel"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
