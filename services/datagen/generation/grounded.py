@@ -37,6 +37,13 @@ LINE_MARKER = re.compile(
     r"^\s*(?:>\s*)*(?:[-*+]\s+|\d+[.)、]\s*|[（(]?[一二三四五六七八九十]+[、）)]\s*)?"
 )
 EMPHASIS = re.compile(r"\*\*|__|`")
+FENCE = re.compile(r"^\s*(?:```|~~~)")
+# A line of code outside a fence (a chunk can begin inside a code block, past its opening
+# fence): imports, definitions, assignments, calls, braces, prompts.
+CODE_LINE = re.compile(
+    r"^\s*(?:from\s+\S+\s+import\b|import\s|def\s|class\s\w+[(:]|return\b|async\s+def|await\s"
+    r"|@\w|\$\s|>>>|[\w.\[\]]+\s*[:+\-*/]?=[^=])|[{};]\s*$|\w\([^()]*\)\s*$"
+)
 QA_LABEL = re.compile(r"^(?:答|A)\s*[:：]\s*")  # an FAQ's answer label
 SENTENCE = {
     "zh-TW": re.compile(r"[^。！？；]+[。！？；]?"),
@@ -108,7 +115,7 @@ def _alternation(options: Iterable[str]) -> str:
 
 
 def _usable_line(line: str) -> str | None:
-    if HEADING.match(line) or SKIPPED_LINE.match(line):
+    if HEADING.match(line) or SKIPPED_LINE.match(line) or CODE_LINE.search(line):
         return None
     body = EMPHASIS.sub("", LINE_MARKER.sub("", line, count=1)).strip()
     return body or None
@@ -141,10 +148,18 @@ def answer_spans(chunk: str, language: Language) -> list[str]:
     sentences outside the length bounds are skipped; an overlong sentence gives its
     opening clauses (the part that carries its subject)."""
     spans: list[str] = []
-    inside_code = False
-    for line in chunk.splitlines():
-        if line.lstrip().startswith(("```", "~~~")):
-            inside_code = not inside_code
+    lines = chunk.splitlines()
+    # A chunk may begin inside a code block: its first fence is then a bare closing one
+    # and code comes before it. A fence naming a language always opens a block.
+    first = next((i for i, line in enumerate(lines) if FENCE.match(line)), None)
+    inside_code = (
+        first is not None
+        and len(lines[first].strip()) == 3
+        and any(CODE_LINE.search(line) for line in lines[:first])
+    )
+    for line in lines:
+        if FENCE.match(line):
+            inside_code = not inside_code if len(line.strip()) == 3 else True
             continue
         body = None if inside_code else _usable_line(line)
         for sentence in SENTENCE[language].findall(body or ""):

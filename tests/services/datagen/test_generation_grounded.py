@@ -58,6 +58,28 @@ def test_answers_are_verbatim_sentences_without_markdown_or_fragments() -> None:
     assert grounded.answer_spans(text, "zh-TW") == []  # no sentence in the asked language
 
 
+def test_code_is_never_an_answer_even_in_a_chunk_cut_inside_a_code_block() -> None:
+    """A how-to note's chunk can begin past a code block's opening fence (seen on
+    FastAPI's own dependencies.md): its code lines and closing fence must not be taken as
+    prose, nor the prose after that fence as code."""
+    cut_inside = (
+        "from fastapi import Depends, FastAPI\n"
+        "PaginatorDep = Annotated[DatabasePaginator, Depends(get_db_paginator)]\n"
+        "```\n\n"
+        "Dependencies are functions that FastAPI calls before your endpoint runs.\n\n"
+        "```python\ndef f(x):\n    return x\n"
+    )
+    assert grounded.answer_spans(cut_inside, "en") == [
+        "Dependencies are functions that FastAPI calls before your endpoint runs."
+    ]
+    cut_after_opening = "Intro text is here and it is long enough.\n```\ncode = 1\n"
+    assert grounded.answer_spans(cut_after_opening, "en") == [
+        "Intro text is here and it is long enough."
+    ]
+    prose = "Every action performed (clicks, fills, navigations) is kept in the trace."
+    assert grounded.answer_spans(prose, "en") == [prose]  # parentheses alone are no code
+
+
 def test_terms_and_cloze_openings_come_from_the_answer_and_its_heading() -> None:
     answer = "令用於公布法律、發布命令，以及任免、獎懲官員。"
     terms = grounded.question_terms(answer, ["公文", "令與公告"], "zh-TW")
