@@ -69,6 +69,8 @@ EN_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 EN_PRONOUNS = {"it", "this", "that", "they", "these", "those", "he", "she", "we", "you", "i"}
+# Words that open a clause, not a subject ("If a class is needed, …")
+EN_CONNECTIVES = {"if", "when", "while", "because", "although", "since", "unless", "once"}
 EN_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 HEADING_PART = re.compile(r"\s*(?:與|和|及|、|/|,| and | & )\s*")
 HEADING_NUMBER = re.compile(r"^(?:[一二三四五六七八九十]+[、.]|\d+(?:\.\d+)*[.、]?)\s*")
@@ -188,7 +190,10 @@ def _zh_terms(answer: str) -> list[str]:
 def _en_terms(answer: str) -> list[str]:
     match = EN_SUBJECT.match(answer)
     subject = match.group(1) if match else ""
-    return [subject] if len(subject.split()) <= 6 and subject.lower() not in EN_PRONOUNS else []
+    words = subject.lower().split()
+    if not words or len(words) > 6 or subject.lower() in EN_PRONOUNS:
+        return []
+    return [] if words[0] in EN_CONNECTIVES else [subject]
 
 
 def question_terms(answer: str, heading_path: Sequence[str], language: Language) -> list[str]:

@@ -80,6 +80,16 @@ def test_code_is_never_an_answer_even_in_a_chunk_cut_inside_a_code_block() -> No
     assert grounded.answer_spans(prose, "en") == [prose]  # parentheses alone are no code
 
 
+def test_an_english_clause_opener_is_no_subject() -> None:
+    """"If a class is needed, …" once gave the question "What is If a class?"."""
+    grammar = grounded.question_grammar(
+        "If a class is needed, create a function that returns an instance.", [], "en", 1
+    )
+    assert grammar is None or not any("If a class" in p for p in grammar.patterns)
+    letter = grounded.question_grammar("A letter is used between agencies.", [], "en", 1)
+    assert letter is not None and "letter" in letter.patterns[0]
+
+
 def test_terms_and_cloze_openings_come_from_the_answer_and_its_heading() -> None:
     answer = "令用於公布法律、發布命令，以及任免、獎懲官員。"
     terms = grounded.question_terms(answer, ["公文", "令與公告"], "zh-TW")
