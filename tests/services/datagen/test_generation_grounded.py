@@ -81,7 +81,7 @@ def test_code_is_never_an_answer_even_in_a_chunk_cut_inside_a_code_block() -> No
 
 
 def test_an_english_clause_opener_is_no_subject() -> None:
-    """"If a class is needed, …" once gave the question "What is If a class?"."""
+    """ "If a class is needed, …" once gave the question "What is If a class?"."""
     grammar = grounded.question_grammar(
         "If a class is needed, create a function that returns an instance.", [], "en", 1
     )
