@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
@@ -104,3 +105,18 @@ def build_tiny_adapter(base: Path, path: Path, *, seed: int = 1, rank: int = 8) 
     peft_model.save_pretrained(path)
     (path / "tuneloop.json").write_text(json.dumps({"base_model": str(base)}))
     return path
+
+
+def forward_logprobs(tiny: dict[str, Path], adapter: str | None, ids: list[int]) -> Any:
+    """Log-softmax of plain transformers (+ PEFT) logits over `ids` for the tiny model
+    (`tiny["base"]`, adapters by name): row i scores ids[i + 1]. A reference for engines'
+    logprobs."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny["base"], dtype=torch.float32)
+    if adapter is not None:
+        model = PeftModel.from_pretrained(model, tiny[adapter])
+    with torch.inference_mode():
+        return torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)

@@ -24,7 +24,7 @@ from services.inference.engines.base import (
     TokenLogprob,
 )
 from services.inference.engines.transformers_engine import TransformersEngine
-from support.tiny_model import build_tiny_adapter, build_tiny_model
+from support.tiny_model import build_tiny_adapter, build_tiny_model, forward_logprobs
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 
 GREEDY = SamplingSettings(max_tokens=12, temperature=0)
@@ -219,15 +219,6 @@ async def test_unloading_every_adapter_leaves_a_working_base(tiny: dict[str, Pat
         )[-1].finish_reason
     finally:
         await engine.close()
-
-
-def forward_logprobs(tiny: dict[str, Path], adapter: str | None, ids: list[int]) -> torch.Tensor:
-    """Log-softmax of plain transformers (+ PEFT) logits over `ids`: row i scores ids[i + 1]."""
-    model = AutoModelForCausalLM.from_pretrained(tiny["base"], dtype=torch.float32)
-    if adapter is not None:
-        model = PeftModel.from_pretrained(model, tiny[adapter])
-    with torch.inference_mode():
-        return torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)
 
 
 def assert_ranked(entries: list[TokenLogprob], top: int) -> None:

@@ -31,7 +31,7 @@ from services.inference.engines.base import (
     TokenLogprob,
 )
 from services.inference.engines.vllm_engine import VllmEngine
-from support.tiny_model import build_tiny_adapter, build_tiny_model
+from support.tiny_model import build_tiny_adapter, build_tiny_model, forward_logprobs
 from tuneloop_core.errors import NotFoundError
 
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB
@@ -216,15 +216,6 @@ async def test_unload_and_reload(
     assert token_ids(await collect(vllm_engine, request("a2"))) == reference["a1", "raw"]
     await vllm_engine.load_adapter("a2", tiny["a2"])
     assert token_ids(await collect(vllm_engine, request("a2"))) == reference["a2", "raw"]
-
-
-def forward_logprobs(tiny: dict[str, Path], adapter: str | None, ids: list[int]) -> torch.Tensor:
-    """Log-softmax of plain transformers (+ PEFT) logits over `ids`: row i scores ids[i + 1]."""
-    model = AutoModelForCausalLM.from_pretrained(tiny["base"], dtype=torch.float32)
-    if adapter is not None:
-        model = PeftModel.from_pretrained(model, tiny[adapter])
-    with torch.inference_mode():
-        return torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)
 
 
 def assert_matches(entries: list[TokenLogprob], expected: torch.Tensor, top: int) -> None:
