@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.trainer import checkpoints, results
 from services.trainer.recipes.config import Recipe, load_recipe
 from services.trainer.run import RunSettings, SftRecipe
-from services.trainer.spec import DEFAULT_SEED
 from tuneloop_core.datasets.validation import load_conversations
+from tuneloop_core.jobspecs.fine_tune import DEFAULT_RECIPE, DEFAULT_SEED
 
 log = logging.getLogger("services.trainer.distributed")
 
@@ -33,7 +33,7 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    recipe: str | Recipe = "lora"  # a shipped recipe's name, or a whole recipe
+    recipe: str | Recipe = DEFAULT_RECIPE  # a shipped recipe's name, or a whole recipe
     base_path: Path  # the base model's directory
     output: Path  # checkpoints, resume state and step_metrics.csv
     training_file: Path  # JSONL or JSON conversations

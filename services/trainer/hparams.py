@@ -7,12 +7,12 @@ import math
 from dataclasses import dataclass
 
 from tuneloop.trainer.v1 import trainer_pb2
-from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.jobspecs.fine_tune import N_EPOCHS_MIN
 
 # Rule of thumb (examples → epochs), interpolated on a log scale between the points.
 EPOCH_POINTS = ((100, 15.0), (1_000, 10.0), (10_000, 2.0))
-MIN_EPOCHS, MAX_EPOCHS = 1, 20
-MAX_EPOCHS_ALLOWED = 50
+# "auto" picks at most this many epochs; a request may ask for up to N_EPOCHS_MAX.
+AUTO_MAX_EPOCHS = 20
 
 
 def epochs_for_dataset_size(n_examples: int) -> int:
@@ -30,7 +30,7 @@ def epochs_for_dataset_size(n_examples: int) -> int:
             (a, b) for a, b in itertools.pairwise(points) if a[0] <= x <= b[0]
         )
     epochs = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return int(min(MAX_EPOCHS, max(MIN_EPOCHS, round(epochs))))
+    return int(min(AUTO_MAX_EPOCHS, max(N_EPOCHS_MIN, round(epochs))))
 
 
 def batch_size_for_dataset_size(n_examples: int) -> int:
@@ -52,14 +52,10 @@ def choose(
     max_epochs: int,
     recipe_batch_size: int | None = None,
 ) -> ChosenHyperparameters:
-    """Fill in every hyper-parameter left unset ("auto") and say why, in one sentence each."""
+    """Fill in every hyper-parameter left unset ("auto") and say why, in one sentence each.
+    The given ones were checked against the contract's bounds when the job was taken."""
     reasons = []
     if given.HasField("n_epochs"):
-        if not 1 <= given.n_epochs <= MAX_EPOCHS_ALLOWED:
-            raise InvalidRequestError(
-                f"n_epochs must be between 1 and {MAX_EPOCHS_ALLOWED}",
-                param="hyperparameters.n_epochs",
-            )
         epochs = given.n_epochs
     else:
         epochs = min(max_epochs, epochs_for_dataset_size(n_examples))
@@ -68,10 +64,6 @@ def choose(
             "(about 15 for 100 examples, 10 for 1,000, 2 for 10,000: small sets need more passes)"
         )
     if given.HasField("batch_size"):
-        if not 1 <= given.batch_size <= 256:
-            raise InvalidRequestError(
-                "batch_size must be between 1 and 256", param="hyperparameters.batch_size"
-            )
         batch = given.batch_size
     elif recipe_batch_size is not None:
         batch = recipe_batch_size
@@ -80,11 +72,6 @@ def choose(
         batch = batch_size_for_dataset_size(n_examples)
         reasons.append(f"batch size {batch} (about one per 25 examples, between 1 and 16)")
     if given.HasField("learning_rate_multiplier"):
-        if not 0 < given.learning_rate_multiplier <= 10:
-            raise InvalidRequestError(
-                "learning_rate_multiplier must be in (0, 10]",
-                param="hyperparameters.learning_rate_multiplier",
-            )
         multiplier = given.learning_rate_multiplier
     else:
         multiplier = 1.0

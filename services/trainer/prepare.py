@@ -1,5 +1,6 @@
-"""Everything a fine-tuning job needs before training: data read and validated, the
-validation split, the recipe and the hyper-parameters."""
+"""The trainer's edge for a job it took (`from_pb`): the FineTuneJobSpec checked against the
+contract's bounds and read into the domain — data read and validated, the validation split,
+the recipe, "auto" hyper-parameters resolved, and the `RunSettings` the recipe runs with."""
 
 from __future__ import annotations
 
@@ -9,22 +10,24 @@ from pathlib import Path
 
 from services.trainer import hparams
 from services.trainer.hparams import ChosenHyperparameters
-from services.trainer.recipes.config import Recipe
-from services.trainer.spec import DEFAULT_SEED, recipe_for
+from services.trainer.run import RunSettings
+from services.trainer.spec import recipe_for
+from tuneloop.events.v1 import events_pb2
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core import basemodels
 from tuneloop_core.datasets.conversation import Conversation
 from tuneloop_core.datasets.validation import load_conversations
+from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.jobspecs import fine_tune
 
 
 @dataclass
 class PreparedJob:
-    recipe: Recipe
-    base_path: Path
+    spec: trainer_pb2.FineTuneJobSpec  # names the job's models (base, tenant, suffix)
+    settings: RunSettings
     train: list[Conversation]
     validation: list[Conversation]
-    hyperparameters: ChosenHyperparameters
-    seed: int
+    hyperparameters: ChosenHyperparameters  # what "auto" chose, and why
     split_note: str
 
 
@@ -33,11 +36,23 @@ def _read(data_dir: Path, relpath: str, param: str) -> list[Conversation]:
     return load_conversations(data_dir / relpath, param=param)
 
 
-def prepare(spec: trainer_pb2.FineTuneJobSpec, data_dir: Path) -> PreparedJob:
+def job_spec(request: events_pb2.JobRequested) -> trainer_pb2.FineTuneJobSpec:
+    """The request's typed spec, checked with the bounds the gateway checked it with."""
+    if request.WhichOneof("spec") != "fine_tune":
+        raise InvalidRequestError(
+            "malformed fine-tuning job: it carries no FineTuneJobSpec", code="invalid_job"
+        )
+    fine_tune.check(request.fine_tune)
+    return request.fine_tune
+
+
+def from_pb(request: events_pb2.JobRequested, data_dir: Path, output: Path) -> PreparedJob:
+    """Everything the job needs before training; `output` holds its checkpoints."""
+    spec = job_spec(request)
     recipe = recipe_for(spec)
     base = basemodels.resolve(spec.base_model, data_dir)
     train = _read(data_dir, spec.training_file_path, "training_file")
-    seed = int(spec.seed) or DEFAULT_SEED
+    seed = int(spec.seed) or fine_tune.DEFAULT_SEED
     if spec.validation_file_path:
         validation = _read(data_dir, spec.validation_file_path, "validation_file")
         note = f"validating on {len(validation)} examples of the validation file"
@@ -55,4 +70,14 @@ def prepare(spec: trainer_pb2.FineTuneJobSpec, data_dir: Path) -> PreparedJob:
     chosen = hparams.choose(
         spec.hyperparameters, len(train), recipe.max_epochs, recipe.optim.batch_size
     )
-    return PreparedJob(recipe, Path(base.path), train, validation, chosen, seed, note)
+    settings = RunSettings(
+        recipe=recipe,
+        base_path=Path(base.path),
+        output=output,
+        n_epochs=chosen.n_epochs,
+        batch_size=chosen.batch_size,
+        learning_rate=recipe.optim.learning_rate * chosen.learning_rate_multiplier,
+        seed=seed,
+        max_seq_length=recipe.data.max_seq_length,
+    )
+    return PreparedJob(spec, settings, train, validation, chosen, note)

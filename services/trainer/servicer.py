@@ -32,7 +32,7 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
         if request.n_examples <= 0:
             raise InvalidRequestError("n_examples must be positive", param="n_examples")
         chosen = hparams.choose(
-            trainer_pb2.Hyperparameters(), request.n_examples, hparams.MAX_EPOCHS
+            trainer_pb2.Hyperparameters(), request.n_examples, hparams.AUTO_MAX_EPOCHS
         )
         return trainer_pb2.EstimateHyperparametersResponse(
             n_epochs=chosen.n_epochs,

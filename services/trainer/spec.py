@@ -1,30 +1,18 @@
-"""The job's FineTuneJobSpec: parsed from the queued JSON, turned into a recipe and names."""
+"""What a fine-tuning job's FineTuneJobSpec means to the trainer: its recipe and the
+names its models get."""
 
 from __future__ import annotations
 
 import re
 
-from google.protobuf import struct_pb2
-from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
-
 from services.trainer.recipes.config import Recipe, load_recipe
 from tuneloop.trainer.v1 import trainer_pb2
-from tuneloop_core.errors import InvalidRequestError
-
-DEFAULT_RECIPE = "lora"
-DEFAULT_SEED = 42
-
-
-def parse_spec(spec: struct_pb2.Struct) -> trainer_pb2.FineTuneJobSpec:
-    try:
-        return ParseDict(MessageToDict(spec), trainer_pb2.FineTuneJobSpec())
-    except ParseError as exc:
-        raise InvalidRequestError(f"malformed fine-tuning job: {exc}", code="invalid_job") from exc
+from tuneloop_core.jobspecs import fine_tune
 
 
 def recipe_for(spec: trainer_pb2.FineTuneJobSpec) -> Recipe:
     """The named recipe with the job's method settings applied on top."""
-    recipe = load_recipe(spec.recipe or DEFAULT_RECIPE)
+    recipe = load_recipe(spec.recipe or fine_tune.DEFAULT_RECIPE)
     method = spec.method
     adapter = recipe.adapter.model_copy()
     if method.HasField("full") and method.full:
@@ -39,11 +27,7 @@ def recipe_for(spec: trainer_pb2.FineTuneJobSpec) -> Recipe:
         adapter.dropout = method.lora_dropout
     if method.lora_targets:
         adapter.targets = list(method.lora_targets)
-    if method.HasField("quantization"):
-        if method.quantization not in ("none", "4bit"):
-            raise InvalidRequestError(
-                "quantization must be 'none' or '4bit'", param="method.quantization"
-            )
+    if method.HasField("quantization"):  # one of fine_tune.QUANTIZATIONS: checked at take
         adapter.quantization = method.quantization  # type: ignore[assignment]
     data = recipe.data.model_copy()
     if method.HasField("max_seq_length"):

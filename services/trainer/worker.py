@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from services.trainer import checkpoints, results
-from services.trainer.prepare import PreparedJob, prepare
-from services.trainer.run import RunSettings, SftRecipe
+from services.trainer.prepare import PreparedJob, from_pb
+from services.trainer.run import SftRecipe
 from services.trainer.settings import TrainerSettings
-from services.trainer.spec import model_name, parse_spec
+from services.trainer.spec import model_name
 from services.trainer.verdict import judge
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
@@ -52,13 +52,13 @@ class FineTuneWorker:
         run, status = taken
         events = run.events
         await announce_taken(events, ctx)
+        output = self.data_dir / "artifacts" / "jobs" / job_id
         try:
-            spec = parse_spec(ctx.request.spec)
-            prepared = await asyncio.to_thread(prepare, spec, self.data_dir)
+            prepared = await asyncio.to_thread(from_pb, ctx.request, self.data_dir, output)
         except TuneloopError as exc:
             await events.status(common_pb2.JOB_STATUS_FAILED, exc.message, error=error_pb(exc))
             return
-        hp = prepared.hyperparameters
+        spec, hp = prepared.spec, prepared.hyperparameters
         chosen = {
             "n_epochs": hp.n_epochs,
             "batch_size": hp.batch_size,
@@ -73,7 +73,7 @@ class FineTuneWorker:
             )
             await events.publish(hp.explanation, note=note({"hyperparameters": chosen}))
         try:
-            await self._train(ctx, run, spec, prepared)
+            await self._train(ctx, run, prepared)
         except TuneloopError as exc:
             await events.status(common_pb2.JOB_STATUS_FAILED, exc.message, error=error_pb(exc))
         except Exception as exc:
@@ -83,17 +83,11 @@ class FineTuneWorker:
             )
             await events.status(common_pb2.JOB_STATUS_FAILED, error.message, error=error_pb(error))
 
-    async def _train(
-        self,
-        ctx: JobContext,
-        run: JobRun,
-        spec: trainer_pb2.FineTuneJobSpec,
-        prepared: PreparedJob,
-    ) -> None:
+    async def _train(self, ctx: JobContext, run: JobRun, prepared: PreparedJob) -> None:
         events = run.events
-        output = self.data_dir / "artifacts" / "jobs" / run.job_id
+        output = prepared.settings.output
         resumed = checkpoints.load_progress(output)
-        hooks = _Hooks(self, run, spec, ctx.request, asyncio.get_running_loop())
+        hooks = _Hooks(self, run, prepared.spec, ctx.request, asyncio.get_running_loop())
         if resumed is not None:
             await events.publish(
                 f"Resuming from epoch {resumed.epoch}, step {resumed.step_in_epoch} "
@@ -101,20 +95,9 @@ class FineTuneWorker:
                 note=note({"resumed_epoch": resumed.epoch, "resumed_step": resumed.step_in_epoch}),
             )
             await hooks.announce_missed(resumed, output)
-        hp = prepared.hyperparameters
-        settings = RunSettings(
-            recipe=prepared.recipe,
-            base_path=prepared.base_path,
-            output=output,
-            n_epochs=hp.n_epochs,
-            batch_size=hp.batch_size,
-            learning_rate=prepared.recipe.optim.learning_rate * hp.learning_rate_multiplier,
-            seed=prepared.seed,
-            max_seq_length=prepared.recipe.data.max_seq_length,
-        )
         train = [c.turns for c in prepared.train]
         validation = [c.turns for c in prepared.validation]
-        recipe = SftRecipe(settings, train, validation, hooks)
+        recipe = SftRecipe(prepared.settings, train, validation, hooks)
         outcome = await asyncio.to_thread(_run, recipe)
         if outcome == "paused":
             await events.publish(

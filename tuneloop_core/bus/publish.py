@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import nats.errors
 import nats.js.errors
-from google.protobuf import struct_pb2
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
@@ -32,6 +33,12 @@ TRANSIENT = (
     nats.js.errors.NoStreamResponseError,
 )
 EVENT_PUBLISH_PATIENCE_S = 120.0
+# JobRequested's `spec` oneof: full message name of each typed *JobSpec → its field.
+SPEC_FIELDS = {
+    field.message_type.full_name: field.name
+    for field in events_pb2.JobRequested.DESCRIPTOR.oneofs_by_name["spec"].fields
+    if field.message_type is not None  # every one is a message; this tells mypy
+}
 
 
 def _now() -> Timestamp:
@@ -46,22 +53,28 @@ async def publish_job(
     job_id: str,
     tenant_id: str,
     kind: int,
-    spec: dict[str, Any],
+    spec: Message | Mapping[str, Any],
     attempt: int = 1,
 ) -> PubAck:
-    """Queue a job on `jobs.<kind>.requested`. The Nats-Msg-Id is `<job_id>:<attempt>`, so a
-    retried publish of the same attempt is dropped by JetStream inside the duplicate window
-    while a resume (next attempt) is queued again."""
-    spec_pb = struct_pb2.Struct()
-    spec_pb.update(spec)
+    """Queue a job on `jobs.<kind>.requested`. `spec` is the kind's typed *JobSpec, or the
+    JSON object of a kind that has none yet (sent as `untyped`). The Nats-Msg-Id is
+    `<job_id>:<attempt>`, so a retried publish of the same attempt is dropped by JetStream
+    inside the duplicate window while a resume (next attempt) is queued again."""
     request = events_pb2.JobRequested(
         job_id=job_id,
         tenant_id=tenant_id,
         kind=kind,  # type: ignore[arg-type]
-        spec=spec_pb,
         attempt=attempt,
         requested_at=_now(),
     )
+    if isinstance(spec, Message):
+        name = spec.DESCRIPTOR.full_name
+        if name not in SPEC_FIELDS:
+            raise TypeError(f"JobRequested has no spec field of type {name}")
+        getattr(request, SPEC_FIELDS[name]).CopyFrom(spec)
+    else:
+        request.untyped.SetInParent()  # set even when empty, so the oneof says which
+        request.untyped.update(spec)
     return await js.publish(
         subjects.job_requested(kind),
         request.SerializeToString(),

@@ -47,7 +47,7 @@ class DatagenWorker(JobWorker):
         self.gateway_url = gateway_url.rstrip("/")
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
-        raw = MessageToDict(request.spec, preserving_proto_field_name=True)
+        raw = MessageToDict(request.untyped, preserving_proto_field_name=True)
         try:
             spec = DatagenSpec.model_validate(raw)
         except ValidationError as exc:

@@ -100,7 +100,7 @@ class IngestWorker:
             log.info("kb_ingest %s already ended; nothing to do", run.job_id)
             return
         async with run.guard("kb_ingest"):
-            spec = parse_spec(MessageToDict(ctx.request.spec, preserving_proto_field_name=True))
+            spec = parse_spec(MessageToDict(ctx.request.untyped, preserving_proto_field_name=True))
             await self.ingest(run, ctx.request.tenant_id, spec)
 
     async def ingest(self, run: JobRun, tenant_id: str, spec: IngestSpec) -> None:

@@ -50,7 +50,7 @@ class ComparisonWorker(JobWorker):
         self.inference = inference
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
-        spec = parse_spec(request.spec)
+        spec = parse_spec(request.untyped)
         if status != common_pb2.JOB_STATUS_RUNNING:
             await run.running(
                 f"Comparing {len(spec.models)} models on {len(spec.questions)} questions."

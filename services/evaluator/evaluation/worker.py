@@ -76,7 +76,7 @@ class EvaluationWorker(JobWorker):
         return examples, notes
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
-        spec = parse_spec(request.spec)
+        spec = parse_spec(request.untyped)
         check_metrics(spec.metrics)  # fail before any generation on a typo
         if spec.validators is not None:
             check_names(spec.validators)

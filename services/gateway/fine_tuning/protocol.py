@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tuneloop_core.jobspecs.fine_tune import Quantization
+
 Auto = Literal["auto"]
 
 
@@ -28,7 +30,7 @@ class SupervisedIn(BaseModel):
     lora_dropout: float | None = Field(None, ge=0, lt=1)
     lora_targets: list[str] | None = None
     use_dora: bool | None = None
-    quantization: Literal["none", "4bit"] | None = None
+    quantization: Quantization | None = None
     full: bool | None = None
     max_seq_length: int | None = Field(None, ge=16, le=32768)
 

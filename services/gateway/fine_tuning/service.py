@@ -1,56 +1,43 @@
 """Fine-tuning jobs: validate, record, queue for a trainer worker; pause, resume, cancel.
-No FastAPI here; blocking registry calls run in a thread."""
+No FastAPI here; blocking registry calls run in a thread. `to_pb` is the one step from the
+API request to the contract the trainer reads (`FineTuneJobSpec`)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 
-from google.protobuf.json_format import MessageToDict
-
 from services.gateway.fine_tuning.protocol import CreateFineTuningJobRequest, HyperparametersIn
+from services.gateway.jobs import service as jobs
+from services.gateway.jobs.service import JobKind
 from services.gateway.served_models import served_base_models
 from services.gateway.state import GatewayState
-from tuneloop.common.v1 import common_pb2
 from tuneloop.trainer.v1 import trainer_pb2
-from tuneloop_core.bus.publish import publish_job
-from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from tuneloop_core.ids import new_id
+from tuneloop_core.errors import InvalidRequestError, NotFoundError
+from tuneloop_core.jobspecs import fine_tune
 from tuneloop_core.registry.models import Job, Tenant
+from tuneloop_core.registry.specs import spec_from_record
 from tuneloop_core.registry.transitions import JobStatus
 
 KIND = "fine_tune"
+JOB_KIND = JobKind(
+    token=KIND, object="fine_tuning.job", noun="fine-tuning job", param="fine_tuning_job_id"
+)
 SUFFIX = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 RECIPE = re.compile(r"^[a-z0-9_-]{1,32}$")
-MAX_EPOCHS = 50
 
 
 def _hyperparameters(req: CreateFineTuningJobRequest) -> trainer_pb2.Hyperparameters:
     given: HyperparametersIn = req.hyperparameters or HyperparametersIn()
     if req.method and req.method.supervised and req.method.supervised.hyperparameters:
         given = req.method.supervised.hyperparameters  # OpenAI: the method's take precedence
-    out = trainer_pb2.Hyperparameters()
-    if given.n_epochs != "auto":
-        if not 1 <= given.n_epochs <= MAX_EPOCHS:
-            raise InvalidRequestError(
-                f"n_epochs must be 'auto' or between 1 and {MAX_EPOCHS}",
-                param="hyperparameters.n_epochs",
-            )
-        out.n_epochs = given.n_epochs
-    if given.batch_size != "auto":
-        if not 1 <= given.batch_size <= 256:
-            raise InvalidRequestError(
-                "batch_size must be 'auto' or between 1 and 256", param="hyperparameters.batch_size"
-            )
-        out.batch_size = given.batch_size
-    if given.learning_rate_multiplier != "auto":
-        if not 0 < given.learning_rate_multiplier <= 10:
-            raise InvalidRequestError(
-                "learning_rate_multiplier must be 'auto' or in (0, 10]",
-                param="hyperparameters.learning_rate_multiplier",
-            )
-        out.learning_rate_multiplier = given.learning_rate_multiplier
-    return out
+    return fine_tune.hyperparameters(
+        n_epochs=None if given.n_epochs == "auto" else given.n_epochs,
+        batch_size=None if given.batch_size == "auto" else given.batch_size,
+        learning_rate_multiplier=None
+        if given.learning_rate_multiplier == "auto"
+        else given.learning_rate_multiplier,
+    )
 
 
 def _method(req: CreateFineTuningJobRequest) -> trainer_pb2.MethodSettings:
@@ -97,57 +84,39 @@ def _file_path(state: GatewayState, tenant: Tenant, file_id: str, param: str) ->
     return f"artifacts/{file.path}"
 
 
-async def create(state: GatewayState, tenant: Tenant, req: CreateFineTuningJobRequest) -> Job:
+def to_pb(req: CreateFineTuningJobRequest, tenant: Tenant) -> trainer_pb2.FineTuneJobSpec:
+    """The request as the trainer's contract, checked against its bounds; "auto" stays
+    unset. The files' paths are added once the files are found."""
     if req.suffix is not None and not SUFFIX.match(req.suffix):
         raise InvalidRequestError(
             "suffix may use letters, digits, '.', '_' and '-'", param="suffix"
         )
     if req.recipe is not None and not RECIPE.match(req.recipe):
         raise InvalidRequestError("unknown recipe name", param="recipe")
-    spec = trainer_pb2.FineTuneJobSpec(
+    return trainer_pb2.FineTuneJobSpec(
         base_model=req.model,
         training_file=req.training_file,
+        validation_file=req.validation_file or "",
         suffix=req.suffix or "",
         tenant_name=tenant.name,
         hyperparameters=_hyperparameters(req),
         method=_method(req),
         recipe=req.recipe or "",
-        seed=req.seed if req.seed is not None else 42,
+        seed=req.seed if req.seed is not None else fine_tune.DEFAULT_SEED,
     )
+
+
+async def create(state: GatewayState, tenant: Tenant, req: CreateFineTuningJobRequest) -> Job:
+    spec = to_pb(req, tenant)
     spec.training_file_path = await asyncio.to_thread(
         _file_path, state, tenant, req.training_file, "training_file"
     )
     if req.validation_file:
-        spec.validation_file = req.validation_file
         spec.validation_file_path = await asyncio.to_thread(
             _file_path, state, tenant, req.validation_file, "validation_file"
         )
     await _check_base_model(state, req.model, tenant)
-    spec_json = MessageToDict(spec, preserving_proto_field_name=True)
-    job_id = new_id("ftjob")
-    job = await asyncio.to_thread(
-        state.registry.create_job,
-        tenant.id,
-        KIND,
-        spec_json,
-        job_id=job_id,
-        status=JobStatus.VALIDATING_FILES,
-    )
-    await _publish(state, job, attempt=1)
-    return job
-
-
-async def _publish(state: GatewayState, job: Job, attempt: int) -> None:
-    if state.nats is None:
-        raise ServiceUnavailableError("the job queue (NATS) is not connected")
-    await publish_job(
-        state.nats.jetstream(),
-        job_id=job.id,
-        tenant_id=job.tenant_id,
-        kind=common_pb2.JOB_KIND_FINE_TUNE,
-        spec=job.spec,
-        attempt=attempt,
-    )
+    return await jobs.submit(state, tenant, JOB_KIND, spec, status=JobStatus.VALIDATING_FILES)
 
 
 async def get(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
@@ -172,5 +141,5 @@ async def resume(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
     """Queue the job again; a worker continues from the state saved at the pause."""
     await get(state, tenant, job_id)
     job = await asyncio.to_thread(state.registry.transition_job, job_id, JobStatus.QUEUED)
-    await _publish(state, job, attempt=job.attempt)
+    await jobs.queue(state, job, spec_from_record(job.spec, trainer_pb2.FineTuneJobSpec))
     return job

@@ -6,6 +6,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf.message import Message
+
 from services.gateway.jobs.protocol import JobError, JobEventObject, JobObject
 from services.gateway.state import GatewayState
 from tuneloop_core.bus.publish import publish_job
@@ -13,6 +15,7 @@ from tuneloop_core.bus.subjects import KINDS_BY_TOKEN
 from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from tuneloop_core.ids import PREFIXES, new_id
 from tuneloop_core.registry.models import Job, JobEventRow, Tenant
+from tuneloop_core.registry.specs import spec_record
 from tuneloop_core.registry.transitions import JobStatus
 
 
@@ -25,38 +28,42 @@ class JobKind:
     noun: str  # for messages, e.g. "datagen job"
     param: str  # the path parameter named in not-found errors, e.g. "job_id"
 
-    @property
-    def pb_kind(self) -> int:
-        return KINDS_BY_TOKEN[self.token]
-
 
 async def submit(
     state: GatewayState,
     tenant: Tenant,
     kind: JobKind,
-    spec: dict[str, Any],
+    spec: Message | dict[str, Any],
     status: JobStatus = JobStatus.QUEUED,
 ) -> Job:
-    """Record a job and queue it for a worker of its kind."""
+    """Record a job and queue it for a worker of its kind. `spec` is the kind's typed
+    *JobSpec (the registry keeps its JSON form), or the JSON of a kind that has none yet."""
     if state.nats is None:
         raise ServiceUnavailableError("the job queue (NATS) is not connected")
     job = await asyncio.to_thread(
         state.registry.create_job,
         tenant.id,
         kind.token,
-        spec,
+        spec_record(spec) if isinstance(spec, Message) else spec,
         job_id=new_id(PREFIXES[kind.token]),
         status=status,
     )
+    await queue(state, job, spec)
+    return job
+
+
+async def queue(state: GatewayState, job: Job, spec: Message | dict[str, Any]) -> None:
+    """Publish the job's current attempt for a worker: at submit, and again at a resume."""
+    if state.nats is None:
+        raise ServiceUnavailableError("the job queue (NATS) is not connected")
     await publish_job(
         state.nats.jetstream(),
         job_id=job.id,
         tenant_id=job.tenant_id,
-        kind=kind.pb_kind,
-        spec=job.spec,
+        kind=KINDS_BY_TOKEN[job.kind],
+        spec=spec,
         attempt=job.attempt,
     )
-    return job
 
 
 async def get(state: GatewayState, tenant: Tenant, kind: JobKind, job_id: str) -> Job:

@@ -44,7 +44,7 @@ class ExportWorker(JobWorker):
         return str(self.data_dir / path)
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
-        spec = parse_spec(request.spec)
+        spec = parse_spec(request.untyped)
         spec = dataclasses.replace(
             spec,
             base_path=self._local(spec.base_path),

@@ -3,12 +3,14 @@ de-duplication, event sequence numbers and resuming them."""
 
 from __future__ import annotations
 
+import pytest
 from google.protobuf import json_format
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
+from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.bus import subjects
 from tuneloop_core.bus.publish import MSG_ID_HEADER, EventPublisher, publish_job
 
@@ -35,7 +37,13 @@ async def events_on(js: JetStreamContext, subject: str) -> list[tuple[str, event
 
 async def test_publish_job_stores_a_job_requested_on_the_kind_subject(nc: Client) -> None:
     js = nc.jetstream()
-    spec = {"model": "base", "epochs": 3, "files": ["file-a"], "lora": {"rank": 8}}
+    spec = trainer_pb2.FineTuneJobSpec(
+        base_model="base",
+        training_file="file-a",
+        hyperparameters=trainer_pb2.Hyperparameters(n_epochs=3),
+        method=trainer_pb2.MethodSettings(lora_rank=8),
+        seed=7,
+    )
     ack = await publish_job(js, job_id="ftjob-1", tenant_id="tenant-a", kind=FINE_TUNE, spec=spec)
     assert ack.stream == subjects.STREAM_JOBS
     assert not ack.duplicate
@@ -51,7 +59,33 @@ async def test_publish_job_stores_a_job_requested_on_the_kind_subject(nc: Client
     assert request.kind == FINE_TUNE
     assert request.attempt == 1
     assert request.requested_at.seconds > 0
-    assert json_format.MessageToDict(request.spec) == spec
+    assert request.WhichOneof("spec") == "fine_tune"
+    assert request.fine_tune == spec
+    assert request.fine_tune.hyperparameters.HasField("n_epochs")
+    assert not request.fine_tune.hyperparameters.HasField("batch_size")  # "auto" stays unset
+
+
+async def test_a_kind_without_a_typed_spec_sends_its_json_as_untyped(nc: Client) -> None:
+    js = nc.jetstream()
+    spec = {"models": ["base"], "limit": 3, "files": ["file-a"], "judge": {"enabled": True}}
+    ack = await publish_job(js, job_id="evaljob-1", tenant_id="t", kind=EVALUATION, spec=spec)
+    raw = await js.get_msg(subjects.STREAM_JOBS, ack.seq)
+    assert raw.subject == "jobs.evaluation.requested" and raw.data is not None
+    request = events_pb2.JobRequested.FromString(raw.data)
+    assert request.WhichOneof("spec") == "untyped"
+    assert json_format.MessageToDict(request.untyped) == spec
+    empty = await publish_job(js, job_id="evaljob-2", tenant_id="t", kind=EVALUATION, spec={})
+    raw = await js.get_msg(subjects.STREAM_JOBS, empty.seq)
+    assert events_pb2.JobRequested.FromString(raw.data or b"").WhichOneof("spec") == "untyped"
+
+
+async def test_a_message_that_is_no_job_spec_is_refused(nc: Client) -> None:
+    js = nc.jetstream()
+    with pytest.raises(TypeError, match="no spec field"):
+        await publish_job(
+            js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec=trainer_pb2.Recipe()
+        )
+    assert await stream_messages(js, subjects.STREAM_JOBS) == 0
 
 
 async def test_publish_job_deduplicates_an_attempt_but_queues_the_next(nc: Client) -> None:

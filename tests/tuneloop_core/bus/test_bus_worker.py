@@ -105,7 +105,7 @@ async def test_a_published_job_reaches_the_handler_decoded_and_is_acked(nc: Clie
     assert len(seen) == 1
     request = seen[0].request
     assert (request.job_id, request.tenant_id, request.kind) == ("ftjob-1", "tenant-a", FINE_TUNE)
-    assert json_format.MessageToDict(request.spec) == spec
+    assert json_format.MessageToDict(request.untyped) == spec
     assert seen[0].delivery == 1
     info = await consumer(js)
     assert info.num_ack_pending == 0

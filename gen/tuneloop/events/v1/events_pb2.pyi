@@ -10,6 +10,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from tuneloop.common.v1 import common_pb2 as _common_pb2
+from tuneloop.trainer.v1 import trainer_pb2 as _trainer_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -23,9 +24,9 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class JobRequested(_message.Message):
-    """Published on jobs.<kind>.requested (stream JOBS, work queue). The typed specification
-    of each kind lives with the service that runs it; until those contracts settle the
-    spec travels as a JSON object validated by the worker.
+    """Published on jobs.<kind>.requested (stream JOBS, work queue). Each kind's typed
+    specification is defined in the proto package of the service that runs it; the gateway
+    builds it from the API request and the worker reads it when it takes the job.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -33,7 +34,8 @@ class JobRequested(_message.Message):
     JOB_ID_FIELD_NUMBER: _builtins.int
     TENANT_ID_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
-    SPEC_FIELD_NUMBER: _builtins.int
+    UNTYPED_FIELD_NUMBER: _builtins.int
+    FINE_TUNE_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     REQUESTED_AT_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
@@ -41,12 +43,19 @@ class JobRequested(_message.Message):
     tenant_id: _builtins.str
     """Tenant that owns the job and everything it produces."""
     kind: _common_pb2.JobKind.ValueType
-    """What kind of work this is."""
+    """What kind of work this is; the spec set below belongs to it."""
     attempt: _builtins.int
     """How many times the job has been (re)queued, starting at 1; resume bumps it."""
     @_builtins.property
-    def spec(self) -> _struct_pb2.Struct:
-        """Kind-specific specification (hyper-parameters, file ids, models)."""
+    def untyped(self) -> _struct_pb2.Struct:
+        """Transitional: the JSON object of a kind that has no typed spec yet (datagen,
+        evaluation, comparison, export, kb_ingest), validated by its worker. It goes when
+        the last of them gets its *JobSpec; number 4 keeps queued jobs readable meanwhile.
+        """
+
+    @_builtins.property
+    def fine_tune(self) -> _trainer_pb2.FineTuneJobSpec:
+        """JOB_KIND_FINE_TUNE."""
 
     @_builtins.property
     def requested_at(self) -> _timestamp_pb2.Timestamp:
@@ -58,15 +67,18 @@ class JobRequested(_message.Message):
         job_id: _builtins.str = ...,
         tenant_id: _builtins.str = ...,
         kind: _common_pb2.JobKind.ValueType = ...,
-        spec: _struct_pb2.Struct | None = ...,
+        untyped: _struct_pb2.Struct | None = ...,
+        fine_tune: _trainer_pb2.FineTuneJobSpec | None = ...,
         attempt: _builtins.int = ...,
         requested_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["requested_at", b"requested_at", "spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fine_tune", b"fine_tune", "requested_at", b"requested_at", "spec", b"spec", "untyped", b"untyped"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "job_id", b"job_id", "kind", b"kind", "requested_at", b"requested_at", "spec", b"spec", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "fine_tune", b"fine_tune", "job_id", b"job_id", "kind", b"kind", "requested_at", b"requested_at", "spec", b"spec", "tenant_id", b"tenant_id", "untyped", b"untyped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType_spec: _TypeAlias = _typing.Literal["untyped", "fine_tune"]  # noqa: Y015
+    _WhichOneofArgType_spec: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_spec) -> _WhichOneofReturnType_spec | None: ...
 
 Global___JobRequested: _TypeAlias = JobRequested  # noqa: Y015
 

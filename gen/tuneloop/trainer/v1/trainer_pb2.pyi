@@ -151,9 +151,10 @@ Global___EstimateHyperparametersResponse: _TypeAlias = EstimateHyperparametersRe
 
 @_typing.final
 class FineTuneJobSpec(_message.Message):
-    """What a fine-tuning job asks for; the gateway builds it, a trainer worker runs it. It
-    travels in JobRequested.spec as its JSON form (json_format), so this message is the
-    contract and the worker parses the JSON back into it.
+    """What a fine-tuning job asks for; the gateway builds it from the API request, it
+    travels as JobRequested.fine_tune, and a trainer worker reads it into its run settings.
+    Its bounds and defaults are defined once, in tuneloop_core/jobspecs/fine_tune.py, which
+    both sides check it with.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -186,7 +187,9 @@ class FineTuneJobSpec(_message.Message):
     recipe: _builtins.str
     """Recipe name, e.g. "lora"; empty = "lora"."""
     seed: _builtins.int
-    """Seed of data order and initialisation; 0 = 42."""
+    """Seed of data order and initialisation; the gateway sets 42 when the request has none,
+    and 0 also means 42.
+    """
     @_builtins.property
     def hyperparameters(self) -> Global___Hyperparameters:
         """Hyper-parameters; unset fields mean "auto"."""
@@ -220,7 +223,7 @@ Global___FineTuneJobSpec: _TypeAlias = FineTuneJobSpec  # noqa: Y015
 
 @_typing.final
 class Hyperparameters(_message.Message):
-    """Training hyper-parameters; unset = chosen automatically from the dataset size."""
+    """Training hyper-parameters; unset = "auto", chosen by the trainer from the dataset size."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -230,9 +233,9 @@ class Hyperparameters(_message.Message):
     n_epochs: _builtins.int
     """Passes over the training data, 1–50."""
     batch_size: _builtins.int
-    """Examples per optimiser step."""
+    """Examples per optimiser step, 1–256."""
     learning_rate_multiplier: _builtins.float
-    """Multiplier of the recipe's learning rate."""
+    """Multiplier of the recipe's learning rate, in (0, 10]."""
     def __init__(
         self,
         *,
@@ -282,7 +285,7 @@ class MethodSettings(_message.Message):
     use_dora: _builtins.bool
     """Weight-decomposed LoRA (DoRA)."""
     quantization: _builtins.str
-    """"none" or "4bit" (QLoRA through bitsandbytes)."""
+    """"none" or "4bit" (QLoRA through bitsandbytes); anything else fails the job."""
     full: _builtins.bool
     """Train every weight instead of an adapter."""
     max_seq_length: _builtins.int

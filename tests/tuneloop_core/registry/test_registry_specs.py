@@ -1,0 +1,44 @@
+"""A typed job spec in the registry's JSON column: the shape the API views read, and the
+same message back for a resume."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuneloop.trainer.v1 import trainer_pb2
+from tuneloop_core.errors import InternalError
+from tuneloop_core.registry.specs import spec_from_record, spec_record
+
+SPEC = trainer_pb2.FineTuneJobSpec(
+    base_model="smollm2-135m",
+    training_file="file-a",
+    training_file_path="artifacts/files/a.jsonl",
+    tenant_name="acme",
+    hyperparameters=trainer_pb2.Hyperparameters(n_epochs=3),
+    method=trainer_pb2.MethodSettings(lora_rank=8, lora_targets=["q_proj"]),
+    seed=42,
+)
+
+
+def test_the_record_uses_proto_field_names_and_leaves_auto_out() -> None:
+    assert spec_record(SPEC) == {
+        "base_model": "smollm2-135m",
+        "training_file": "file-a",
+        "training_file_path": "artifacts/files/a.jsonl",
+        "tenant_name": "acme",
+        "hyperparameters": {"n_epochs": 3},
+        "method": {"lora_rank": 8, "lora_targets": ["q_proj"]},
+        "seed": "42",  # int64 in protobuf JSON
+    }
+
+
+def test_a_record_gives_back_the_message() -> None:
+    back = spec_from_record(spec_record(SPEC), trainer_pb2.FineTuneJobSpec)
+    assert back == SPEC
+    assert not back.hyperparameters.HasField("batch_size")
+    assert spec_from_record({**spec_record(SPEC), "gone": 1}, trainer_pb2.FineTuneJobSpec) == SPEC
+
+
+def test_an_unreadable_record_is_an_internal_error() -> None:
+    with pytest.raises(InternalError, match="FineTuneJobSpec"):
+        spec_from_record({"seed": "many"}, trainer_pb2.FineTuneJobSpec)
