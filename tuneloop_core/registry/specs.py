@@ -28,3 +28,13 @@ def spec_from_record(record: dict[str, Any], spec_type: type[SpecT]) -> SpecT:
     except ParseError as exc:
         name = spec_type.DESCRIPTOR.full_name
         raise InternalError(f"the job's stored spec is not a valid {name}: {exc}") from exc
+
+
+def spec_view(record: dict[str, Any], spec_type: type[Message]) -> dict[str, Any]:
+    """A job's spec as the API's `spec` object shows it: every field of the kind's message,
+    empty ones included (an unset `optional` field, which means "auto", stays out)."""
+    return MessageToDict(
+        spec_from_record(record, spec_type),
+        preserving_proto_field_name=True,
+        always_print_fields_with_no_presence=True,
+    )

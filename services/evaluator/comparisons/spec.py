@@ -1,14 +1,12 @@
-"""What a comparison job asks for, read from the job request the gateway checked."""
+"""What a comparison job asks for: its typed spec (`tuneloop.evaluator.v1.ComparisonJobSpec`),
+read when the worker takes the job."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from google.protobuf import struct_pb2
-from google.protobuf.json_format import MessageToDict
-
-from tuneloop_core.errors import InvalidRequestError
+from tuneloop.evaluator.v1 import evaluator_pb2
+from tuneloop_core.jobspecs import comparison
 
 
 @dataclass(frozen=True)
@@ -21,22 +19,14 @@ class ComparisonSpec:
     system: str  # empty: no system message
 
 
-def _strings(spec: dict[str, Any], field: str) -> list[str]:
-    value = spec.get(field)
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise InvalidRequestError(f"the job's {field} is not a list of strings", param=field)
-    return value
-
-
-def parse_spec(spec: struct_pb2.Struct) -> ComparisonSpec:
-    """The spec; the gateway validated it, so a bad one here is a stale or forged request."""
-    data = MessageToDict(spec)
-    # A protobuf Struct holds every number as a double.
+def from_pb(spec: evaluator_pb2.ComparisonJobSpec) -> ComparisonSpec:
+    """The spec, checked with the gateway's bounds (a bad one is a stale or forged job)."""
+    comparison.check(spec)
     return ComparisonSpec(
-        models=_strings(data, "models"),
-        questions=_strings(data, "questions"),
-        max_tokens=int(data.get("max_tokens", 256)),
-        temperature=float(data.get("temperature", 0.0)),
-        top_p=float(data.get("top_p", 1.0)),
-        system=str(data.get("system") or ""),
+        models=list(spec.models),
+        questions=list(spec.questions),
+        max_tokens=spec.max_tokens,
+        temperature=spec.temperature,
+        top_p=spec.top_p,
+        system=spec.system,
     )

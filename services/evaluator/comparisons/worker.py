@@ -12,7 +12,7 @@ import asyncio
 
 from nats.js import JetStreamContext
 
-from services.evaluator.comparisons.spec import ComparisonSpec, parse_spec
+from services.evaluator.comparisons.spec import ComparisonSpec, from_pb
 from services.evaluator.generation import GenerationSettings, generate_answers
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
@@ -50,7 +50,7 @@ class ComparisonWorker(JobWorker):
         self.inference = inference
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
-        spec = parse_spec(request.untyped)
+        spec = from_pb(request.comparison)
         if status != common_pb2.JOB_STATUS_RUNNING:
             await run.running(
                 f"Comparing {len(spec.models)} models on {len(spec.questions)} questions."

@@ -7,8 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.jobs.protocol import JobObject
-
-MAX_MODELS = 8
+from tuneloop_core.jobspecs import comparison as bounds
 
 
 class CreateComparisonRequest(BaseModel):
@@ -18,15 +17,13 @@ class CreateComparisonRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    models: list[str] = Field(min_length=2, max_length=MAX_MODELS)
+    models: list[str] = Field(min_length=bounds.MIN_MODELS, max_length=bounds.MAX_MODELS)
     questions: list[str] | None = None
     questions_file: str | None = None
-    # Greedy by default, so the same comparison gives the same answers and what differs
-    # between columns is the model, not the dice.
-    max_tokens: int = Field(256, ge=1, le=4096)
-    temperature: float = Field(0.0, ge=0, le=2)
-    top_p: float = Field(1.0, gt=0, le=1)
-    system: str | None = Field(None, max_length=8000)
+    max_tokens: int = Field(bounds.DEFAULT_MAX_TOKENS, ge=1, le=bounds.MAX_TOKENS)
+    temperature: float = Field(bounds.DEFAULT_TEMPERATURE, ge=0, le=bounds.MAX_TEMPERATURE)
+    top_p: float = Field(bounds.DEFAULT_TOP_P, gt=0, le=1)
+    system: str | None = Field(None, max_length=bounds.MAX_SYSTEM_CHARS)
 
 
 class Answer(BaseModel):

@@ -18,6 +18,7 @@ from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
 from services.gateway.served_models import served_model_names, unknown_model
 from services.gateway.state import GatewayState
+from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop_core.comparison_answers import ComparisonAnswers, read_answers
 from tuneloop_core.errors import (
     ConflictError,
@@ -29,7 +30,13 @@ from tuneloop_core.registry.comparisons import AnswerTally, ComparisonVotes
 from tuneloop_core.registry.models import Job, Tenant
 from tuneloop_core.registry.transitions import JobStatus
 
-KIND = JobKind(token="comparison", object="comparison", noun="comparison", param="comparison_id")
+KIND = JobKind(
+    token="comparison",
+    object="comparison",
+    noun="comparison",
+    param="comparison_id",
+    spec_type=evaluator_pb2.ComparisonJobSpec,
+)
 # Leading characters that make Excel or LibreOffice read a cell as a formula; an answer a
 # model wrote must never run as one on the machine of whoever opens the CSV.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -65,15 +72,15 @@ async def create(state: GatewayState, tenant: Tenant, req: CreateComparisonReque
     await _check_models(state, tenant, req.models)
     # The questions travel in the spec, so the worker needs no file access and a file
     # deleted later does not change what was compared.
-    spec = {
-        "models": req.models,
-        "questions": questions,
-        "questions_file": req.questions_file or "",
-        "max_tokens": req.max_tokens,
-        "temperature": req.temperature,
-        "top_p": req.top_p,
-        "system": req.system or "",
-    }
+    spec = evaluator_pb2.ComparisonJobSpec(
+        models=req.models,
+        questions=questions,
+        questions_file=req.questions_file or "",
+        max_tokens=req.max_tokens,
+        temperature=req.temperature,
+        top_p=req.top_p,
+        system=req.system or "",
+    )
     return await jobs.submit(state, tenant, KIND, spec)
 
 

@@ -5,9 +5,11 @@ evaluator's worker does the work."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
+from services.gateway.comparisons import service as comparisons
 from services.gateway.evaluations.protocol import CreateEvaluationRequest
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
@@ -23,7 +25,7 @@ KIND = JobKind(token="evaluation", object="evaluation", noun="evaluation", param
 FINE_TUNE = JobKind(
     token="fine_tune", object="fine_tuning.job", noun="fine-tuning job", param="fine_tuning_job"
 )
-COMPARISON = JobKind(token="comparison", object="comparison", noun="comparison", param="comparison")
+COMPARISON = dataclasses.replace(comparisons.KIND, param="comparison")
 
 
 def _file(state: GatewayState, tenant: Tenant, file_id: str, param: str) -> File:

@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
 from services.gateway.served_models import served
 from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
+from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 from tuneloop_core.quantization import DEFAULT_QUANTIZATION, check_quantization
 from tuneloop_core.registry.models import Job, Tenant
 
-KIND = JobKind(token="export", object="export", noun="export", param="export_id")
+KIND = JobKind(
+    token="export",
+    object="export",
+    noun="export",
+    param="export_id",
+    spec_type=trainer_pb2.ExportJobSpec,
+)
 # Ollama model names: an optional namespace, a name and an optional tag.
 OLLAMA_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}(/[a-z0-9][a-z0-9._-]{0,79})?(:[\w.-]{1,80})?")
 MAX_PROMPT_CHARS = 2000
@@ -105,17 +111,17 @@ async def create_export(
         base_path = parent.path
     dataset = await asyncio.to_thread(_dataset_path, state, tenant, info, validation_file)
     # Paths travel in the spec so the worker needs no access to the inference service.
-    spec: dict[str, Any] = {
-        "model": model,
-        "base_model": info.parent if adapter else model,
-        "base_path": base_path,
-        "adapter_path": info.path if adapter else "",
-        "quantization": quantization,
-        "ollama_model": ollama_model or default_ollama_name(model, quantization),
-        "system": system or "",
-        "prompts": checked_prompts,
-        "dataset_path": dataset,
-        "pre_tokenizer": pre_tokenizer or "",
-        "context_length": info.context_length,
-    }
+    spec = trainer_pb2.ExportJobSpec(
+        model=model,
+        base_model=info.parent if adapter else model,
+        base_path=base_path,
+        adapter_path=info.path if adapter else "",
+        quantization=quantization,
+        ollama_model=ollama_model or default_ollama_name(model, quantization),
+        system=system or "",
+        prompts=checked_prompts,
+        dataset_path=dataset,
+        pre_tokenizer=pre_tokenizer or "",
+        context_length=info.context_length,
+    )
     return await jobs.submit(state, tenant, KIND, spec)

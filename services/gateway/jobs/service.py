@@ -15,7 +15,7 @@ from tuneloop_core.bus.subjects import KINDS_BY_TOKEN
 from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from tuneloop_core.ids import PREFIXES, new_id
 from tuneloop_core.registry.models import Job, JobEventRow, Tenant
-from tuneloop_core.registry.specs import spec_record
+from tuneloop_core.registry.specs import spec_record, spec_view
 from tuneloop_core.registry.transitions import JobStatus
 
 
@@ -27,6 +27,7 @@ class JobKind:
     object: str  # the `object` field, e.g. "datagen.job"
     noun: str  # for messages, e.g. "datagen job"
     param: str  # the path parameter named in not-found errors, e.g. "job_id"
+    spec_type: type[Message] | None = None  # its typed *JobSpec; None: still untyped JSON
 
 
 async def submit(
@@ -149,7 +150,9 @@ def job_view(kind: JobKind, job: Job) -> JobObject:
         started_at=job.started_at,
         finished_at=job.finished_at,
         status=job.status,
-        spec=redacted(number(job.spec or {})),
+        spec=redacted(
+            spec_view(job.spec or {}, kind.spec_type) if kind.spec_type else number(job.spec or {})
+        ),
         result=number(job.result) if job.result else None,
         error=JobError(
             code=error.get("code"), message=error.get("message", ""), param=error.get("param")

@@ -1,16 +1,14 @@
-"""What an export job asks for, read from the job request the gateway checked."""
+"""What an export job asks for: its typed spec (`tuneloop.trainer.v1.ExportJobSpec`), read
+when the worker takes the job."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from google.protobuf import struct_pb2
-from google.protobuf.json_format import MessageToDict
-
+from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.errors import InvalidRequestError
-from tuneloop_core.quantization import check_quantization
+from tuneloop_core.quantization import DEFAULT_QUANTIZATION, check_quantization
 
 
 @dataclass(frozen=True)
@@ -34,21 +32,21 @@ class ExportSpec:
         return stem[:100] or "model"
 
 
-def parse_spec(spec: struct_pb2.Struct) -> ExportSpec:
-    data: dict[str, Any] = MessageToDict(spec)
-    if not data.get("model") or not data.get("base_path"):
+def from_pb(spec: trainer_pb2.ExportJobSpec) -> ExportSpec:
+    """The worker's view of the spec it took from the queue, checked the way the gateway
+    checked the request (a publish that bypassed the gateway fails the same way)."""
+    if not spec.model or not spec.base_path:
         raise InvalidRequestError("the export job names no model", param="model")
     return ExportSpec(
-        model=str(data["model"]),
-        base_model=str(data.get("base_model") or data["model"]),
-        base_path=str(data["base_path"]),
-        adapter_path=str(data.get("adapter_path") or ""),
-        quantization=check_quantization(str(data.get("quantization") or "q4_K_M")),
-        ollama_model=str(data.get("ollama_model") or ""),
-        system=str(data.get("system") or ""),
-        prompts=[str(p) for p in data.get("prompts") or []],
-        dataset_path=str(data.get("dataset_path") or ""),
-        pre_tokenizer=str(data.get("pre_tokenizer") or ""),
-        # A protobuf Struct holds every number as a double.
-        context_length=int(data.get("context_length") or 0),
+        model=spec.model,
+        base_model=spec.base_model or spec.model,
+        base_path=spec.base_path,
+        adapter_path=spec.adapter_path,
+        quantization=check_quantization(spec.quantization or DEFAULT_QUANTIZATION),
+        ollama_model=spec.ollama_model,
+        system=spec.system,
+        prompts=list(spec.prompts),
+        dataset_path=spec.dataset_path,
+        pre_tokenizer=spec.pre_tokenizer,
+        context_length=spec.context_length,
     )

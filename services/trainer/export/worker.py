@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 
 from services.trainer.export.pipeline import STEPS, run_export
 from services.trainer.export.settings import ExportSettings
-from services.trainer.export.spec import parse_spec
+from services.trainer.export.spec import from_pb
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
@@ -44,7 +44,7 @@ class ExportWorker(JobWorker):
         return str(self.data_dir / path)
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
-        spec = parse_spec(request.untyped)
+        spec = from_pb(request.export)
         spec = dataclasses.replace(
             spec,
             base_path=self._local(spec.base_path),

@@ -9,40 +9,47 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from google.protobuf import struct_pb2
 
-from services.evaluator.comparisons.spec import parse_spec
+from services.evaluator.comparisons.spec import from_pb
 from services.evaluator.comparisons.worker import conversation
 from support.stack import TINY, ApiStack, api_stack
 from tuneloop.common.v1 import common_pb2
+from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop_core.bus.publish import publish_job
 from tuneloop_core.comparison_answers import answers_relpath
 from tuneloop_core.errors import InvalidRequestError
 from tuneloop_core.registry.models import Job
+from tuneloop_core.registry.specs import spec_record
 from tuneloop_core.registry.transitions import JobStatus
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
 
-def struct(data: dict[str, Any]) -> struct_pb2.Struct:
-    out = struct_pb2.Struct()
-    out.update(data)
-    return out
+def spec_of(**fields: Any) -> evaluator_pb2.ComparisonJobSpec:
+    """A spec with the API's defaults for what `fields` leaves out."""
+    defaults = {"max_tokens": 256, "temperature": 0.0, "top_p": 1.0}
+    return evaluator_pb2.ComparisonJobSpec(**{**defaults, **fields})
 
 
 def test_spec_numbers_come_back_as_ints_and_system_is_optional() -> None:
-    spec = parse_spec(struct({"models": ["a", "b"], "questions": ["q"], "max_tokens": 16}))
-    assert spec.max_tokens == 16 and isinstance(spec.max_tokens, int)
+    spec = from_pb(spec_of(models=["a", "b"], questions=["q"], max_tokens=16))
+    assert spec.max_tokens == 16
     assert (spec.temperature, spec.top_p, spec.system) == (0.0, 1.0, "")
     assert [m.role for m in conversation(spec, "q")] == ["user"]
-    with_system = parse_spec(struct({"models": ["a"], "questions": ["q"], "system": "be brief"}))
+    with_system = from_pb(spec_of(models=["a", "b"], questions=["q"], system="be brief"))
     assert [(m.role, m.content) for m in conversation(with_system, "q")] == [
         ("system", "be brief"),
         ("user", "q"),
     ]
-    with pytest.raises(InvalidRequestError) as caught:
-        parse_spec(struct({"models": ["a", 1], "questions": ["q"]}))
-    assert caught.value.param == "models"
+    for bad, param in (
+        (spec_of(models=["a"], questions=["q"]), "models"),  # side by side needs two
+        (spec_of(models=["a", "b"]), "questions"),
+        (spec_of(models=["a", "b"], questions=["q"], max_tokens=0), "max_tokens"),
+        (spec_of(models=["a", "b"], questions=["q"], top_p=0.0), "top_p"),
+    ):
+        with pytest.raises(InvalidRequestError) as caught:
+            from_pb(bad)
+        assert caught.value.param == param
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -51,10 +58,10 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ApiSt
         yield running_stack
 
 
-async def submit(stack: ApiStack, job_id: str, spec: dict[str, Any]) -> None:
+async def submit(stack: ApiStack, job_id: str, spec: evaluator_pb2.ComparisonJobSpec) -> None:
     """Queue a job as the gateway would, without its checks (a model may vanish later)."""
     tenant = stack.registry.ensure_tenant("acme")
-    stack.registry.create_job(tenant.id, "comparison", spec, job_id=job_id)
+    stack.registry.create_job(tenant.id, "comparison", spec_record(spec), job_id=job_id)
     assert stack.gateway.nats is not None
     await publish_job(
         stack.gateway.nats.jetstream(),
@@ -76,7 +83,7 @@ async def wait_for(stack: ApiStack, job_id: str, statuses: set[str]) -> Job:
 
 @in_module_loop
 async def test_a_model_that_cannot_answer_fails_the_job(stack: ApiStack) -> None:
-    spec = {"models": [TINY, "gone"], "questions": ["Hello"], "max_tokens": 4}
+    spec = spec_of(models=[TINY, "gone"], questions=["Hello"], max_tokens=4)
     await submit(stack, "cmpjob-gone", spec)
     job = await wait_for(stack, "cmpjob-gone", {"failed", "succeeded"})
     assert job.status == JobStatus.FAILED
@@ -87,7 +94,7 @@ async def test_a_model_that_cannot_answer_fails_the_job(stack: ApiStack) -> None
 @in_module_loop
 async def test_a_cancel_stops_the_job_between_batches(stack: ApiStack) -> None:
     questions = [f"Question {i}" for i in range(2000)]  # far more than finish in seconds
-    spec = {"models": [TINY], "questions": questions, "max_tokens": 16, "temperature": 1.0}
+    spec = spec_of(models=[TINY, TINY], questions=questions, max_tokens=16, temperature=1.0)
     await submit(stack, "cmpjob-cancel", spec)
     await wait_for(stack, "cmpjob-cancel", {"running"})
     stack.registry.transition_job("cmpjob-cancel", JobStatus.CANCELLED)

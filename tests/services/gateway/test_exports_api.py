@@ -91,7 +91,7 @@ async def test_export_an_adapter_to_gguf_and_ollama(
         assert job["object"] == "export" and job["id"].startswith("export-")
         assert job["spec"]["quantization"] == "q4_K_M"
         done = await finished(http, job["id"])
-        assert done["status"] == "succeeded", done
+        assert done["status"] == "succeeded", done["error"]
         result = done["result"]
         assert result["file_type"] == 15 and result["drift"]["prompts"] == 2
         assert result["ollama"]["listed"] is True

@@ -7,7 +7,7 @@ import pytest
 
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.errors import InternalError
-from tuneloop_core.registry.specs import spec_from_record, spec_record
+from tuneloop_core.registry.specs import spec_from_record, spec_record, spec_view
 
 SPEC = trainer_pb2.FineTuneJobSpec(
     base_model="smollm2-135m",
@@ -42,3 +42,10 @@ def test_a_record_gives_back_the_message() -> None:
 def test_an_unreadable_record_is_an_internal_error() -> None:
     with pytest.raises(InternalError, match="FineTuneJobSpec"):
         spec_from_record({"seed": "many"}, trainer_pb2.FineTuneJobSpec)
+
+
+def test_the_view_shows_every_field_but_auto() -> None:
+    view = spec_view(spec_record(SPEC), trainer_pb2.FineTuneJobSpec)
+    assert view["validation_file"] == "" and view["suffix"] == ""
+    assert view["hyperparameters"] == {"n_epochs": 3}  # batch size etc. are "auto"
+    assert view["method"] == {"lora_rank": 8, "lora_targets": ["q_proj"]}

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%tuneloop/evaluator/v1/evaluator.proto\x12\x15tuneloop.evaluator.v1\"3\n\nScoredPair\x12\x12\n\nprediction\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\"l\n\x15\x43omputeMetricsRequest\x12\x30\n\x05pairs\x18\x01 \x03(\x0b\x32!.tuneloop.evaluator.v1.ScoredPair\x12\x0f\n\x07metrics\x18\x02 \x03(\t\x12\x10\n\x08language\x18\x03 \x01(\t\"\x92\x01\n\x16\x43omputeMetricsResponse\x12I\n\x06values\x18\x01 \x03(\x0b\x32\x39.tuneloop.evaluator.v1.ComputeMetricsResponse.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\x81\x01\n\x10\x45valuatorService\x12m\n\x0e\x43omputeMetrics\x12,.tuneloop.evaluator.v1.ComputeMetricsRequest\x1a-.tuneloop.evaluator.v1.ComputeMetricsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%tuneloop/evaluator/v1/evaluator.proto\x12\x15tuneloop.evaluator.v1\"3\n\nScoredPair\x12\x12\n\nprediction\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\"l\n\x15\x43omputeMetricsRequest\x12\x30\n\x05pairs\x18\x01 \x03(\x0b\x32!.tuneloop.evaluator.v1.ScoredPair\x12\x0f\n\x07metrics\x18\x02 \x03(\t\x12\x10\n\x08language\x18\x03 \x01(\t\"\x92\x01\n\x16\x43omputeMetricsResponse\x12I\n\x06values\x18\x01 \x03(\x0b\x32\x39.tuneloop.evaluator.v1.ComputeMetricsResponse.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x96\x01\n\x11\x43omparisonJobSpec\x12\x0e\n\x06models\x18\x01 \x03(\t\x12\x11\n\tquestions\x18\x02 \x03(\t\x12\x16\n\x0equestions_file\x18\x03 \x01(\t\x12\x12\n\nmax_tokens\x18\x04 \x01(\x05\x12\x13\n\x0btemperature\x18\x05 \x01(\x01\x12\r\n\x05top_p\x18\x06 \x01(\x01\x12\x0e\n\x06system\x18\x07 \x01(\t2\x81\x01\n\x10\x45valuatorService\x12m\n\x0e\x43omputeMetrics\x12,.tuneloop.evaluator.v1.ComputeMetricsRequest\x1a-.tuneloop.evaluator.v1.ComputeMetricsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,6 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPUTEMETRICSRESPONSE']._serialized_end=374
   _globals['_COMPUTEMETRICSRESPONSE_VALUESENTRY']._serialized_start=329
   _globals['_COMPUTEMETRICSRESPONSE_VALUESENTRY']._serialized_end=374
-  _globals['_EVALUATORSERVICE']._serialized_start=377
-  _globals['_EVALUATORSERVICE']._serialized_end=506
+  _globals['_COMPARISONJOBSPEC']._serialized_start=377
+  _globals['_COMPARISONJOBSPEC']._serialized_end=527
+  _globals['_EVALUATORSERVICE']._serialized_start=530
+  _globals['_EVALUATORSERVICE']._serialized_end=659
 # @@protoc_insertion_point(module_scope)

@@ -121,3 +121,56 @@ class ComputeMetricsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ComputeMetricsResponse: _TypeAlias = ComputeMetricsResponse  # noqa: Y015
+
+@_typing.final
+class ComparisonJobSpec(_message.Message):
+    """A comparison job's specification (JOB_KIND_COMPARISON): every model answers every
+    question with the same generation settings; it travels as JobRequested.comparison. Its
+    bounds and defaults are defined once, in tuneloop_core/jobspecs/comparison.py.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODELS_FIELD_NUMBER: _builtins.int
+    QUESTIONS_FIELD_NUMBER: _builtins.int
+    QUESTIONS_FILE_FIELD_NUMBER: _builtins.int
+    MAX_TOKENS_FIELD_NUMBER: _builtins.int
+    TEMPERATURE_FIELD_NUMBER: _builtins.int
+    TOP_P_FIELD_NUMBER: _builtins.int
+    SYSTEM_FIELD_NUMBER: _builtins.int
+    questions_file: _builtins.str
+    """Id of the uploaded file the questions came from; empty when they were typed."""
+    max_tokens: _builtins.int
+    """Tokens per answer at most."""
+    temperature: _builtins.float
+    """Sampling temperature; 0 = greedy."""
+    top_p: _builtins.float
+    """Nucleus sampling mass."""
+    system: _builtins.str
+    """System message before every question; empty = none."""
+    @_builtins.property
+    def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Model names as served, in the order of the answer columns."""
+
+    @_builtins.property
+    def questions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The questions themselves (copied from questions_file when one was given)."""
+
+    def __init__(
+        self,
+        *,
+        models: _abc.Iterable[_builtins.str] | None = ...,
+        questions: _abc.Iterable[_builtins.str] | None = ...,
+        questions_file: _builtins.str = ...,
+        max_tokens: _builtins.int = ...,
+        temperature: _builtins.float = ...,
+        top_p: _builtins.float = ...,
+        system: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_tokens", b"max_tokens", "models", b"models", "questions", b"questions", "questions_file", b"questions_file", "system", b"system", "temperature", b"temperature", "top_p", b"top_p"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComparisonJobSpec: _TypeAlias = ComparisonJobSpec  # noqa: Y015

@@ -340,3 +340,72 @@ class MethodSettings(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__use_dora) -> _WhichOneofReturnType__use_dora | None: ...
 
 Global___MethodSettings: _TypeAlias = MethodSettings  # noqa: Y015
+
+@_typing.final
+class ExportJobSpec(_message.Message):
+    """An export job's specification (JOB_KIND_EXPORT): the gateway checks the request and
+    resolves the model's weights through the inference service, so the trainer's export
+    worker needs nothing else; it travels as JobRequested.export.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    BASE_MODEL_FIELD_NUMBER: _builtins.int
+    BASE_PATH_FIELD_NUMBER: _builtins.int
+    ADAPTER_PATH_FIELD_NUMBER: _builtins.int
+    QUANTIZATION_FIELD_NUMBER: _builtins.int
+    OLLAMA_MODEL_FIELD_NUMBER: _builtins.int
+    SYSTEM_FIELD_NUMBER: _builtins.int
+    PROMPTS_FIELD_NUMBER: _builtins.int
+    DATASET_PATH_FIELD_NUMBER: _builtins.int
+    PRE_TOKENIZER_FIELD_NUMBER: _builtins.int
+    CONTEXT_LENGTH_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """Model name as served, e.g. "ft:smollm2-135m:acme:gongwen:ftjob-1" or a base model."""
+    base_model: _builtins.str
+    """Base model the adapter applies to; the model itself for a base model."""
+    base_path: _builtins.str
+    """Directory (or hub id) of the base weights: absolute, or relative to the data directory."""
+    adapter_path: _builtins.str
+    """Adapter directory relative to the data directory; empty for a base model."""
+    quantization: _builtins.str
+    """GGUF quantisation type, e.g. "q4_K_M" (tuneloop_core/quantization.py lists them)."""
+    ollama_model: _builtins.str
+    """Name for `ollama create`, e.g. "smollm2-135m-acme-gongwen-ftjob-1:q4_k_m"."""
+    system: _builtins.str
+    """System prompt for the Modelfile; empty = the dataset's, if it had one."""
+    dataset_path: _builtins.str
+    """Dataset the drift check draws prompts from, relative to the data directory; empty =
+    none.
+    """
+    pre_tokenizer: _builtins.str
+    """llama.cpp pre-tokenizer name to record; empty = only what llama.cpp recognises."""
+    context_length: _builtins.int
+    """Context length of the model in tokens; 0 = unknown."""
+    @_builtins.property
+    def prompts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Prompts of the drift check; empty = prompts drawn from the dataset."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        base_model: _builtins.str = ...,
+        base_path: _builtins.str = ...,
+        adapter_path: _builtins.str = ...,
+        quantization: _builtins.str = ...,
+        ollama_model: _builtins.str = ...,
+        system: _builtins.str = ...,
+        prompts: _abc.Iterable[_builtins.str] | None = ...,
+        dataset_path: _builtins.str = ...,
+        pre_tokenizer: _builtins.str = ...,
+        context_length: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_path", b"adapter_path", "base_model", b"base_model", "base_path", b"base_path", "context_length", b"context_length", "dataset_path", b"dataset_path", "model", b"model", "ollama_model", b"ollama_model", "pre_tokenizer", b"pre_tokenizer", "prompts", b"prompts", "quantization", b"quantization", "system", b"system"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportJobSpec: _TypeAlias = ExportJobSpec  # noqa: Y015
