@@ -34,10 +34,12 @@ TRANSIENT = (
 )
 EVENT_PUBLISH_PATIENCE_S = 120.0
 # JobRequested's `spec` oneof: full message name of each typed *JobSpec → its field.
+# A typed spec's type → (its JobRequested field, the job kind it belongs to). The proto's
+# rule, field number = 10 + the JobKind number, says which kind a spec is for.
 SPEC_FIELDS = {
-    field.message_type.full_name: field.name
+    field.message_type.full_name: (field.name, field.number - 10)
     for field in events_pb2.JobRequested.DESCRIPTOR.oneofs_by_name["spec"].fields
-    if field.message_type is not None  # every one is a message; this tells mypy
+    if field.message_type is not None and field.name != "untyped"
 }
 
 
@@ -71,7 +73,10 @@ async def publish_job(
         name = spec.DESCRIPTOR.full_name
         if name not in SPEC_FIELDS:
             raise TypeError(f"JobRequested has no spec field of type {name}")
-        getattr(request, SPEC_FIELDS[name]).CopyFrom(spec)
+        field, spec_kind = SPEC_FIELDS[name]
+        if spec_kind != kind:
+            raise TypeError(f"a {name} is not the spec of job kind {kind}")
+        getattr(request, field).CopyFrom(spec)
     else:
         request.untyped.SetInParent()  # set even when empty, so the oneof says which
         request.untyped.update(spec)

@@ -5,8 +5,9 @@ one place a job spec crosses between protobuf and JSON."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from google.protobuf.message import Message
 
@@ -32,9 +33,36 @@ def spec_from_record(record: dict[str, Any], spec_type: type[SpecT]) -> SpecT:
 
 def spec_view(record: dict[str, Any], spec_type: type[Message]) -> dict[str, Any]:
     """A job's spec as the API's `spec` object shows it: every field of the kind's message,
-    empty ones included (an unset `optional` field, which means "auto", stays out)."""
-    return MessageToDict(
-        spec_from_record(record, spec_type),
-        preserving_proto_field_name=True,
-        always_print_fields_with_no_presence=True,
+    empty ones included (an unset `optional` field, which means "auto", stays out), and
+    int64 fields as JSON numbers like every other number."""
+    spec = spec_from_record(record, spec_type)
+    view = MessageToDict(
+        spec, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
+    return _int64_as_numbers(cast(Descriptor, spec_type.DESCRIPTOR), view)
+
+
+INT64_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_SFIXED64,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_FIXED64,
+    }
+)
+
+
+def _int64_as_numbers(descriptor: Descriptor, view: dict[str, Any]) -> dict[str, Any]:
+    """Protobuf JSON writes int64 as strings; the message's own descriptor says which."""
+    for field in descriptor.fields:
+        if field.name not in view:
+            continue
+        value = view[field.name]
+        if field.type in INT64_TYPES:
+            view[field.name] = [int(v) for v in value] if isinstance(value, list) else int(value)
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                _int64_as_numbers(field.message_type, item)
+    return view

@@ -1,15 +1,13 @@
-"""What an evaluation job asks for, read from the job request the gateway checked."""
+"""What an evaluation job asks for: its typed spec (`tuneloop.evaluator.v1.EvaluationJobSpec`),
+read when the worker takes the job."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-from google.protobuf import struct_pb2
-from google.protobuf.json_format import MessageToDict
 
 from services.evaluator.generation import GenerationSettings
-from tuneloop_core.errors import InvalidRequestError
+from tuneloop.evaluator.v1 import evaluator_pb2
+from tuneloop_core.jobspecs import evaluation
 
 
 @dataclass(frozen=True)
@@ -44,47 +42,35 @@ class EvaluationSpec:
     votes: dict[str, int] = field(default_factory=dict)
 
 
-def _model(raw: Any) -> ModelEntry:
-    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-        raise InvalidRequestError("the job's models are not {name, …} objects", param="models")
-    epoch = raw.get("epoch")
-    return ModelEntry(
-        name=raw["name"],
-        label=str(raw.get("label") or raw["name"]),
-        epoch=int(epoch) if epoch is not None else None,
-        path=str(raw.get("path") or ""),
-        is_base=bool(raw.get("is_base", False)),
-    )
-
-
-def parse_spec(spec: struct_pb2.Struct) -> EvaluationSpec:
-    """The spec; the gateway validated it, so a bad one here is a stale or forged request.
-    A protobuf Struct holds every number as a double, hence the int() calls."""
-    data = MessageToDict(spec)
-    models = [_model(m) for m in data.get("models", [])]
-    predictions = bool(data.get("predictions", False))
-    if not models and not predictions:
-        raise InvalidRequestError("the evaluation names no models", param="models")
-    validators = data.get("validators")
+def from_pb(spec: evaluator_pb2.EvaluationJobSpec) -> EvaluationSpec:
+    """The spec, checked with the gateway's bounds (a bad one is a stale or forged job)."""
+    evaluation.check(spec)
     return EvaluationSpec(
-        models=models,
-        dataset_path=str(data.get("dataset_path", "")),
-        predictions=predictions,
-        metrics=[str(m) for m in data.get("metrics") or []],
+        models=[
+            ModelEntry(
+                name=m.name,
+                label=m.label or m.name,
+                epoch=m.epoch if m.HasField("epoch") else None,
+                path=m.path,
+                is_base=m.is_base,
+            )
+            for m in spec.models
+        ],
+        dataset_path=spec.dataset_path,
+        predictions=spec.predictions,
+        metrics=list(spec.metrics),
         generation=GenerationSettings(
-            max_tokens=int(data.get("max_tokens", 256)),
-            temperature=float(data.get("temperature", 0.0)),
-            top_p=float(data.get("top_p", 1.0)),
+            max_tokens=spec.max_tokens, temperature=spec.temperature, top_p=spec.top_p
         ),
-        judge_model=str(data.get("judge_model") or ""),
-        judge_pairwise=bool(data.get("judge_pairwise", True)),
-        validators=[str(v) for v in validators] if validators is not None else None,
-        language=str(data.get("language") or "auto"),
-        headline_metric=str(data.get("headline_metric") or "rouge-l"),
-        seed=int(data.get("seed", 0)),
-        max_examples=int(data.get("max_examples", 0)),
-        fine_tuning_job=str(data.get("fine_tuning_job") or ""),
-        training_metrics_path=str(data.get("training_metrics_path") or ""),
-        comparison=str(data.get("comparison") or ""),
-        votes={str(k): int(v) for k, v in (data.get("votes") or {}).items()},
+        judge_model=spec.judge_model,
+        judge_pairwise=spec.judge_pairwise,
+        validators=list(spec.validators) if spec.validators_set else None,
+        language=spec.language,
+        headline_metric=spec.headline_metric or evaluation.DEFAULT_HEADLINE_METRIC,
+        seed=spec.seed,
+        max_examples=spec.max_examples,
+        fine_tuning_job=spec.fine_tuning_job,
+        training_metrics_path=spec.training_metrics_path,
+        comparison=spec.comparison,
+        votes=dict(spec.votes),
     )

@@ -22,7 +22,7 @@ from services.evaluator.evaluation.examples import (
 )
 from services.evaluator.evaluation.pipeline import answers_of, check_metrics, evaluate
 from services.evaluator.evaluation.report import render_report
-from services.evaluator.evaluation.spec import EvaluationSpec, ModelEntry, parse_spec
+from services.evaluator.evaluation.spec import EvaluationSpec, ModelEntry, from_pb
 from services.evaluator.evaluation.training import read_curves
 from services.evaluator.evaluation.validators import check_names
 from tuneloop.common.v1 import common_pb2
@@ -76,7 +76,7 @@ class EvaluationWorker(JobWorker):
         return examples, notes
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
-        spec = parse_spec(request.untyped)
+        spec = from_pb(request.evaluation)
         check_metrics(spec.metrics)  # fail before any generation on a typo
         if spec.validators is not None:
             check_names(spec.validators)

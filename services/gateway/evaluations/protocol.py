@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_MODELS = 32
+from tuneloop_core.jobspecs import evaluation as bounds
 
 
 class CreateEvaluationRequest(BaseModel):
@@ -18,21 +18,19 @@ class CreateEvaluationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    models: list[str] | None = Field(None, max_length=MAX_MODELS)
+    models: list[str] | None = Field(None, max_length=bounds.MAX_MODELS)
     fine_tuning_job: str | None = None
     dataset_file: str | None = None
     predictions_file: str | None = None
     metrics: list[str] | None = None  # None: BLEU-4, ROUGE-1/2/L, sacreBLEU, exact match, F1
-    # Greedy by default: a re-run gives the same numbers, and checkpoints differ only by
-    # their weights. 192 tokens fits a 公文 answer of a few sentences.
-    max_tokens: int = Field(192, ge=1, le=4096)
-    temperature: float = Field(0.0, ge=0, le=2)
-    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(bounds.DEFAULT_MAX_TOKENS, ge=1, le=bounds.MAX_TOKENS)
+    temperature: float = Field(bounds.DEFAULT_TEMPERATURE, ge=0, le=bounds.MAX_TEMPERATURE)
+    top_p: float = Field(bounds.DEFAULT_TOP_P, gt=0, le=1)
     max_examples: int | None = Field(None, ge=1)
     judge_model: str | None = None
     judge_pairwise: bool = True  # also ask the judge which of base and best is better
     validators: list[str] | None = None  # None: those the references call for
     language: Literal["auto", "zh", "en"] = "auto"
-    headline_metric: str = "rouge-l"  # the metric that picks the best model
+    headline_metric: str = bounds.DEFAULT_HEADLINE_METRIC
     comparison: str | None = None  # a comparison whose vote tallies the report shows
     seed: int = 0  # of the pairwise judge's order randomisation

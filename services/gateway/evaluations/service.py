@@ -15,13 +15,20 @@ from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
 from services.gateway.served_models import served, unknown_model
 from services.gateway.state import GatewayState
+from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import ConflictError, InternalError, InvalidRequestError, NotFoundError
 from tuneloop_core.registry.comparisons import ComparisonVotes
 from tuneloop_core.registry.models import File, Job, Tenant
 from tuneloop_core.registry.transitions import JobStatus
 
-KIND = JobKind(token="evaluation", object="evaluation", noun="evaluation", param="evaluation_id")
+KIND = JobKind(
+    token="evaluation",
+    object="evaluation",
+    noun="evaluation",
+    param="evaluation_id",
+    spec_type=evaluator_pb2.EvaluationJobSpec,
+)
 FINE_TUNE = JobKind(
     token="fine_tune", object="fine_tuning.job", noun="fine-tuning job", param="fine_tuning_job"
 )
@@ -123,32 +130,32 @@ async def create(state: GatewayState, tenant: Tenant, req: CreateEvaluationReque
     models = await _models(state, tenant, req)
     if req.predictions_file is not None:
         models = [{"name": "predictions", "label": file.filename}]
-    spec: dict[str, Any] = {
-        "models": models,
-        "dataset_file": req.dataset_file or "",
-        "predictions_file": req.predictions_file or "",
-        "dataset_path": file.path,
-        "predictions": req.predictions_file is not None,
-        "metrics": req.metrics or [],
-        "max_tokens": req.max_tokens,
-        "temperature": req.temperature,
-        "top_p": req.top_p,
-        "max_examples": req.max_examples or 0,
-        "judge_model": req.judge_model or "",
-        "judge_pairwise": req.judge_pairwise,
-        "language": req.language,
-        "headline_metric": req.headline_metric,
-        "seed": req.seed,
-        "fine_tuning_job": req.fine_tuning_job or "",
+    spec = evaluator_pb2.EvaluationJobSpec(
+        models=[evaluator_pb2.EvaluatedModel(**entry) for entry in models],
+        dataset_file=req.dataset_file or "",
+        predictions_file=req.predictions_file or "",
+        dataset_path=file.path,
+        predictions=req.predictions_file is not None,
+        metrics=req.metrics or [],
+        max_tokens=req.max_tokens,
+        temperature=req.temperature,
+        top_p=req.top_p,
+        max_examples=req.max_examples or 0,
+        judge_model=req.judge_model or "",
+        judge_pairwise=req.judge_pairwise,
+        validators=req.validators or [],
+        validators_set=req.validators is not None,
+        language=req.language,
+        headline_metric=req.headline_metric,
+        seed=req.seed,
+        fine_tuning_job=req.fine_tuning_job or "",
         # The trainer's step metrics of the job, for the report's training curves.
-        "training_metrics_path": (
+        training_metrics_path=(
             f"jobs/{req.fine_tuning_job}/step_metrics.csv" if req.fine_tuning_job else ""
         ),
-        "comparison": req.comparison or "",
-        "votes": await _votes(state, tenant, req.comparison) if req.comparison else {},
-    }
-    if req.validators is not None:
-        spec["validators"] = req.validators
+        comparison=req.comparison or "",
+        votes=await _votes(state, tenant, req.comparison) if req.comparison else {},
+    )
     return await jobs.submit(state, tenant, KIND, spec)
 
 

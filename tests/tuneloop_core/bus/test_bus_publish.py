@@ -12,10 +12,11 @@ from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.bus import subjects
-from tuneloop_core.bus.publish import MSG_ID_HEADER, EventPublisher, publish_job
+from tuneloop_core.bus.publish import MSG_ID_HEADER, SPEC_FIELDS, EventPublisher, publish_job
 
 FINE_TUNE = common_pb2.JOB_KIND_FINE_TUNE
 EVALUATION = common_pb2.JOB_KIND_EVALUATION
+DATAGEN = common_pb2.JOB_KIND_DATAGEN
 
 
 async def stream_messages(js: JetStreamContext, stream: str) -> int:
@@ -67,14 +68,14 @@ async def test_publish_job_stores_a_job_requested_on_the_kind_subject(nc: Client
 
 async def test_a_kind_without_a_typed_spec_sends_its_json_as_untyped(nc: Client) -> None:
     js = nc.jetstream()
-    spec = {"models": ["base"], "limit": 3, "files": ["file-a"], "judge": {"enabled": True}}
-    ack = await publish_job(js, job_id="evaljob-1", tenant_id="t", kind=EVALUATION, spec=spec)
+    spec = {"file_ids": ["file-a"], "limit": 3, "teacher": {"model": "base"}}
+    ack = await publish_job(js, job_id="dgjob-1", tenant_id="t", kind=DATAGEN, spec=spec)
     raw = await js.get_msg(subjects.STREAM_JOBS, ack.seq)
-    assert raw.subject == "jobs.evaluation.requested" and raw.data is not None
+    assert raw.subject == "jobs.datagen.requested" and raw.data is not None
     request = events_pb2.JobRequested.FromString(raw.data)
     assert request.WhichOneof("spec") == "untyped"
     assert json_format.MessageToDict(request.untyped) == spec
-    empty = await publish_job(js, job_id="evaljob-2", tenant_id="t", kind=EVALUATION, spec={})
+    empty = await publish_job(js, job_id="dgjob-2", tenant_id="t", kind=DATAGEN, spec={})
     raw = await js.get_msg(subjects.STREAM_JOBS, empty.seq)
     assert events_pb2.JobRequested.FromString(raw.data or b"").WhichOneof("spec") == "untyped"
 
@@ -84,6 +85,10 @@ async def test_a_message_that_is_no_job_spec_is_refused(nc: Client) -> None:
     with pytest.raises(TypeError, match="no spec field"):
         await publish_job(
             js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec=trainer_pb2.Recipe()
+        )
+    with pytest.raises(TypeError, match="not the spec of job kind"):
+        await publish_job(
+            js, job_id="ftjob-1", tenant_id="t", kind=EVALUATION, spec=trainer_pb2.FineTuneJobSpec()
         )
     assert await stream_messages(js, subjects.STREAM_JOBS) == 0
 
@@ -181,3 +186,10 @@ async def test_republishing_a_seq_is_dropped_by_its_msg_id(nc: Client) -> None:
     assert await stream_messages(js, subjects.STREAM_EVENTS) == 2
     stored = await events_on(js, "events.fine_tune.ftjob-1")
     assert [(e.seq, e.message) for _, e in stored] == [(1, "one"), (2, "two")]
+
+
+def test_each_typed_spec_belongs_to_one_job_kind() -> None:
+    kinds = [kind for _, kind in SPEC_FIELDS.values()]
+    assert len(set(kinds)) == len(kinds)
+    assert set(kinds) <= set(common_pb2.JobKind.values()) - {common_pb2.JOB_KIND_UNSPECIFIED}
+    assert SPEC_FIELDS["tuneloop.trainer.v1.FineTuneJobSpec"] == ("fine_tune", FINE_TUNE)

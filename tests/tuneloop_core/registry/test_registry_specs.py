@@ -49,3 +49,4 @@ def test_the_view_shows_every_field_but_auto() -> None:
     assert view["validation_file"] == "" and view["suffix"] == ""
     assert view["hyperparameters"] == {"n_epochs": 3}  # batch size etc. are "auto"
     assert view["method"] == {"lora_rank": 8, "lora_targets": ["q_proj"]}
+    assert view["seed"] == 42  # int64: a number in the view, a string in the record

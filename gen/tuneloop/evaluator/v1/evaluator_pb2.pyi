@@ -174,3 +174,177 @@ class ComparisonJobSpec(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ComparisonJobSpec: _TypeAlias = ComparisonJobSpec  # noqa: Y015
+
+@_typing.final
+class EvaluationJobSpec(_message.Message):
+    """An evaluation job's specification (JOB_KIND_EVALUATION): every model answers the dataset
+    (or a predictions file is scored as it is), and the matrix, the verdict and the report
+    are written; it travels as JobRequested.evaluation. Its bounds and defaults are defined
+    once, in tuneloop_core/jobspecs/evaluation.py.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class VotesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    MODELS_FIELD_NUMBER: _builtins.int
+    DATASET_FILE_FIELD_NUMBER: _builtins.int
+    PREDICTIONS_FILE_FIELD_NUMBER: _builtins.int
+    DATASET_PATH_FIELD_NUMBER: _builtins.int
+    PREDICTIONS_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
+    MAX_TOKENS_FIELD_NUMBER: _builtins.int
+    TEMPERATURE_FIELD_NUMBER: _builtins.int
+    TOP_P_FIELD_NUMBER: _builtins.int
+    MAX_EXAMPLES_FIELD_NUMBER: _builtins.int
+    JUDGE_MODEL_FIELD_NUMBER: _builtins.int
+    JUDGE_PAIRWISE_FIELD_NUMBER: _builtins.int
+    VALIDATORS_FIELD_NUMBER: _builtins.int
+    VALIDATORS_SET_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    HEADLINE_METRIC_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    FINE_TUNING_JOB_FIELD_NUMBER: _builtins.int
+    TRAINING_METRICS_PATH_FIELD_NUMBER: _builtins.int
+    COMPARISON_FIELD_NUMBER: _builtins.int
+    VOTES_FIELD_NUMBER: _builtins.int
+    dataset_file: _builtins.str
+    """Dataset file id; empty when a predictions file is scored."""
+    predictions_file: _builtins.str
+    """Predictions file id; empty when the models answer the dataset."""
+    dataset_path: _builtins.str
+    """The dataset's (or predictions') path in the artifact store."""
+    predictions: _builtins.bool
+    """True: the file holds predictions already; score it, generate nothing."""
+    max_tokens: _builtins.int
+    """Tokens per answer at most."""
+    temperature: _builtins.float
+    """Sampling temperature; 0 = greedy."""
+    top_p: _builtins.float
+    """Nucleus sampling mass."""
+    max_examples: _builtins.int
+    """Examples scored at most; 0 = all."""
+    judge_model: _builtins.str
+    """Model that judges answers 1–10; empty = no judge."""
+    judge_pairwise: _builtins.bool
+    """Also ask the judge which of base and best answers better."""
+    validators_set: _builtins.bool
+    """True when the request named validators (an empty list then means none)."""
+    language: _builtins.str
+    """"auto", "zh" or "en": how text is tokenised for the metrics."""
+    headline_metric: _builtins.str
+    """The metric that picks the best model, e.g. "rouge-l"."""
+    seed: _builtins.int
+    """Seed of the pairwise judge's order randomisation."""
+    fine_tuning_job: _builtins.str
+    """Fine-tuning job whose base and epochs are the models; empty = none."""
+    training_metrics_path: _builtins.str
+    """That job's step metrics in the artifact store, for the training curves; empty = none."""
+    comparison: _builtins.str
+    """Comparison whose vote tallies the report shows; empty = none."""
+    @_builtins.property
+    def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___EvaluatedModel]:
+        """Rows of the matrix, in order: the base first when a fine-tuning job was named."""
+
+    @_builtins.property
+    def metrics(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Metric names; empty = the default set."""
+
+    @_builtins.property
+    def validators(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Validator names; used only when validators_set (else those the references call for)."""
+
+    @_builtins.property
+    def votes(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Votes per model in that comparison when the evaluation was created."""
+
+    def __init__(
+        self,
+        *,
+        models: _abc.Iterable[Global___EvaluatedModel] | None = ...,
+        dataset_file: _builtins.str = ...,
+        predictions_file: _builtins.str = ...,
+        dataset_path: _builtins.str = ...,
+        predictions: _builtins.bool = ...,
+        metrics: _abc.Iterable[_builtins.str] | None = ...,
+        max_tokens: _builtins.int = ...,
+        temperature: _builtins.float = ...,
+        top_p: _builtins.float = ...,
+        max_examples: _builtins.int = ...,
+        judge_model: _builtins.str = ...,
+        judge_pairwise: _builtins.bool = ...,
+        validators: _abc.Iterable[_builtins.str] | None = ...,
+        validators_set: _builtins.bool = ...,
+        language: _builtins.str = ...,
+        headline_metric: _builtins.str = ...,
+        seed: _builtins.int = ...,
+        fine_tuning_job: _builtins.str = ...,
+        training_metrics_path: _builtins.str = ...,
+        comparison: _builtins.str = ...,
+        votes: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "dataset_file", b"dataset_file", "dataset_path", b"dataset_path", "fine_tuning_job", b"fine_tuning_job", "headline_metric", b"headline_metric", "judge_model", b"judge_model", "judge_pairwise", b"judge_pairwise", "language", b"language", "max_examples", b"max_examples", "max_tokens", b"max_tokens", "metrics", b"metrics", "models", b"models", "predictions", b"predictions", "predictions_file", b"predictions_file", "seed", b"seed", "temperature", b"temperature", "top_p", b"top_p", "training_metrics_path", b"training_metrics_path", "validators", b"validators", "validators_set", b"validators_set", "votes", b"votes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluationJobSpec: _TypeAlias = EvaluationJobSpec  # noqa: Y015
+
+@_typing.final
+class EvaluatedModel(_message.Message):
+    """One row of an evaluation's matrix."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    IS_BASE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Model name as served."""
+    label: _builtins.str
+    """How the report labels it, e.g. "epoch 2"."""
+    epoch: _builtins.int
+    """The epoch its checkpoint closes; unset for a base model or an adapter not from an epoch."""
+    path: _builtins.str
+    """Its weights' directory when known."""
+    is_base: _builtins.bool
+    """True for a base model."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        label: _builtins.str = ...,
+        epoch: _builtins.int | None = ...,
+        path: _builtins.str = ...,
+        is_base: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_epoch", b"_epoch", "epoch", b"epoch"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_epoch", b"_epoch", "epoch", b"epoch", "is_base", b"is_base", "label", b"label", "name", b"name", "path", b"path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__epoch: _TypeAlias = _typing.Literal["epoch"]  # noqa: Y015
+    _WhichOneofArgType__epoch: _TypeAlias = _typing.Literal["_epoch", b"_epoch"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__epoch) -> _WhichOneofReturnType__epoch | None: ...
+
+Global___EvaluatedModel: _TypeAlias = EvaluatedModel  # noqa: Y015
