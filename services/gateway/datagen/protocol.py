@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tuneloop.datagen.v1 import datagen_pb2
+from tuneloop_core.jobspecs import datagen as bounds
+
 
 class TeacherIn(BaseModel):
     """The model that writes and scores the pairs: one the gateway serves (the default), or
@@ -16,16 +19,18 @@ class TeacherIn(BaseModel):
     model: str = Field(min_length=1, max_length=300)
     base_url: str | None = Field(None, pattern=r"^https?://")
     api_key: str | None = Field(None, max_length=500)
-    timeout_s: float = Field(120.0, gt=0, le=3600)
-    max_tokens: int | None = Field(None, ge=16, le=32_768)  # per answer; None: the endpoint's
+    timeout_s: float = Field(bounds.TIMEOUT_S, gt=0, le=bounds.MAX_TIMEOUT_S)
+    max_tokens: int | None = Field(  # per answer; None: the endpoint's
+        None, ge=bounds.MIN_TEACHER_TOKENS, le=bounds.MAX_TEACHER_TOKENS
+    )
 
 
 class ChunkingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    size: int = Field(600, ge=50, le=20_000)  # per chunk, in `unit`
-    overlap: int = Field(80, ge=0)
-    unit: Literal["chars", "tokens"] = "chars"
+    size: int = Field(bounds.CHUNK_SIZE, ge=bounds.MIN_CHUNK_SIZE, le=bounds.MAX_CHUNK_SIZE)
+    overlap: int = Field(bounds.CHUNK_OVERLAP, ge=0)
+    unit: bounds.ChunkUnit = "chars"
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingIn:
@@ -37,28 +42,60 @@ class ChunkingIn(BaseModel):
 class CreateDatagenJobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    file_ids: list[str] = Field(min_length=1, max_length=200)  # documents (purpose datagen)
+    file_ids: list[str] = Field(min_length=1, max_length=bounds.MAX_FILES)  # purpose datagen
     teacher: TeacherIn | None = None  # None: the first base model the gateway serves
-    language: Literal["zh-TW", "en"] = "zh-TW"
-    # grounded: answers are sentences of the document and the teacher writes questions for
-    # them under a grammar (works with small teachers); free: the teacher writes whole pairs.
-    mode: Literal["grounded", "free"] = "grounded"
-    questions_per_chunk: int = Field(3, ge=1, le=20)  # free mode
-    phrasings_per_answer: int = Field(3, ge=1, le=10)  # grounded mode
+    language: bounds.Language = "zh-TW"
+    mode: bounds.Mode = "grounded"
+    questions_per_chunk: int = Field(
+        bounds.QUESTIONS_PER_CHUNK, ge=1, le=bounds.MAX_QUESTIONS_PER_CHUNK
+    )
+    phrasings_per_answer: int = Field(
+        bounds.PHRASINGS_PER_ANSWER, ge=1, le=bounds.MAX_PHRASINGS_PER_ANSWER
+    )
     chunking: ChunkingIn = Field(default_factory=ChunkingIn)
     max_chunks: int | None = Field(None, ge=1)
     reasoning: bool = False
-    # judge: the teacher rates each pair; likelihood: whether the question makes its own
-    # answer likelier than the document's other answers; auto: likelihood for a served
-    # teacher, judge for an external one
-    scorer: Literal["auto", "judge", "likelihood"] = "auto"
-    min_score: float = Field(3.0, ge=0, le=5)
+    scorer: bounds.Scorer = "auto"
+    min_score: float = Field(bounds.MIN_SCORE, ge=0, le=bounds.MAX_SCORE)
     refine: bool = True
-    dedupe_threshold: float = Field(0.8, gt=0, le=1)
-    eval_fraction: float = Field(0.1, ge=0, lt=1)
-    export_format: Literal["alpaca", "sharegpt", "openai"] = "alpaca"
-    concurrency: int = Field(4, ge=1, le=64)
+    dedupe_threshold: float = Field(bounds.DEDUPE_THRESHOLD, gt=0, le=1)
+    eval_fraction: float = Field(bounds.EVAL_FRACTION, ge=0, lt=1)
+    export_format: bounds.ExportFormat = "alpaca"
+    concurrency: int = Field(bounds.CONCURRENCY, ge=1, le=bounds.MAX_CONCURRENCY)
     seed: int = 0
+
+    def to_pb(self, api_key: str) -> datagen_pb2.DatagenJobSpec:
+        """The typed spec of this request (its teacher already chosen); `api_key` is the
+        caller's, for a teacher the gateway itself serves."""
+        assert self.teacher is not None
+        teacher = self.teacher
+        return datagen_pb2.DatagenJobSpec(
+            file_ids=self.file_ids,
+            teacher=datagen_pb2.DatagenTeacher(
+                model=teacher.model,
+                base_url=teacher.base_url,
+                api_key=teacher.api_key if teacher.base_url is not None else api_key,
+                timeout_s=teacher.timeout_s,
+                max_tokens=teacher.max_tokens,
+            ),
+            language=self.language,
+            mode=self.mode,
+            questions_per_chunk=self.questions_per_chunk,
+            phrasings_per_answer=self.phrasings_per_answer,
+            chunking=datagen_pb2.DatagenChunking(
+                size=self.chunking.size, overlap=self.chunking.overlap, unit=self.chunking.unit
+            ),
+            max_chunks=self.max_chunks,
+            reasoning=self.reasoning,
+            scorer=self.scorer,
+            min_score=self.min_score,
+            refine=self.refine,
+            dedupe_threshold=self.dedupe_threshold,
+            eval_fraction=self.eval_fraction,
+            export_format=self.export_format,
+            concurrency=self.concurrency,
+            seed=self.seed,
+        )
 
 
 class PairObject(BaseModel):

@@ -9,10 +9,17 @@ from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
 from services.gateway.served_models import require_served, served_base_models
 from services.gateway.state import GatewayState
+from tuneloop.datagen.v1 import datagen_pb2
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 from tuneloop_core.registry.models import Job, Tenant
 
-KIND = JobKind(token="datagen", object="datagen.job", noun="datagen job", param="job_id")
+KIND = JobKind(
+    token="datagen",
+    object="datagen.job",
+    noun="datagen job",
+    param="job_id",
+    spec_type=datagen_pb2.DatagenJobSpec,
+)
 DOCUMENT_PURPOSES = frozenset({"datagen", "knowledge", "user_data", "assistants"})
 
 
@@ -45,10 +52,8 @@ async def create(
             raise InvalidRequestError("no base model is served to teach", param="teacher")
         req = req.model_copy(update={"teacher": TeacherIn(model=bases[0])})
     assert req.teacher is not None
-    spec = req.model_dump()
     if req.teacher.base_url is None:
         # The gateway itself teaches: the worker calls it with the caller's key, so the
         # teacher sees exactly the models this tenant may use. Views never show the key.
         await require_served(state, tenant, req.teacher.model, "teacher.model")
-        spec["teacher"]["api_key"] = api_key
-    return await jobs.submit(state, tenant, KIND, spec)
+    return await jobs.submit(state, tenant, KIND, req.to_pb(api_key))

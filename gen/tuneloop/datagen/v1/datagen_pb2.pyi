@@ -333,3 +333,184 @@ class DeleteKnowledgeBaseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteKnowledgeBaseResponse: _TypeAlias = DeleteKnowledgeBaseResponse  # noqa: Y015
+
+@_typing.final
+class DatagenJobSpec(_message.Message):
+    """A datagen job's specification (JOB_KIND_DATAGEN): documents → scored, de-duplicated Q&A
+    pairs; it travels as JobRequested.datagen. Its bounds and defaults are defined once, in
+    tuneloop_core/jobspecs/datagen.py, which the gateway's request model and the worker's
+    spec are both built on.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_IDS_FIELD_NUMBER: _builtins.int
+    TEACHER_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    QUESTIONS_PER_CHUNK_FIELD_NUMBER: _builtins.int
+    PHRASINGS_PER_ANSWER_FIELD_NUMBER: _builtins.int
+    CHUNKING_FIELD_NUMBER: _builtins.int
+    MAX_CHUNKS_FIELD_NUMBER: _builtins.int
+    REASONING_FIELD_NUMBER: _builtins.int
+    SCORER_FIELD_NUMBER: _builtins.int
+    MIN_SCORE_FIELD_NUMBER: _builtins.int
+    REFINE_FIELD_NUMBER: _builtins.int
+    DEDUPE_THRESHOLD_FIELD_NUMBER: _builtins.int
+    EVAL_FRACTION_FIELD_NUMBER: _builtins.int
+    EXPORT_FORMAT_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    language: _builtins.str
+    """"zh-TW" or "en": the pairs' language."""
+    mode: _builtins.str
+    """"grounded" (answers are the document's sentences) or "free" (the teacher writes both)."""
+    questions_per_chunk: _builtins.int
+    """Free mode: pairs asked per chunk."""
+    phrasings_per_answer: _builtins.int
+    """Grounded mode: questions per answer sentence."""
+    max_chunks: _builtins.int
+    """Chunks used at most; unset = all."""
+    reasoning: _builtins.bool
+    """Ask for a short reasoning with each answer."""
+    scorer: _builtins.str
+    """"auto", "judge" or "likelihood": how a pair is scored 0–5."""
+    min_score: _builtins.float
+    """Score below which a pair is dropped, 0–5."""
+    refine: _builtins.bool
+    """Rewrite a low-scored pair once and score it again."""
+    dedupe_threshold: _builtins.float
+    """MinHash Jaccard at which two pairs are near-duplicates."""
+    eval_fraction: _builtins.float
+    """Share of the kept pairs held out for evaluation."""
+    export_format: _builtins.str
+    """"alpaca", "sharegpt" or "openai": the format of the files written."""
+    concurrency: _builtins.int
+    """Teacher calls in flight."""
+    seed: _builtins.int
+    """Seed of the split and of sampling."""
+    @_builtins.property
+    def file_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Documents (uploaded files of purpose "datagen"), by file id."""
+
+    @_builtins.property
+    def teacher(self) -> Global___DatagenTeacher:
+        """The model that writes and scores the pairs."""
+
+    @_builtins.property
+    def chunking(self) -> Global___DatagenChunking:
+        """How documents are cut into chunks."""
+
+    def __init__(
+        self,
+        *,
+        file_ids: _abc.Iterable[_builtins.str] | None = ...,
+        teacher: Global___DatagenTeacher | None = ...,
+        language: _builtins.str = ...,
+        mode: _builtins.str = ...,
+        questions_per_chunk: _builtins.int = ...,
+        phrasings_per_answer: _builtins.int = ...,
+        chunking: Global___DatagenChunking | None = ...,
+        max_chunks: _builtins.int | None = ...,
+        reasoning: _builtins.bool = ...,
+        scorer: _builtins.str = ...,
+        min_score: _builtins.float = ...,
+        refine: _builtins.bool = ...,
+        dedupe_threshold: _builtins.float = ...,
+        eval_fraction: _builtins.float = ...,
+        export_format: _builtins.str = ...,
+        concurrency: _builtins.int = ...,
+        seed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_chunks", b"_max_chunks", "chunking", b"chunking", "max_chunks", b"max_chunks", "teacher", b"teacher"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_chunks", b"_max_chunks", "chunking", b"chunking", "concurrency", b"concurrency", "dedupe_threshold", b"dedupe_threshold", "eval_fraction", b"eval_fraction", "export_format", b"export_format", "file_ids", b"file_ids", "language", b"language", "max_chunks", b"max_chunks", "min_score", b"min_score", "mode", b"mode", "phrasings_per_answer", b"phrasings_per_answer", "questions_per_chunk", b"questions_per_chunk", "reasoning", b"reasoning", "refine", b"refine", "scorer", b"scorer", "seed", b"seed", "teacher", b"teacher"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_chunks: _TypeAlias = _typing.Literal["max_chunks"]  # noqa: Y015
+    _WhichOneofArgType__max_chunks: _TypeAlias = _typing.Literal["_max_chunks", b"_max_chunks"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_chunks) -> _WhichOneofReturnType__max_chunks | None: ...
+
+Global___DatagenJobSpec: _TypeAlias = DatagenJobSpec  # noqa: Y015
+
+@_typing.final
+class DatagenTeacher(_message.Message):
+    """The teacher of a datagen job: a model the gateway serves, or any OpenAI-compatible
+    endpoint.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    BASE_URL_FIELD_NUMBER: _builtins.int
+    API_KEY_FIELD_NUMBER: _builtins.int
+    TIMEOUT_S_FIELD_NUMBER: _builtins.int
+    MAX_TOKENS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """Model name at the endpoint."""
+    base_url: _builtins.str
+    """Endpoint, e.g. "https://api.example.com/v1"; unset = the gateway itself."""
+    api_key: _builtins.str
+    """Key for the endpoint (for the gateway itself: the creating caller's key). Never shown
+    back by the API.
+    """
+    timeout_s: _builtins.float
+    """Seconds per teacher call at most."""
+    max_tokens: _builtins.int
+    """Tokens per answer at most; unset = the endpoint's limit."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        base_url: _builtins.str | None = ...,
+        api_key: _builtins.str | None = ...,
+        timeout_s: _builtins.float = ...,
+        max_tokens: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_api_key", b"_api_key", "_base_url", b"_base_url", "_max_tokens", b"_max_tokens", "api_key", b"api_key", "base_url", b"base_url", "max_tokens", b"max_tokens"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_api_key", b"_api_key", "_base_url", b"_base_url", "_max_tokens", b"_max_tokens", "api_key", b"api_key", "base_url", b"base_url", "max_tokens", b"max_tokens", "model", b"model", "timeout_s", b"timeout_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__api_key: _TypeAlias = _typing.Literal["api_key"]  # noqa: Y015
+    _WhichOneofArgType__api_key: _TypeAlias = _typing.Literal["_api_key", b"_api_key"]  # noqa: Y015
+    _WhichOneofReturnType__base_url: _TypeAlias = _typing.Literal["base_url"]  # noqa: Y015
+    _WhichOneofArgType__base_url: _TypeAlias = _typing.Literal["_base_url", b"_base_url"]  # noqa: Y015
+    _WhichOneofReturnType__max_tokens: _TypeAlias = _typing.Literal["max_tokens"]  # noqa: Y015
+    _WhichOneofArgType__max_tokens: _TypeAlias = _typing.Literal["_max_tokens", b"_max_tokens"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__api_key) -> _WhichOneofReturnType__api_key | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__base_url) -> _WhichOneofReturnType__base_url | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_tokens) -> _WhichOneofReturnType__max_tokens | None: ...
+
+Global___DatagenTeacher: _TypeAlias = DatagenTeacher  # noqa: Y015
+
+@_typing.final
+class DatagenChunking(_message.Message):
+    """How a datagen job cuts documents into chunks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIZE_FIELD_NUMBER: _builtins.int
+    OVERLAP_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    size: _builtins.int
+    """Chunk size at most, in `unit`."""
+    overlap: _builtins.int
+    """Shared with the previous chunk, in `unit`."""
+    unit: _builtins.str
+    """"chars" or "tokens"."""
+    def __init__(
+        self,
+        *,
+        size: _builtins.int = ...,
+        overlap: _builtins.int = ...,
+        unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["overlap", b"overlap", "size", b"size", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DatagenChunking: _TypeAlias = DatagenChunking  # noqa: Y015

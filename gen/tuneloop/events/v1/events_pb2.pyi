@@ -10,6 +10,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from tuneloop.common.v1 import common_pb2 as _common_pb2
+from tuneloop.datagen.v1 import datagen_pb2 as _datagen_pb2
 from tuneloop.evaluator.v1 import evaluator_pb2 as _evaluator_pb2
 from tuneloop.trainer.v1 import trainer_pb2 as _trainer_pb2
 import builtins as _builtins
@@ -37,6 +38,7 @@ class JobRequested(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     UNTYPED_FIELD_NUMBER: _builtins.int
     FINE_TUNE_FIELD_NUMBER: _builtins.int
+    DATAGEN_FIELD_NUMBER: _builtins.int
     EVALUATION_FIELD_NUMBER: _builtins.int
     COMPARISON_FIELD_NUMBER: _builtins.int
     EXPORT_FIELD_NUMBER: _builtins.int
@@ -52,14 +54,18 @@ class JobRequested(_message.Message):
     """How many times the job has been (re)queued, starting at 1; resume bumps it."""
     @_builtins.property
     def untyped(self) -> _struct_pb2.Struct:
-        """Transitional: the JSON object of a kind that has no typed spec yet (datagen,
-        kb_ingest), validated by its worker. It goes when the last of them gets its
-        *JobSpec; number 4 keeps queued jobs readable meanwhile.
+        """Transitional: the JSON object of a kind that has no typed spec yet (kb_ingest),
+        validated by its worker. It goes when that kind gets its *JobSpec; number 4 keeps
+        queued jobs readable meanwhile.
         """
 
     @_builtins.property
     def fine_tune(self) -> _trainer_pb2.FineTuneJobSpec:
         """JOB_KIND_FINE_TUNE."""
+
+    @_builtins.property
+    def datagen(self) -> _datagen_pb2.DatagenJobSpec:
+        """JOB_KIND_DATAGEN."""
 
     @_builtins.property
     def evaluation(self) -> _evaluator_pb2.EvaluationJobSpec:
@@ -85,17 +91,18 @@ class JobRequested(_message.Message):
         kind: _common_pb2.JobKind.ValueType = ...,
         untyped: _struct_pb2.Struct | None = ...,
         fine_tune: _trainer_pb2.FineTuneJobSpec | None = ...,
+        datagen: _datagen_pb2.DatagenJobSpec | None = ...,
         evaluation: _evaluator_pb2.EvaluationJobSpec | None = ...,
         comparison: _evaluator_pb2.ComparisonJobSpec | None = ...,
         export: _trainer_pb2.ExportJobSpec | None = ...,
         attempt: _builtins.int = ...,
         requested_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "requested_at", b"requested_at", "spec", b"spec", "untyped", b"untyped"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "datagen", b"datagen", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "requested_at", b"requested_at", "spec", b"spec", "untyped", b"untyped"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "comparison", b"comparison", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "job_id", b"job_id", "kind", b"kind", "requested_at", b"requested_at", "spec", b"spec", "tenant_id", b"tenant_id", "untyped", b"untyped"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "comparison", b"comparison", "datagen", b"datagen", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "job_id", b"job_id", "kind", b"kind", "requested_at", b"requested_at", "spec", b"spec", "tenant_id", b"tenant_id", "untyped", b"untyped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_spec: _TypeAlias = _typing.Literal["untyped", "fine_tune", "evaluation", "comparison", "export"]  # noqa: Y015
+    _WhichOneofReturnType_spec: _TypeAlias = _typing.Literal["untyped", "fine_tune", "datagen", "evaluation", "comparison", "export"]  # noqa: Y015
     _WhichOneofArgType_spec: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_spec) -> _WhichOneofReturnType_spec | None: ...
 
