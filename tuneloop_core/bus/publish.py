@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import nats.errors
@@ -39,7 +38,7 @@ EVENT_PUBLISH_PATIENCE_S = 120.0
 SPEC_FIELDS = {
     field.message_type.full_name: (field.name, field.number - 10)
     for field in events_pb2.JobRequested.DESCRIPTOR.oneofs_by_name["spec"].fields
-    if field.message_type is not None and field.name != "untyped"
+    if field.message_type is not None  # every one is a message; this tells mypy
 }
 
 
@@ -55,11 +54,11 @@ async def publish_job(
     job_id: str,
     tenant_id: str,
     kind: int,
-    spec: Message | Mapping[str, Any],
+    spec: Message,
     attempt: int = 1,
 ) -> PubAck:
-    """Queue a job on `jobs.<kind>.requested`. `spec` is the kind's typed *JobSpec, or the
-    JSON object of a kind that has none yet (sent as `untyped`). The Nats-Msg-Id is
+    """Queue a job on `jobs.<kind>.requested` with `spec`, the kind's typed *JobSpec (a
+    TypeError for any other message: a contract bug, not a bad request). The Nats-Msg-Id is
     `<job_id>:<attempt>`, so a retried publish of the same attempt is dropped by JetStream
     inside the duplicate window while a resume (next attempt) is queued again."""
     request = events_pb2.JobRequested(
@@ -69,17 +68,13 @@ async def publish_job(
         attempt=attempt,
         requested_at=_now(),
     )
-    if isinstance(spec, Message):
-        name = spec.DESCRIPTOR.full_name
-        if name not in SPEC_FIELDS:
-            raise TypeError(f"JobRequested has no spec field of type {name}")
-        field, spec_kind = SPEC_FIELDS[name]
-        if spec_kind != kind:
-            raise TypeError(f"a {name} is not the spec of job kind {kind}")
-        getattr(request, field).CopyFrom(spec)
-    else:
-        request.untyped.SetInParent()  # set even when empty, so the oneof says which
-        request.untyped.update(spec)
+    name = spec.DESCRIPTOR.full_name
+    if name not in SPEC_FIELDS:
+        raise TypeError(f"JobRequested has no spec field of type {name}")
+    field, spec_kind = SPEC_FIELDS[name]
+    if spec_kind != kind:
+        raise TypeError(f"a {name} is not the spec of job kind {kind}")
+    getattr(request, field).CopyFrom(spec)
     return await js.publish(
         subjects.job_requested(kind),
         request.SerializeToString(),

@@ -9,49 +9,52 @@ inference service, the vector store — fails the job instead.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from google.protobuf.json_format import MessageToDict
 from nats.js import JetStreamContext
-from pydantic import BaseModel, Field, ValidationError
 
+from services.datagen.documents.chunk import Chunk, ChunkingOptions
 from services.datagen.knowledge.search import Knowledge
 from services.datagen.knowledge.store import StoredChunk
 from tuneloop.common.v1 import common_pb2
+from tuneloop.datagen.v1 import datagen_pb2
+from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop_core.artifacts import ArtifactStore
-from tuneloop_core.bus.jobrun import STOPPED, JobRun
-from tuneloop_core.bus.worker import JobContext
-from tuneloop_core.errors import InvalidRequestError, TuneloopError
-
-if TYPE_CHECKING:
-    from services.datagen.documents.chunk import Chunk
+from tuneloop_core.bus.jobrun import JobRun, JobWorker
+from tuneloop_core.errors import TuneloopError
+from tuneloop_core.jobspecs import kb_ingest
 
 log = logging.getLogger(__name__)
 KIND = common_pb2.JOB_KIND_KB_INGEST
 
 
-class ChunkingSpec(BaseModel):
-    size: int = Field(600, ge=50, le=8000)  # characters or tokens per chunk
-    overlap: int = Field(80, ge=0, le=4000)  # shared with the previous chunk, same unit
-    unit: Literal["chars", "tokens"] = "chars"
-
-
-class IngestSpec(BaseModel):
+@dataclass(frozen=True)
+class IngestSpec:
     """What the gateway queued: which documents go into which knowledge base, and how."""
 
-    knowledge_base_id: str = Field(min_length=1)
-    embedding_model: str = ""  # as recorded on the knowledge base; "" = inference default
-    file_ids: list[str] = Field(min_length=1)
-    chunking: ChunkingSpec = Field(default_factory=ChunkingSpec)
+    knowledge_base_id: str
+    embedding_model: str  # as recorded on the knowledge base; "" = inference default
+    file_ids: list[str]
+    chunking: ChunkingOptions
 
 
-def parse_spec(raw: dict[str, Any]) -> IngestSpec:
-    try:
-        return IngestSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidRequestError(f"malformed kb_ingest job: {exc}", code="invalid_job") from exc
+def from_pb(spec: datagen_pb2.KbIngestJobSpec) -> IngestSpec:
+    """The spec, checked with the gateway's bounds (a bad one is a stale or forged job)."""
+    kb_ingest.check(spec)
+    chunking = spec.chunking
+    return IngestSpec(
+        knowledge_base_id=spec.knowledge_base_id,
+        embedding_model=spec.embedding_model,
+        file_ids=list(spec.file_ids),
+        chunking=ChunkingOptions(
+            size=chunking.size,
+            overlap=chunking.overlap,
+            unit="tokens" if chunking.unit == "tokens" else "chars",
+        ),
+    )
 
 
 def heading_text(heading_path: object) -> str:
@@ -78,8 +81,11 @@ def embedding_text(chunk: StoredChunk) -> str:
     return f"{chunk.heading_path}\n{chunk.text}" if chunk.heading_path else chunk.text
 
 
-class IngestWorker:
+class IngestWorker(JobWorker):
     """Takes kb_ingest jobs from the JOBS work queue."""
+
+    kind = KIND
+    title = "kb_ingest"
 
     def __init__(
         self,
@@ -87,21 +93,15 @@ class IngestWorker:
         js: JetStreamContext,
         gateway: gateway_pb2_grpc.GatewayServiceAsyncStub,
         data_dir: Path,
+        control_poll_s: float = 2.0,
     ):
+        super().__init__(js, gateway, control_poll_s)
         self.knowledge = knowledge
-        self.js = js
-        self.gateway = gateway
         # Where the gateway stores uploads; GetFile paths are relative to it.
         self.artifacts = ArtifactStore(data_dir / "artifacts")
 
-    async def handle(self, ctx: JobContext) -> None:
-        run = await JobRun.open(self.js, self.gateway, KIND, ctx.request.job_id)
-        if await run.status() in STOPPED:
-            log.info("kb_ingest %s already ended; nothing to do", run.job_id)
-            return
-        async with run.guard("kb_ingest"):
-            spec = parse_spec(MessageToDict(ctx.request.untyped, preserving_proto_field_name=True))
-            await self.ingest(run, ctx.request.tenant_id, spec)
+    async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
+        await self.ingest(run, request.tenant_id, from_pb(request.kb_ingest))
 
     async def ingest(self, run: JobRun, tenant_id: str, spec: IngestSpec) -> None:
         total = len(spec.file_ids)
@@ -151,12 +151,10 @@ class IngestWorker:
         )
 
     async def read(
-        self, tenant_id: str, file_id: str, chunking: ChunkingSpec
+        self, tenant_id: str, file_id: str, chunking: ChunkingOptions
     ) -> tuple[str, list[StoredChunk]]:
         """(document name, its chunks); a TuneloopError says what is wrong with the file."""
-        from services.datagen.documents.chunk import ChunkingOptions
         from services.datagen.documents.source import read_chunks
 
-        options = ChunkingOptions(size=chunking.size, overlap=chunking.overlap, unit=chunking.unit)
-        name, chunks = await read_chunks(self.gateway, self.artifacts, tenant_id, file_id, options)
+        name, chunks = await read_chunks(self.gateway, self.artifacts, tenant_id, file_id, chunking)
         return name, [stored(c, file_id, name) for c in chunks]

@@ -82,7 +82,7 @@ class CreateDatagenJobRequest(BaseModel):
             mode=self.mode,
             questions_per_chunk=self.questions_per_chunk,
             phrasings_per_answer=self.phrasings_per_answer,
-            chunking=datagen_pb2.DatagenChunking(
+            chunking=datagen_pb2.Chunking(
                 size=self.chunking.size, overlap=self.chunking.overlap, unit=self.chunking.unit
             ),
             max_chunks=self.max_chunks,

@@ -11,6 +11,7 @@ from typing import Any
 
 from services.gateway.comparisons import service as comparisons
 from services.gateway.evaluations.protocol import CreateEvaluationRequest
+from services.gateway.fine_tuning import service as fine_tuning
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
 from services.gateway.served_models import served, unknown_model
@@ -29,9 +30,7 @@ KIND = JobKind(
     param="evaluation_id",
     spec_type=evaluator_pb2.EvaluationJobSpec,
 )
-FINE_TUNE = JobKind(
-    token="fine_tune", object="fine_tuning.job", noun="fine-tuning job", param="fine_tuning_job"
-)
+FINE_TUNE = dataclasses.replace(fine_tuning.JOB_KIND, param="fine_tuning_job")
 COMPARISON = dataclasses.replace(comparisons.KIND, param="comparison")
 
 

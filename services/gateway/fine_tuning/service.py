@@ -21,7 +21,11 @@ from tuneloop_core.registry.transitions import JobStatus
 
 KIND = "fine_tune"
 JOB_KIND = JobKind(
-    token=KIND, object="fine_tuning.job", noun="fine-tuning job", param="fine_tuning_job_id"
+    token=KIND,
+    object="fine_tuning.job",
+    noun="fine-tuning job",
+    param="fine_tuning_job_id",
+    spec_type=trainer_pb2.FineTuneJobSpec,
 )
 SUFFIX = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 RECIPE = re.compile(r"^[a-z0-9_-]{1,32}$")

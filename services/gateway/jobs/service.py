@@ -27,25 +27,25 @@ class JobKind:
     object: str  # the `object` field, e.g. "datagen.job"
     noun: str  # for messages, e.g. "datagen job"
     param: str  # the path parameter named in not-found errors, e.g. "job_id"
-    spec_type: type[Message] | None = None  # its typed *JobSpec; None: still untyped JSON
+    spec_type: type[Message]  # its typed *JobSpec
 
 
 async def submit(
     state: GatewayState,
     tenant: Tenant,
     kind: JobKind,
-    spec: Message | dict[str, Any],
+    spec: Message,
     status: JobStatus = JobStatus.QUEUED,
 ) -> Job:
     """Record a job and queue it for a worker of its kind. `spec` is the kind's typed
-    *JobSpec (the registry keeps its JSON form), or the JSON of a kind that has none yet."""
+    *JobSpec; the registry keeps its JSON form."""
     if state.nats is None:
         raise ServiceUnavailableError("the job queue (NATS) is not connected")
     job = await asyncio.to_thread(
         state.registry.create_job,
         tenant.id,
         kind.token,
-        spec_record(spec) if isinstance(spec, Message) else spec,
+        spec_record(spec),
         job_id=new_id(PREFIXES[kind.token]),
         status=status,
     )
@@ -53,7 +53,7 @@ async def submit(
     return job
 
 
-async def queue(state: GatewayState, job: Job, spec: Message | dict[str, Any]) -> None:
+async def queue(state: GatewayState, job: Job, spec: Message) -> None:
     """Publish the job's current attempt for a worker: at submit, and again at a resume."""
     if state.nats is None:
         raise ServiceUnavailableError("the job queue (NATS) is not connected")
@@ -119,7 +119,8 @@ async def events(
 
 
 def number(value: Any) -> Any:
-    """int64 fields arrive as strings in protobuf JSON; show numbers as numbers."""
+    """int64 fields of event payloads arrive as strings in protobuf JSON; show numbers as
+    numbers."""
     if isinstance(value, str) and value.lstrip("-").isdigit():
         return int(value)
     if isinstance(value, dict):
@@ -150,9 +151,7 @@ def job_view(kind: JobKind, job: Job) -> JobObject:
         started_at=job.started_at,
         finished_at=job.finished_at,
         status=job.status,
-        spec=redacted(
-            spec_view(job.spec or {}, kind.spec_type) if kind.spec_type else number(job.spec or {})
-        ),
+        spec=redacted(spec_view(job.spec or {}, kind.spec_type)),
         result=number(job.result) if job.result else None,
         error=JobError(
             code=error.get("code"), message=error.get("message", ""), param=error.get("param")

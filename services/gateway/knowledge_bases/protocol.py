@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.jobspecs import kb_ingest as bounds
 
 TopK = Field(None, ge=1, le=100)
 Threshold = Field(None, ge=0, le=1)
@@ -44,9 +45,9 @@ class KnowledgeBaseDeleted(BaseModel):
 class ChunkingOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    size: int = Field(600, ge=50, le=8000)  # per chunk, in `unit`
-    overlap: int = Field(80, ge=0, le=4000)  # shared with the previous chunk, in `unit`
-    unit: Literal["chars", "tokens"] = "chars"
+    size: int = Field(bounds.CHUNK_SIZE, ge=bounds.MIN_CHUNK_SIZE, le=bounds.MAX_CHUNK_SIZE)
+    overlap: int = Field(bounds.CHUNK_OVERLAP, ge=0, le=bounds.MAX_CHUNK_OVERLAP)
+    unit: bounds.ChunkUnit = "chars"
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingOptions:
@@ -60,7 +61,7 @@ class ChunkingOptions(BaseModel):
 class AddDocumentsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    file_ids: list[str] = Field(min_length=1, max_length=1000)
+    file_ids: list[str] = Field(min_length=1, max_length=bounds.MAX_FILES)
     chunking: ChunkingOptions = Field(default_factory=ChunkingOptions)
 
 

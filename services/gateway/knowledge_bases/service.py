@@ -32,6 +32,7 @@ INGEST = JobKind(
     object="knowledge_base.ingest_job",
     noun="knowledge-base ingest job",
     param="job_id",
+    spec_type=datagen_pb2.KbIngestJobSpec,
 )
 SEARCH_TIMEOUT_S = 30.0
 HEADING_SEPARATOR = " > "
@@ -106,12 +107,15 @@ async def add_documents(
     file_ids = list(dict.fromkeys(body.file_ids))  # once each, in the order given
     for file_id in file_ids:
         await asyncio.to_thread(state.registry.get_file, tenant.id, file_id)
-    spec = {
-        "knowledge_base_id": kb.id,
-        "embedding_model": kb.embedding_model,
-        "file_ids": file_ids,
-        "chunking": body.chunking.model_dump(),
-    }
+    chunking = body.chunking
+    spec = datagen_pb2.KbIngestJobSpec(
+        knowledge_base_id=kb.id,
+        embedding_model=kb.embedding_model,
+        file_ids=file_ids,
+        chunking=datagen_pb2.Chunking(
+            size=chunking.size, overlap=chunking.overlap, unit=chunking.unit
+        ),
+    )
     return await jobs.submit(state, tenant, INGEST, spec)
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from services.datagen.knowledge.ingest import heading_text, parse_spec
+from services.datagen.knowledge.ingest import from_pb, heading_text
 from services.datagen.server import serve as serve_datagen
 from services.datagen.settings import DatagenSettings
 from services.inference.server import serve as serve_inference
@@ -74,13 +74,20 @@ async def test_bad_search_requests_are_invalid_arguments(
     assert param in dict(raised.value.trailing_metadata() or ()).values()
 
 
-def test_ingest_spec_defaults_and_errors() -> None:
-    spec = parse_spec({"knowledge_base_id": "kb-1", "file_ids": ["file-a"]})
-    assert (spec.chunking.size, spec.chunking.overlap, spec.chunking.unit) == (600, 80, "chars")
-    # Struct numbers arrive as floats.
-    assert parse_spec({"knowledge_base_id": "kb-1", "file_ids": ["f"], "chunking": {"size": 200.0}})
-    with pytest.raises(InvalidRequestError, match="malformed kb_ingest job"):
-        parse_spec({"knowledge_base_id": "kb-1", "file_ids": []})
+def test_ingest_spec_is_read_with_the_gateways_bounds() -> None:
+    chunking = datagen_pb2.Chunking(size=200, overlap=20, unit="tokens")
+    spec = from_pb(
+        datagen_pb2.KbIngestJobSpec(knowledge_base_id="kb-1", file_ids=["f"], chunking=chunking)
+    )
+    assert (spec.chunking.size, spec.chunking.overlap, spec.chunking.unit) == (200, 20, "tokens")
+    for bad, param in (
+        (datagen_pb2.KbIngestJobSpec(knowledge_base_id="kb-1", chunking=chunking), "file_ids"),
+        (datagen_pb2.KbIngestJobSpec(file_ids=["f"], chunking=chunking), "knowledge_base_id"),
+        (datagen_pb2.KbIngestJobSpec(knowledge_base_id="kb-1", file_ids=["f"]), "chunking.size"),
+    ):
+        with pytest.raises(InvalidRequestError) as caught:
+            from_pb(bad)
+        assert caught.value.param == param
     assert heading_text(["公文", "函", "主旨"]) == "公文 > 函 > 主旨"
     assert heading_text("公文 > 函") == "公文 > 函"
     assert heading_text(None) == ""

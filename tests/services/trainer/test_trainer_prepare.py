@@ -18,8 +18,9 @@ def test_the_typed_spec_is_read_as_is() -> None:
 
 
 def test_a_request_without_a_fine_tune_spec_fails_the_job() -> None:
-    untyped = events_pb2.JobRequested(job_id="ftjob-1")
-    untyped.untyped.update({"base_model": "m"})
+    old = events_pb2.JobRequested(job_id="ftjob-1").SerializeToString()
+    old += bytes([4 << 3 | 2, 0])  # queued with the JSON spec of field 4, now reserved
+    untyped = events_pb2.JobRequested.FromString(old)
     for request in (untyped, events_pb2.JobRequested(job_id="ftjob-2")):
         with pytest.raises(InvalidRequestError) as caught:
             job_spec(request)

@@ -7,6 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from tuneloop.common.v1 import common_pb2
+from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.bus import subjects
 from tuneloop_core.bus.connect import connect
 from tuneloop_core.bus.publish import publish_job
@@ -25,7 +26,9 @@ async def test_connect_ensures_streams_and_reconnects_after_a_restart(
         js = client.jetstream()
         names = {info.config.name for info in await js.streams_info()}
         assert names == {subjects.STREAM_JOBS, subjects.STREAM_EVENTS}
-        await publish_job(js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec={})
+        await publish_job(
+            js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec=trainer_pb2.FineTuneJobSpec()
+        )
 
         nats_server.stop()
         nats_server.start()
@@ -37,7 +40,9 @@ async def test_connect_ensures_streams_and_reconnects_after_a_restart(
                 await asyncio.sleep(0.05)
 
         await asyncio.wait_for(reconnected(), timeout=10)
-        ack = await publish_job(js, job_id="ftjob-2", tenant_id="t", kind=FINE_TUNE, spec={})
+        ack = await publish_job(
+            js, job_id="ftjob-2", tenant_id="t", kind=FINE_TUNE, spec=trainer_pb2.FineTuneJobSpec()
+        )
         assert ack.seq == 2
         assert (await js.stream_info(subjects.STREAM_JOBS)).state.messages == 2
     finally:

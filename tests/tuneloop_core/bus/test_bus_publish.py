@@ -66,18 +66,13 @@ async def test_publish_job_stores_a_job_requested_on_the_kind_subject(nc: Client
     assert not request.fine_tune.hyperparameters.HasField("batch_size")  # "auto" stays unset
 
 
-async def test_a_kind_without_a_typed_spec_sends_its_json_as_untyped(nc: Client) -> None:
-    js = nc.jetstream()
-    spec = {"file_ids": ["file-a"], "limit": 3, "teacher": {"model": "base"}}
-    ack = await publish_job(js, job_id="dgjob-1", tenant_id="t", kind=DATAGEN, spec=spec)
-    raw = await js.get_msg(subjects.STREAM_JOBS, ack.seq)
-    assert raw.subject == "jobs.datagen.requested" and raw.data is not None
-    request = events_pb2.JobRequested.FromString(raw.data)
-    assert request.WhichOneof("spec") == "untyped"
-    assert json_format.MessageToDict(request.untyped) == spec
-    empty = await publish_job(js, job_id="dgjob-2", tenant_id="t", kind=DATAGEN, spec={})
-    raw = await js.get_msg(subjects.STREAM_JOBS, empty.seq)
-    assert events_pb2.JobRequested.FromString(raw.data or b"").WhichOneof("spec") == "untyped"
+def test_a_message_queued_with_the_old_untyped_spec_reads_as_no_spec() -> None:
+    """Field 4 held a JSON spec before every kind had a typed one; a message still queued
+    from then parses, with no spec set, and its worker fails the job as invalid."""
+    old = events_pb2.JobRequested(job_id="dgjob-1", kind=DATAGEN).SerializeToString()
+    old += bytes([4 << 3 | 2, 2, 0x0A, 0x00])  # field 4: a Struct with one empty entry
+    request = events_pb2.JobRequested.FromString(old)
+    assert request.job_id == "dgjob-1" and request.WhichOneof("spec") is None
 
 
 async def test_a_message_that_is_no_job_spec_is_refused(nc: Client) -> None:
@@ -95,19 +90,30 @@ async def test_a_message_that_is_no_job_spec_is_refused(nc: Client) -> None:
 
 async def test_publish_job_deduplicates_an_attempt_but_queues_the_next(nc: Client) -> None:
     js = nc.jetstream()
-    first = await publish_job(js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec={})
-    again = await publish_job(js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec={})
+    first = await publish_job(
+        js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec=trainer_pb2.FineTuneJobSpec()
+    )
+    again = await publish_job(
+        js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec=trainer_pb2.FineTuneJobSpec()
+    )
     assert not first.duplicate
     assert again.duplicate is True
     assert again.seq == first.seq
     assert await stream_messages(js, subjects.STREAM_JOBS) == 1
 
     resumed = await publish_job(
-        js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec={}, attempt=2
+        js,
+        job_id="ftjob-1",
+        tenant_id="t",
+        kind=FINE_TUNE,
+        spec=trainer_pb2.FineTuneJobSpec(),
+        attempt=2,
     )
     assert not resumed.duplicate
     assert resumed.seq == first.seq + 1
-    other = await publish_job(js, job_id="ftjob-2", tenant_id="t", kind=FINE_TUNE, spec={})
+    other = await publish_job(
+        js, job_id="ftjob-2", tenant_id="t", kind=FINE_TUNE, spec=trainer_pb2.FineTuneJobSpec()
+    )
     assert not other.duplicate
     assert await stream_messages(js, subjects.STREAM_JOBS) == 3
 

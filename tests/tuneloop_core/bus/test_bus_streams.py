@@ -6,6 +6,7 @@ from nats.aio.client import Client
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from tuneloop.common.v1 import common_pb2
+from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.bus import subjects
 from tuneloop_core.bus.publish import publish_job
 from tuneloop_core.bus.streams import DAY_S, DUPLICATE_WINDOW_S, ensure_streams
@@ -42,7 +43,11 @@ async def test_ensure_streams_restores_a_drifted_stream_and_keeps_its_messages(
 ) -> None:
     js = nc.jetstream()
     await publish_job(
-        js, job_id="ftjob-1", tenant_id="t", kind=common_pb2.JOB_KIND_FINE_TUNE, spec={}
+        js,
+        job_id="ftjob-1",
+        tenant_id="t",
+        kind=common_pb2.JOB_KIND_FINE_TUNE,
+        spec=trainer_pb2.FineTuneJobSpec(),
     )
     drifted = (await js.stream_info(subjects.STREAM_JOBS)).config
     drifted.max_age = 3600

@@ -11,12 +11,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 import pytest
-from google.protobuf import json_format
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 
 from tuneloop.common.v1 import common_pb2
+from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.bus import subjects
 from tuneloop_core.bus.publish import publish_job
 from tuneloop_core.bus.worker import JobContext, JobHandler, WorkerOptions, run_worker
@@ -83,7 +83,12 @@ async def consumer(js: JetStreamContext) -> ConsumerInfo:
 
 async def publish(js: JetStreamContext, job_id: str, attempt: int = 1) -> None:
     await publish_job(
-        js, job_id=job_id, tenant_id="tenant-a", kind=FINE_TUNE, spec={}, attempt=attempt
+        js,
+        job_id=job_id,
+        tenant_id="tenant-a",
+        kind=FINE_TUNE,
+        spec=trainer_pb2.FineTuneJobSpec(),
+        attempt=attempt,
     )
 
 
@@ -96,7 +101,7 @@ async def test_a_published_job_reaches_the_handler_decoded_and_is_acked(nc: Clie
         seen.append(ctx)
         recorder.record("w", ctx)
 
-    spec = {"model": "base", "epochs": 2, "files": ["file-a", "file-b"]}
+    spec = trainer_pb2.FineTuneJobSpec(base_model="base", training_file="file-a")
     await publish_job(js, job_id="ftjob-1", tenant_id="tenant-a", kind=FINE_TUNE, spec=spec)
     async with worker(js, handler):
         await recorder.wait_for_calls(1)
@@ -105,7 +110,7 @@ async def test_a_published_job_reaches_the_handler_decoded_and_is_acked(nc: Clie
     assert len(seen) == 1
     request = seen[0].request
     assert (request.job_id, request.tenant_id, request.kind) == ("ftjob-1", "tenant-a", FINE_TUNE)
-    assert json_format.MessageToDict(request.untyped) == spec
+    assert request.fine_tune == spec
     assert seen[0].delivery == 1
     info = await consumer(js)
     assert info.num_ack_pending == 0
@@ -121,8 +126,12 @@ async def test_a_duplicate_publish_runs_once_and_a_new_attempt_runs_again(nc: Cl
     async def handler(ctx: JobContext) -> None:
         recorder.record("w", ctx)
 
-    first = await publish_job(js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec={})
-    again = await publish_job(js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec={})
+    first = await publish_job(
+        js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec=trainer_pb2.FineTuneJobSpec()
+    )
+    again = await publish_job(
+        js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec=trainer_pb2.FineTuneJobSpec()
+    )
     assert not first.duplicate
     assert again.duplicate is True
 

@@ -398,7 +398,7 @@ class DatagenJobSpec(_message.Message):
         """The model that writes and scores the pairs."""
 
     @_builtins.property
-    def chunking(self) -> Global___DatagenChunking:
+    def chunking(self) -> Global___Chunking:
         """How documents are cut into chunks."""
 
     def __init__(
@@ -410,7 +410,7 @@ class DatagenJobSpec(_message.Message):
         mode: _builtins.str = ...,
         questions_per_chunk: _builtins.int = ...,
         phrasings_per_answer: _builtins.int = ...,
-        chunking: Global___DatagenChunking | None = ...,
+        chunking: Global___Chunking | None = ...,
         max_chunks: _builtins.int | None = ...,
         reasoning: _builtins.bool = ...,
         scorer: _builtins.str = ...,
@@ -486,8 +486,8 @@ class DatagenTeacher(_message.Message):
 Global___DatagenTeacher: _TypeAlias = DatagenTeacher  # noqa: Y015
 
 @_typing.final
-class DatagenChunking(_message.Message):
-    """How a datagen job cuts documents into chunks."""
+class Chunking(_message.Message):
+    """How a job cuts documents into chunks (datagen and knowledge-base ingest)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -513,4 +513,45 @@ class DatagenChunking(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___DatagenChunking: _TypeAlias = DatagenChunking  # noqa: Y015
+Global___Chunking: _TypeAlias = Chunking  # noqa: Y015
+
+@_typing.final
+class KbIngestJobSpec(_message.Message):
+    """A knowledge-base ingest job's specification (JOB_KIND_KB_INGEST): documents → parse →
+    chunk → embed → the vector store; it travels as JobRequested.kb_ingest. Its bounds and
+    defaults are defined once, in tuneloop_core/jobspecs/kb_ingest.py.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KNOWLEDGE_BASE_ID_FIELD_NUMBER: _builtins.int
+    EMBEDDING_MODEL_FIELD_NUMBER: _builtins.int
+    FILE_IDS_FIELD_NUMBER: _builtins.int
+    CHUNKING_FIELD_NUMBER: _builtins.int
+    knowledge_base_id: _builtins.str
+    """The knowledge base the chunks go into, e.g. "kb-abc"."""
+    embedding_model: _builtins.str
+    """Embedding model recorded on the knowledge base; empty = the inference default."""
+    @_builtins.property
+    def file_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Documents (uploaded files), by file id, once each."""
+
+    @_builtins.property
+    def chunking(self) -> Global___Chunking:
+        """How the documents are cut into chunks."""
+
+    def __init__(
+        self,
+        *,
+        knowledge_base_id: _builtins.str = ...,
+        embedding_model: _builtins.str = ...,
+        file_ids: _abc.Iterable[_builtins.str] | None = ...,
+        chunking: Global___Chunking | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunking", b"chunking", "embedding_model", b"embedding_model", "file_ids", b"file_ids", "knowledge_base_id", b"knowledge_base_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KbIngestJobSpec: _TypeAlias = KbIngestJobSpec  # noqa: Y015

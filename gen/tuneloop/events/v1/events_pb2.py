@@ -30,7 +30,7 @@ from tuneloop.evaluator.v1 import evaluator_pb2 as tuneloop_dot_evaluator_dot_v1
 from tuneloop.trainer.v1 import trainer_pb2 as tuneloop_dot_trainer_dot_v1_dot_trainer__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftuneloop/events/v1/events.proto\x12\x12tuneloop.events.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ftuneloop/common/v1/common.proto\x1a!tuneloop/datagen/v1/datagen.proto\x1a%tuneloop/evaluator/v1/evaluator.proto\x1a!tuneloop/trainer/v1/trainer.proto\"\xfc\x03\n\x0cJobRequested\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.tuneloop.common.v1.JobKind\x12*\n\x07untyped\x18\x04 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12\x39\n\tfine_tune\x18\x0b \x01(\x0b\x32$.tuneloop.trainer.v1.FineTuneJobSpecH\x00\x12\x36\n\x07\x64\x61tagen\x18\x0c \x01(\x0b\x32#.tuneloop.datagen.v1.DatagenJobSpecH\x00\x12>\n\nevaluation\x18\r \x01(\x0b\x32(.tuneloop.evaluator.v1.EvaluationJobSpecH\x00\x12>\n\ncomparison\x18\x0e \x01(\x0b\x32(.tuneloop.evaluator.v1.ComparisonJobSpecH\x00\x12\x34\n\x06\x65xport\x18\x0f \x01(\x0b\x32\".tuneloop.trainer.v1.ExportJobSpecH\x00\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x30\n\x0crequested_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04spec\"\xb7\x03\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.tuneloop.common.v1.JobKind\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12;\n\x0estatus_changed\x18\n \x01(\x0b\x32!.tuneloop.events.v1.StatusChangedH\x00\x12\x30\n\x08progress\x18\x0b \x01(\x0b\x32\x1c.tuneloop.events.v1.ProgressH\x00\x12.\n\x07metrics\x18\x0c \x01(\x0b\x32\x1b.tuneloop.events.v1.MetricsH\x00\x12?\n\x10\x63heckpoint_saved\x18\r \x01(\x0b\x32#.tuneloop.events.v1.CheckpointSavedH\x00\x12(\n\x04note\x18\x0e \x01(\x0b\x32\x18.tuneloop.events.v1.NoteH\x00\x42\t\n\x07payload\"\x91\x01\n\rStatusChanged\x12-\n\x06status\x18\x01 \x01(\x0e\x32\x1d.tuneloop.common.v1.JobStatus\x12\'\n\x06result\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x19.tuneloop.common.v1.Error\"6\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\"\x8e\x01\n\x07Metrics\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\r\n\x05\x65poch\x18\x02 \x01(\x01\x12\x37\n\x06values\x18\x03 \x03(\x0b\x32\'.tuneloop.events.v1.Metrics.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x93\x02\n\x0f\x43heckpointSaved\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\r\n\x05\x65poch\x18\x05 \x01(\x05\x12\x0c\n\x04step\x18\x06 \x01(\x03\x12\x11\n\ttenant_id\x18\x07 \x01(\t\x12\x10\n\x08is_final\x18\x08 \x01(\x08\x12\x41\n\x07metrics\x18\t \x03(\x0b\x32\x30.tuneloop.events.v1.CheckpointSaved.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"-\n\x04Note\x12%\n\x04\x64\x61ta\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Structb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftuneloop/events/v1/events.proto\x12\x12tuneloop.events.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ftuneloop/common/v1/common.proto\x1a!tuneloop/datagen/v1/datagen.proto\x1a%tuneloop/evaluator/v1/evaluator.proto\x1a!tuneloop/trainer/v1/trainer.proto\"\x9a\x04\n\x0cJobRequested\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.tuneloop.common.v1.JobKind\x12\x39\n\tfine_tune\x18\x0b \x01(\x0b\x32$.tuneloop.trainer.v1.FineTuneJobSpecH\x00\x12\x36\n\x07\x64\x61tagen\x18\x0c \x01(\x0b\x32#.tuneloop.datagen.v1.DatagenJobSpecH\x00\x12>\n\nevaluation\x18\r \x01(\x0b\x32(.tuneloop.evaluator.v1.EvaluationJobSpecH\x00\x12>\n\ncomparison\x18\x0e \x01(\x0b\x32(.tuneloop.evaluator.v1.ComparisonJobSpecH\x00\x12\x34\n\x06\x65xport\x18\x0f \x01(\x0b\x32\".tuneloop.trainer.v1.ExportJobSpecH\x00\x12\x39\n\tkb_ingest\x18\x10 \x01(\x0b\x32$.tuneloop.datagen.v1.KbIngestJobSpecH\x00\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x30\n\x0crequested_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04specJ\x04\x08\x04\x10\x05R\x07untyped\"\xb7\x03\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.tuneloop.common.v1.JobKind\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12;\n\x0estatus_changed\x18\n \x01(\x0b\x32!.tuneloop.events.v1.StatusChangedH\x00\x12\x30\n\x08progress\x18\x0b \x01(\x0b\x32\x1c.tuneloop.events.v1.ProgressH\x00\x12.\n\x07metrics\x18\x0c \x01(\x0b\x32\x1b.tuneloop.events.v1.MetricsH\x00\x12?\n\x10\x63heckpoint_saved\x18\r \x01(\x0b\x32#.tuneloop.events.v1.CheckpointSavedH\x00\x12(\n\x04note\x18\x0e \x01(\x0b\x32\x18.tuneloop.events.v1.NoteH\x00\x42\t\n\x07payload\"\x91\x01\n\rStatusChanged\x12-\n\x06status\x18\x01 \x01(\x0e\x32\x1d.tuneloop.common.v1.JobStatus\x12\'\n\x06result\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x19.tuneloop.common.v1.Error\"6\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\"\x8e\x01\n\x07Metrics\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\r\n\x05\x65poch\x18\x02 \x01(\x01\x12\x37\n\x06values\x18\x03 \x03(\x0b\x32\'.tuneloop.events.v1.Metrics.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x93\x02\n\x0f\x43heckpointSaved\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\r\n\x05\x65poch\x18\x05 \x01(\x05\x12\x0c\n\x04step\x18\x06 \x01(\x03\x12\x11\n\ttenant_id\x18\x07 \x01(\t\x12\x10\n\x08is_final\x18\x08 \x01(\x08\x12\x41\n\x07metrics\x18\t \x03(\x0b\x32\x30.tuneloop.events.v1.CheckpointSaved.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"-\n\x04Note\x12%\n\x04\x64\x61ta\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Structb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,21 +42,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHECKPOINTSAVED_METRICSENTRY']._loaded_options = None
   _globals['_CHECKPOINTSAVED_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_JOBREQUESTED']._serialized_start=261
-  _globals['_JOBREQUESTED']._serialized_end=769
-  _globals['_JOBEVENT']._serialized_start=772
-  _globals['_JOBEVENT']._serialized_end=1211
-  _globals['_STATUSCHANGED']._serialized_start=1214
-  _globals['_STATUSCHANGED']._serialized_end=1359
-  _globals['_PROGRESS']._serialized_start=1361
-  _globals['_PROGRESS']._serialized_end=1415
-  _globals['_METRICS']._serialized_start=1418
-  _globals['_METRICS']._serialized_end=1560
-  _globals['_METRICS_VALUESENTRY']._serialized_start=1515
-  _globals['_METRICS_VALUESENTRY']._serialized_end=1560
-  _globals['_CHECKPOINTSAVED']._serialized_start=1563
-  _globals['_CHECKPOINTSAVED']._serialized_end=1838
-  _globals['_CHECKPOINTSAVED_METRICSENTRY']._serialized_start=1792
-  _globals['_CHECKPOINTSAVED_METRICSENTRY']._serialized_end=1838
-  _globals['_NOTE']._serialized_start=1840
-  _globals['_NOTE']._serialized_end=1885
+  _globals['_JOBREQUESTED']._serialized_end=799
+  _globals['_JOBEVENT']._serialized_start=802
+  _globals['_JOBEVENT']._serialized_end=1241
+  _globals['_STATUSCHANGED']._serialized_start=1244
+  _globals['_STATUSCHANGED']._serialized_end=1389
+  _globals['_PROGRESS']._serialized_start=1391
+  _globals['_PROGRESS']._serialized_end=1445
+  _globals['_METRICS']._serialized_start=1448
+  _globals['_METRICS']._serialized_end=1590
+  _globals['_METRICS_VALUESENTRY']._serialized_start=1545
+  _globals['_METRICS_VALUESENTRY']._serialized_end=1590
+  _globals['_CHECKPOINTSAVED']._serialized_start=1593
+  _globals['_CHECKPOINTSAVED']._serialized_end=1868
+  _globals['_CHECKPOINTSAVED_METRICSENTRY']._serialized_start=1822
+  _globals['_CHECKPOINTSAVED_METRICSENTRY']._serialized_end=1868
+  _globals['_NOTE']._serialized_start=1870
+  _globals['_NOTE']._serialized_end=1915
 # @@protoc_insertion_point(module_scope)

@@ -36,12 +36,12 @@ class JobRequested(_message.Message):
     JOB_ID_FIELD_NUMBER: _builtins.int
     TENANT_ID_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
-    UNTYPED_FIELD_NUMBER: _builtins.int
     FINE_TUNE_FIELD_NUMBER: _builtins.int
     DATAGEN_FIELD_NUMBER: _builtins.int
     EVALUATION_FIELD_NUMBER: _builtins.int
     COMPARISON_FIELD_NUMBER: _builtins.int
     EXPORT_FIELD_NUMBER: _builtins.int
+    KB_INGEST_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     REQUESTED_AT_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
@@ -52,13 +52,6 @@ class JobRequested(_message.Message):
     """What kind of work this is; the spec set below belongs to it."""
     attempt: _builtins.int
     """How many times the job has been (re)queued, starting at 1; resume bumps it."""
-    @_builtins.property
-    def untyped(self) -> _struct_pb2.Struct:
-        """Transitional: the JSON object of a kind that has no typed spec yet (kb_ingest),
-        validated by its worker. It goes when that kind gets its *JobSpec; number 4 keeps
-        queued jobs readable meanwhile.
-        """
-
     @_builtins.property
     def fine_tune(self) -> _trainer_pb2.FineTuneJobSpec:
         """JOB_KIND_FINE_TUNE."""
@@ -80,6 +73,10 @@ class JobRequested(_message.Message):
         """JOB_KIND_EXPORT."""
 
     @_builtins.property
+    def kb_ingest(self) -> _datagen_pb2.KbIngestJobSpec:
+        """JOB_KIND_KB_INGEST."""
+
+    @_builtins.property
     def requested_at(self) -> _timestamp_pb2.Timestamp:
         """When the gateway queued the job."""
 
@@ -89,20 +86,20 @@ class JobRequested(_message.Message):
         job_id: _builtins.str = ...,
         tenant_id: _builtins.str = ...,
         kind: _common_pb2.JobKind.ValueType = ...,
-        untyped: _struct_pb2.Struct | None = ...,
         fine_tune: _trainer_pb2.FineTuneJobSpec | None = ...,
         datagen: _datagen_pb2.DatagenJobSpec | None = ...,
         evaluation: _evaluator_pb2.EvaluationJobSpec | None = ...,
         comparison: _evaluator_pb2.ComparisonJobSpec | None = ...,
         export: _trainer_pb2.ExportJobSpec | None = ...,
+        kb_ingest: _datagen_pb2.KbIngestJobSpec | None = ...,
         attempt: _builtins.int = ...,
         requested_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "datagen", b"datagen", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "requested_at", b"requested_at", "spec", b"spec", "untyped", b"untyped"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "datagen", b"datagen", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "kb_ingest", b"kb_ingest", "requested_at", b"requested_at", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "comparison", b"comparison", "datagen", b"datagen", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "job_id", b"job_id", "kind", b"kind", "requested_at", b"requested_at", "spec", b"spec", "tenant_id", b"tenant_id", "untyped", b"untyped"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "comparison", b"comparison", "datagen", b"datagen", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "job_id", b"job_id", "kb_ingest", b"kb_ingest", "kind", b"kind", "requested_at", b"requested_at", "spec", b"spec", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_spec: _TypeAlias = _typing.Literal["untyped", "fine_tune", "datagen", "evaluation", "comparison", "export"]  # noqa: Y015
+    _WhichOneofReturnType_spec: _TypeAlias = _typing.Literal["fine_tune", "datagen", "evaluation", "comparison", "export", "kb_ingest"]  # noqa: Y015
     _WhichOneofArgType_spec: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_spec) -> _WhichOneofReturnType_spec | None: ...
 
