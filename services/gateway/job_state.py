@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -22,6 +21,7 @@ from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.bus import subjects
 from tuneloop_core.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from tuneloop_core.registry.models import JobEventRow
+from tuneloop_core.registry.records import record
 from tuneloop_core.registry.store import Registry
 from tuneloop_core.registry.transitions import ALLOWED, JobStatus, status_from_pb
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def event_row(event: events_pb2.JobEvent) -> JobEventRow:
     payload = event.WhichOneof("payload") or "note"
-    data = MessageToDict(getattr(event, payload), preserving_proto_field_name=True)
+    data = record(getattr(event, payload))
     return JobEventRow(
         job_id=event.job_id,
         seq=event.seq,
@@ -52,16 +52,12 @@ def apply_event(
         return False
     if event.WhichOneof("payload") == "status_changed":
         change = event.status_changed
-        result = MessageToDict(change.result) if change.HasField("result") else None
+        result = record(change.result) if change.HasField("result") else None
         target = status_from_pb(change.status)
         allowed = target in ALLOWED[JobStatus(job.status)]
         if result and "files" in result and artifacts is not None and allowed:
             result = register_result_files(registry, artifacts, job.tenant_id, result)
-        error = (
-            MessageToDict(change.error, preserving_proto_field_name=True)
-            if change.HasField("error")
-            else None
-        )
+        error = record(change.error) if change.HasField("error") else None
         try:
             registry.transition_job(event.job_id, target, result=result, error=error)
         except ConflictError as exc:

@@ -16,7 +16,7 @@ from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 from tuneloop_core.jobspecs import fine_tune
 from tuneloop_core.registry.models import Job, Tenant
-from tuneloop_core.registry.specs import spec_from_record
+from tuneloop_core.registry.records import from_record
 from tuneloop_core.registry.transitions import JobStatus
 
 KIND = "fine_tune"
@@ -145,5 +145,5 @@ async def resume(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
     """Queue the job again; a worker continues from the state saved at the pause."""
     await get(state, tenant, job_id)
     job = await asyncio.to_thread(state.registry.transition_job, job_id, JobStatus.QUEUED)
-    await jobs.queue(state, job, spec_from_record(job.spec, trainer_pb2.FineTuneJobSpec))
+    await jobs.queue(state, job, from_record(job.spec, trainer_pb2.FineTuneJobSpec))
     return job

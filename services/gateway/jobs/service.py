@@ -15,7 +15,7 @@ from tuneloop_core.bus.subjects import KINDS_BY_TOKEN
 from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from tuneloop_core.ids import PREFIXES, new_id
 from tuneloop_core.registry.models import Job, JobEventRow, Tenant
-from tuneloop_core.registry.specs import spec_record, spec_view
+from tuneloop_core.registry.records import record, spec_view
 from tuneloop_core.registry.transitions import JobStatus
 
 
@@ -45,7 +45,7 @@ async def submit(
         state.registry.create_job,
         tenant.id,
         kind.token,
-        spec_record(spec),
+        record(spec),
         job_id=new_id(PREFIXES[kind.token]),
         status=status,
     )

@@ -19,7 +19,7 @@ from tuneloop_core.bus.publish import publish_job
 from tuneloop_core.comparison_answers import answers_relpath
 from tuneloop_core.errors import InvalidRequestError
 from tuneloop_core.registry.models import Job
-from tuneloop_core.registry.specs import spec_record
+from tuneloop_core.registry.records import record
 from tuneloop_core.registry.transitions import JobStatus
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
@@ -61,7 +61,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ApiSt
 async def submit(stack: ApiStack, job_id: str, spec: evaluator_pb2.ComparisonJobSpec) -> None:
     """Queue a job as the gateway would, without its checks (a model may vanish later)."""
     tenant = stack.registry.ensure_tenant("acme")
-    stack.registry.create_job(tenant.id, "comparison", spec_record(spec), job_id=job_id)
+    stack.registry.create_job(tenant.id, "comparison", record(spec), job_id=job_id)
     assert stack.gateway.nats is not None
     await publish_job(
         stack.gateway.nats.jetstream(),

@@ -1,7 +1,8 @@
-"""A typed job spec in the registry's `jobs.spec` JSON column: protobuf's canonical JSON
-form with the .proto field names (unset fields left out, int64 as strings), so the API
-views read plain keys and a resume queues the very message the job was created with. The
-one place a job spec crosses between protobuf and JSON."""
+"""Protobuf messages in the registry's JSON columns, the one place they cross between
+protobuf and JSON: a job's typed spec (`jobs.spec`: a resume queues the very message the
+job was created with) and what job events carry (`job_events.data`, `jobs.result`,
+`jobs.error`). Protobuf's canonical JSON form with the .proto field names (unset fields
+left out, int64 as strings), so the API views read plain keys."""
 
 from __future__ import annotations
 
@@ -16,26 +17,26 @@ from tuneloop_core.errors import InternalError
 SpecT = TypeVar("SpecT", bound=Message)
 
 
-def spec_record(spec: Message) -> dict[str, Any]:
-    """The row's JSON of a typed spec."""
-    return MessageToDict(spec, preserving_proto_field_name=True)
+def record(message: Message) -> dict[str, Any]:
+    """The row's JSON of a message: a typed spec, an event's payload, a result, an error."""
+    return MessageToDict(message, preserving_proto_field_name=True)
 
 
-def spec_from_record(record: dict[str, Any], spec_type: type[SpecT]) -> SpecT:
+def from_record(row: dict[str, Any], spec_type: type[SpecT]) -> SpecT:
     """The typed spec a row was created with. Keys the message no longer has are ignored,
     so a row written before a field was removed can still be resumed."""
     try:
-        return ParseDict(record, spec_type(), ignore_unknown_fields=True)
+        return ParseDict(row, spec_type(), ignore_unknown_fields=True)
     except ParseError as exc:
         name = spec_type.DESCRIPTOR.full_name
         raise InternalError(f"the job's stored spec is not a valid {name}: {exc}") from exc
 
 
-def spec_view(record: dict[str, Any], spec_type: type[Message]) -> dict[str, Any]:
+def spec_view(row: dict[str, Any], spec_type: type[Message]) -> dict[str, Any]:
     """A job's spec as the API's `spec` object shows it: every field of the kind's message,
     empty ones included (an unset `optional` field, which means "auto", stays out), and
     int64 fields as JSON numbers like every other number."""
-    spec = spec_from_record(record, spec_type)
+    spec = from_record(row, spec_type)
     view = MessageToDict(
         spec, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )

@@ -7,7 +7,7 @@ import pytest
 
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.errors import InternalError
-from tuneloop_core.registry.specs import spec_from_record, spec_record, spec_view
+from tuneloop_core.registry.records import from_record, record, spec_view
 
 SPEC = trainer_pb2.FineTuneJobSpec(
     base_model="smollm2-135m",
@@ -21,7 +21,7 @@ SPEC = trainer_pb2.FineTuneJobSpec(
 
 
 def test_the_record_uses_proto_field_names_and_leaves_auto_out() -> None:
-    assert spec_record(SPEC) == {
+    assert record(SPEC) == {
         "base_model": "smollm2-135m",
         "training_file": "file-a",
         "training_file_path": "artifacts/files/a.jsonl",
@@ -33,19 +33,19 @@ def test_the_record_uses_proto_field_names_and_leaves_auto_out() -> None:
 
 
 def test_a_record_gives_back_the_message() -> None:
-    back = spec_from_record(spec_record(SPEC), trainer_pb2.FineTuneJobSpec)
+    back = from_record(record(SPEC), trainer_pb2.FineTuneJobSpec)
     assert back == SPEC
     assert not back.hyperparameters.HasField("batch_size")
-    assert spec_from_record({**spec_record(SPEC), "gone": 1}, trainer_pb2.FineTuneJobSpec) == SPEC
+    assert from_record({**record(SPEC), "gone": 1}, trainer_pb2.FineTuneJobSpec) == SPEC
 
 
 def test_an_unreadable_record_is_an_internal_error() -> None:
     with pytest.raises(InternalError, match="FineTuneJobSpec"):
-        spec_from_record({"seed": "many"}, trainer_pb2.FineTuneJobSpec)
+        from_record({"seed": "many"}, trainer_pb2.FineTuneJobSpec)
 
 
 def test_the_view_shows_every_field_but_auto() -> None:
-    view = spec_view(spec_record(SPEC), trainer_pb2.FineTuneJobSpec)
+    view = spec_view(record(SPEC), trainer_pb2.FineTuneJobSpec)
     assert view["validation_file"] == "" and view["suffix"] == ""
     assert view["hyperparameters"] == {"n_epochs": 3}  # batch size etc. are "auto"
     assert view["method"] == {"lora_rank": 8, "lora_targets": ["q_proj"]}
