@@ -26,38 +26,28 @@ from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.trainer.v1 import trainer_pb2
-from tuneloop_core.bus.jobrun import JobRun, announce_taken, error_pb, note
-from tuneloop_core.bus.worker import JobContext
-from tuneloop_core.errors import InternalError, TuneloopError
+from tuneloop_core.bus.jobrun import JobRun, JobWorker, note
 
 log = logging.getLogger(__name__)
 KIND = common_pb2.JOB_KIND_FINE_TUNE
 STOPPING = {common_pb2.JOB_STATUS_PAUSED: "pause", common_pb2.JOB_STATUS_CANCELLED: "cancel"}
 
 
-class FineTuneWorker:
+class FineTuneWorker(JobWorker):
+    kind = KIND
+    title = "training"  # a crash fails the job as training_failed
+
     def __init__(
         self, settings: TrainerSettings, js: Any, gateway: gateway_pb2_grpc.GatewayServiceAsyncStub
     ):
+        super().__init__(js, gateway)
         self.settings = settings
         self.data_dir = settings.common.data_dir
-        self.js = js
-        self.gateway = gateway
 
-    async def handle(self, ctx: JobContext) -> None:
-        job_id = ctx.request.job_id
-        taken = await JobRun.take(self.js, self.gateway, KIND, job_id)
-        if taken is None:
-            return
-        run, status = taken
+    async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
         events = run.events
-        await announce_taken(events, ctx)
-        output = self.data_dir / "artifacts" / "jobs" / job_id
-        try:
-            prepared = await asyncio.to_thread(from_pb, ctx.request, self.data_dir, output)
-        except TuneloopError as exc:
-            await events.status(common_pb2.JOB_STATUS_FAILED, exc.message, error=error_pb(exc))
-            return
+        output = self.data_dir / "artifacts" / "jobs" / request.job_id
+        prepared = await asyncio.to_thread(from_pb, request, self.data_dir, output)
         spec, hp = prepared.spec, prepared.hyperparameters
         chosen = {
             "n_epochs": hp.n_epochs,
@@ -72,26 +62,19 @@ class FineTuneWorker:
                 result={"hyperparameters": chosen},
             )
             await events.publish(hp.explanation, note=note({"hyperparameters": chosen}))
-        try:
-            await self._train(ctx, run, prepared)
-        except TuneloopError as exc:
-            await events.status(common_pb2.JOB_STATUS_FAILED, exc.message, error=error_pb(exc))
-        except Exception as exc:
-            log.exception("training failed")
-            error = InternalError(
-                f"training failed: {type(exc).__name__}: {exc}", code="training_failed"
-            )
-            await events.status(common_pb2.JOB_STATUS_FAILED, error.message, error=error_pb(error))
+        await self._train(run, request, prepared)
 
-    async def _train(self, ctx: JobContext, run: JobRun, prepared: PreparedJob) -> None:
+    async def _train(
+        self, run: JobRun, request: events_pb2.JobRequested, prepared: PreparedJob
+    ) -> None:
         events = run.events
         output = prepared.settings.output
         resumed = checkpoints.load_progress(output)
-        hooks = _Hooks(self, run, prepared.spec, ctx.request, asyncio.get_running_loop())
+        hooks = _Hooks(self, run, prepared.spec, request, asyncio.get_running_loop())
         if resumed is not None:
             await events.publish(
                 f"Resuming from epoch {resumed.epoch}, step {resumed.step_in_epoch} "
-                f"(attempt {ctx.request.attempt}, delivery {ctx.delivery}).",
+                f"(attempt {request.attempt}, delivery {run.delivery}).",
                 note=note({"resumed_epoch": resumed.epoch, "resumed_step": resumed.step_in_epoch}),
             )
             await hooks.announce_missed(resumed, output)

@@ -75,6 +75,7 @@ class JobRun:
         self.job_id = events.job_id
         self.gateway = gateway
         self.poll_s = poll_s
+        self.delivery = 1  # which delivery of the job's message this run works on
         self._checked_at = float("-inf")
         self._stopped = False
 
@@ -181,6 +182,7 @@ class JobWorker:
         if taken is None:
             return
         run, status = taken
+        run.delivery = ctx.delivery
         await announce_taken(run.events, ctx)
         async with run.guard(self.title):
             await self.work(run, status, ctx.request)
