@@ -32,8 +32,7 @@ from tuneloop_core.errors import TuneloopError
 
 log = logging.getLogger(__name__)
 
-# events.fine_tune.<job_id>
-CHECKPOINT_SUBJECT = f"events.{subjects.kind_token(common_pb2.JOB_KIND_FINE_TUNE)}.*"
+CHECKPOINT_SUBJECT = subjects.kind_events(common_pb2.JOB_KIND_FINE_TUNE)
 
 
 # Loads one adapter (the servicer's LoadAdapter without a gRPC context).

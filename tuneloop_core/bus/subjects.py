@@ -43,6 +43,11 @@ def job_events(kind: int, job_id: str) -> str:
     return f"events.{kind_token(kind)}.{job_id}"
 
 
+def kind_events(kind: int) -> str:
+    """Every job's events of one kind, e.g. `events.fine_tune.*`."""
+    return f"events.{kind_token(kind)}.*"
+
+
 def worker_durable(kind: int) -> str:
     """Durable pull consumer shared by every worker of a kind."""
     return f"workers-{kind_token(kind)}"

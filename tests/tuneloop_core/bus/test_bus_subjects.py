@@ -19,6 +19,7 @@ def test_every_job_kind_has_subjects_inside_its_stream(kind: int) -> None:
     assert subjects.job_events(kind, "ftjob-abc") == f"events.{token}.ftjob-abc"
     assert subjects.job_requested(kind).startswith(subjects.JOBS_WILDCARD.rstrip(">"))
     assert subjects.job_events(kind, "x").startswith(subjects.EVENTS_WILDCARD.rstrip(">"))
+    assert subjects.kind_events(kind) == f"events.{token}.*"  # every job of the kind
     # A durable name may not contain '.', '*', '>' or whitespace.
     durable = subjects.worker_durable(kind)
     assert not any(c in durable for c in ".*> \t")
