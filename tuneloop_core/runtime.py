@@ -14,7 +14,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -139,21 +139,42 @@ class ServiceRuntime:
 OnStarted = Callable[[ServiceRuntime], None]
 
 
-async def serve_grpc_service(
-    settings: ServiceSettings,
-    registrars: Iterable[Registrar],
-    service_names: Iterable[str],
-    *,
-    install_signals: bool = True,
-    on_started: OnStarted | None = None,
-) -> None:
-    """The whole life of a gRPC service with a NATS connection: start, serve, stop."""
-    async with ServiceRuntime(settings, install_signals=install_signals) as runtime:
-        await runtime.connect_nats()
-        await runtime.start_grpc(registrars, service_names)
-        if on_started is not None:
-            on_started(runtime)
-        await runtime.wait()
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+SettingsT_contra = TypeVar("SettingsT_contra", bound=ServiceSettings, contravariant=True)
+
+
+class Serve(Protocol[SettingsT_contra]):
+    """What a service's `serve` is: run it with its settings until stopped."""
+
+    def __call__(
+        self,
+        settings: SettingsT_contra,
+        *,
+        install_signals: bool = True,
+        on_started: OnStarted | None = None,
+    ) -> Coroutine[Any, Any, None]: ...
+
+
+def worker_service(
+    registrar: Registrar,
+    service_name: str,
+    start_workers: Callable[[ServiceRuntime, SettingsT], None],
+) -> Serve[SettingsT]:
+    """The `serve` of a gRPC service with job workers: connect NATS, serve gRPC, start the
+    workers on the connected runtime, run until stopped."""
+
+    async def serve(
+        settings: SettingsT, *, install_signals: bool = True, on_started: OnStarted | None = None
+    ) -> None:
+        async with ServiceRuntime(settings, install_signals=install_signals) as runtime:
+            await runtime.connect_nats()
+            await runtime.start_grpc([registrar], [service_name])
+            start_workers(runtime, settings)
+            if on_started is not None:
+                on_started(runtime)
+            await runtime.wait()
+
+    return serve
 
 
 def run_main(settings: ServiceSettings, serve: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -12,9 +12,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from nats.js import JetStreamContext
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
+from tuneloop_core.artifacts import ArtifactStore
+from tuneloop_core.bus.jobrun import JobWorker
 from tuneloop_core.errors import InvalidRequestError, ServiceUnavailableError
 from tuneloop_core.grpc.client import stream
 
@@ -110,3 +114,20 @@ async def generate_answers(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class AnsweringWorker(JobWorker):
+    """A job worker of the evaluator: its models answer through the inference service, and
+    what it produces goes to the artifact store."""
+
+    def __init__(
+        self,
+        store: ArtifactStore,
+        js: JetStreamContext,
+        gateway: gateway_pb2_grpc.GatewayServiceAsyncStub,
+        inference: inference_pb2_grpc.InferenceServiceAsyncStub,
+        control_poll_s: float = 2.0,
+    ):
+        super().__init__(js, gateway, control_poll_s)
+        self.store = store
+        self.inference = inference

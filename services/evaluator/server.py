@@ -16,7 +16,7 @@ from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.inference.v1 import inference_pb2_grpc
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.grpc.client import open_channel
-from tuneloop_core.runtime import OnStarted, ServiceRuntime
+from tuneloop_core.runtime import ServiceRuntime, worker_service
 
 SERVICE_NAME = evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name
 
@@ -42,16 +42,4 @@ def start_workers(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     runtime.start_worker(COMPARISON, ComparisonWorker(*clients).handle)
 
 
-async def serve(
-    settings: EvaluatorSettings,
-    *,
-    install_signals: bool = True,
-    on_started: OnStarted | None = None,
-) -> None:
-    async with ServiceRuntime(settings, install_signals=install_signals) as runtime:
-        await runtime.connect_nats()
-        await runtime.start_grpc([_register], [SERVICE_NAME])
-        start_workers(runtime, settings)
-        if on_started is not None:
-            on_started(runtime)
-        await runtime.wait()
+serve = worker_service(_register, SERVICE_NAME, start_workers)

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import asyncio
 
-from nats.js import JetStreamContext
-
 from services.evaluator.comparisons.spec import ComparisonSpec, from_pb
-from services.evaluator.generation import GenerationSettings, generate_answers
+from services.evaluator.generation import AnsweringWorker, GenerationSettings, generate_answers
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
-from tuneloop.gateway.v1 import gateway_pb2_grpc
-from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
-from tuneloop_core.artifacts import ArtifactStore
-from tuneloop_core.bus.jobrun import JobRun, JobWorker
+from tuneloop.inference.v1 import inference_pb2
+from tuneloop_core.bus.jobrun import JobRun
 from tuneloop_core.comparison_answers import ComparisonAnswers, write_answers
 
 KIND = common_pb2.JOB_KIND_COMPARISON
@@ -33,21 +29,9 @@ def conversation(spec: ComparisonSpec, question: str) -> list[inference_pb2.Chat
     return [*turns, inference_pb2.ChatMessage(role="user", content=question)]
 
 
-class ComparisonWorker(JobWorker):
+class ComparisonWorker(AnsweringWorker):
     kind = KIND
     title = "comparison"
-
-    def __init__(
-        self,
-        store: ArtifactStore,
-        js: JetStreamContext,
-        gateway: gateway_pb2_grpc.GatewayServiceAsyncStub,
-        inference: inference_pb2_grpc.InferenceServiceAsyncStub,
-        control_poll_s: float = 2.0,
-    ):
-        super().__init__(js, gateway, control_poll_s)
-        self.store = store
-        self.inference = inference
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
         spec = from_pb(request.comparison)

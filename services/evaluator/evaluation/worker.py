@@ -13,8 +13,6 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from nats.js import JetStreamContext
-
 from services.evaluator.evaluation.examples import (
     Example,
     load_dataset_examples,
@@ -25,12 +23,10 @@ from services.evaluator.evaluation.report import render_report
 from services.evaluator.evaluation.spec import EvaluationSpec, ModelEntry, from_pb
 from services.evaluator.evaluation.training import read_curves
 from services.evaluator.evaluation.validators import check_names
+from services.evaluator.generation import AnsweringWorker
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
-from tuneloop.gateway.v1 import gateway_pb2_grpc
-from tuneloop.inference.v1 import inference_pb2_grpc
-from tuneloop_core.artifacts import ArtifactStore
-from tuneloop_core.bus.jobrun import JobRun, JobWorker
+from tuneloop_core.bus.jobrun import JobRun
 from tuneloop_core.errors import InvalidRequestError
 
 KIND = common_pb2.JOB_KIND_EVALUATION
@@ -46,21 +42,9 @@ def report_relpath(evaluation_id: str) -> str:
     return f"evaluations/{evaluation_id}/report.html"
 
 
-class EvaluationWorker(JobWorker):
+class EvaluationWorker(AnsweringWorker):
     kind = KIND
     title = "evaluation"
-
-    def __init__(
-        self,
-        store: ArtifactStore,
-        js: JetStreamContext,
-        gateway: gateway_pb2_grpc.GatewayServiceAsyncStub,
-        inference: inference_pb2_grpc.InferenceServiceAsyncStub,
-        control_poll_s: float = 2.0,
-    ):
-        super().__init__(js, gateway, control_poll_s)
-        self.store = store
-        self.inference = inference
 
     def _examples(self, spec: EvaluationSpec) -> tuple[list[Example], list[str]]:
         path = self.store.path(spec.dataset_path)

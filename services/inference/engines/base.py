@@ -112,6 +112,24 @@ class BaseModelSpec:
     path: Path
 
 
+class EngineBase:
+    """What every engine keeps alike: the base model it serves and its context length
+    (0 until the model is loaded)."""
+
+    def __init__(self, base: BaseModelSpec):
+        self._base = base
+        self._context_length = 0
+
+    @property
+    def base(self) -> BaseModelSpec:
+        return self._base
+
+    @property
+    def context_length(self) -> int:
+        """Maximum prompt + completion tokens."""
+        return self._context_length
+
+
 class Engine(Protocol):
     """A generation backend for one base model and its adapters."""
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from services.inference.engines.base import (
     BaseModelSpec,
+    EngineBase,
     GenerationChunk,
     GenerationRequest,
     TokenLogprob,
@@ -142,9 +143,9 @@ def gguf_file(path: Path) -> Path:
     return found[0]
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(EngineBase):
     def __init__(self, base: BaseModelSpec, *, max_model_len: int | None = None, threads: int = 0):
-        self._base = base
+        super().__init__(base)
         self._max_model_len = max_model_len
         self._threads = threads
         self._llm: Any = None
@@ -154,15 +155,6 @@ class LlamaCppEngine:
         self._pieces: list[bytes] = []  # each token's bytes, index = id (token_pieces)
         self._token_bytes: list[bytes] = []  # the same with control tokens' text: logprobs
         self._lock = asyncio.Lock()
-        self._context_length = 0
-
-    @property
-    def base(self) -> BaseModelSpec:
-        return self._base
-
-    @property
-    def context_length(self) -> int:
-        return self._context_length
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)

@@ -23,6 +23,7 @@ from typing import Any
 
 from services.inference.engines.base import (
     BaseModelSpec,
+    EngineBase,
     GenerationChunk,
     GenerationRequest,
     SamplingSettings,
@@ -68,9 +69,9 @@ def _torch_dtype(name: str) -> Any:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "auto": torch.float32}[name]
 
 
-class TransformersEngine:
+class TransformersEngine(EngineBase):
     def __init__(self, base: BaseModelSpec, *, dtype: str = "auto", max_batch_size: int = 8):
-        self._base = base
+        super().__init__(base)
         self._dtype = dtype
         self.max_batch_size = max_batch_size
         self._model: Any = None
@@ -81,15 +82,6 @@ class TransformersEngine:
         self._pending: deque[_Job] = deque()
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
-        self._context_length = 0
-
-    @property
-    def base(self) -> BaseModelSpec:
-        return self._base
-
-    @property
-    def context_length(self) -> int:
-        return self._context_length
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)

@@ -25,6 +25,7 @@ from typing import Any
 
 from services.inference.engines.base import (
     BaseModelSpec,
+    EngineBase,
     FinishReason,
     GenerationChunk,
     GenerationRequest,
@@ -54,7 +55,7 @@ class _Adapter:
     path: Path
 
 
-class VllmEngine:
+class VllmEngine(EngineBase):
     def __init__(
         self,
         base: BaseModelSpec,
@@ -65,7 +66,7 @@ class VllmEngine:
         max_lora_rank: int = 16,
         max_cpu_loras: int | None = None,
     ):
-        self._base = base
+        super().__init__(base)
         self._dtype = dtype
         self._max_model_len = max_model_len
         self._max_loras = max_loras
@@ -76,15 +77,6 @@ class VllmEngine:
         self._token_bytes: list[bytes] = []  # each token's bytes, index = id (logprobs)
         self._adapters: dict[str, _Adapter] = {}
         self._lora_ids = itertools.count(1)  # vLLM requires ids >= 1
-        self._context_length = 0
-
-    @property
-    def base(self) -> BaseModelSpec:
-        return self._base
-
-    @property
-    def context_length(self) -> int:
-        return self._context_length
 
     async def start(self) -> None:
         from vllm.engine.arg_utils import AsyncEngineArgs
