@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -156,19 +156,19 @@ class Serve(Protocol[SettingsT_contra]):
 
 
 def worker_service(
-    registrar: Registrar,
-    service_name: str,
+    registrars: Sequence[Registrar],
+    service_names: Sequence[str],
     start_workers: Callable[[ServiceRuntime, SettingsT], None],
 ) -> Serve[SettingsT]:
-    """The `serve` of a gRPC service with job workers: connect NATS, serve gRPC, start the
-    workers on the connected runtime, run until stopped."""
+    """The `serve` of a process that works on jobs: connect NATS, serve gRPC (its services,
+    if any, and health), start the workers on the connected runtime, run until stopped."""
 
     async def serve(
         settings: SettingsT, *, install_signals: bool = True, on_started: OnStarted | None = None
     ) -> None:
         async with ServiceRuntime(settings, install_signals=install_signals) as runtime:
             await runtime.connect_nats()
-            await runtime.start_grpc([registrar], [service_name])
+            await runtime.start_grpc(registrars, service_names)
             start_workers(runtime, settings)
             if on_started is not None:
                 on_started(runtime)

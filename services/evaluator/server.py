@@ -1,28 +1,18 @@
-"""The evaluator process: EvaluatorService over gRPC, and workers taking evaluation and
-comparison jobs from the JOBS work queue (any number of evaluator processes share it)."""
+"""The evaluator process: workers taking evaluation and comparison jobs from the JOBS work
+queue (any number of evaluator processes share it), and gRPC health."""
 
 from __future__ import annotations
-
-import grpc.aio
 
 from services.evaluator.comparisons.worker import KIND as COMPARISON
 from services.evaluator.comparisons.worker import ComparisonWorker
 from services.evaluator.evaluation.worker import KIND as EVALUATION
 from services.evaluator.evaluation.worker import EvaluationWorker
-from services.evaluator.servicer import EvaluatorServicer
 from services.evaluator.settings import EvaluatorSettings
-from tuneloop.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
 from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.inference.v1 import inference_pb2_grpc
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.grpc.client import open_channel
 from tuneloop_core.runtime import ServiceRuntime, worker_service
-
-SERVICE_NAME = evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name
-
-
-def _register(server: grpc.aio.Server) -> None:
-    evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(EvaluatorServicer(), server)
 
 
 def start_workers(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
@@ -42,4 +32,5 @@ def start_workers(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     runtime.start_worker(COMPARISON, ComparisonWorker(*clients).handle)
 
 
-serve = worker_service(_register, SERVICE_NAME, start_workers)
+# Nothing synchronous to serve: gRPC carries only the health service.
+serve = worker_service([], [], start_workers)

@@ -9,6 +9,7 @@ import grpc
 
 from tuneloop.datagen.v1 import datagen_pb2_grpc
 from tuneloop.inference.v1 import inference_pb2_grpc
+from tuneloop.trainer.v1 import trainer_pb2_grpc
 from tuneloop_core.grpc.client import check_health, open_channel
 
 
@@ -31,6 +32,10 @@ class ServiceClients:
     @property
     def datagen(self) -> datagen_pb2_grpc.DatagenServiceAsyncStub:
         return datagen_pb2_grpc.DatagenServiceStub(self.channel("datagen"))
+
+    @property
+    def trainer(self) -> trainer_pb2_grpc.TrainerServiceAsyncStub:
+        return trainer_pb2_grpc.TrainerServiceStub(self.channel("trainer"))
 
     async def health(self, timeout_s: float) -> dict[str, bool]:
         """Standard gRPC health of every service but the gateway, probed concurrently."""

@@ -40,4 +40,4 @@ def start_workers(runtime: ServiceRuntime, settings: TrainerSettings) -> None:
     runtime.start_worker(EXPORT_KIND, exports.handle, options)
 
 
-serve = worker_service(_register, SERVICE_NAME, start_workers)
+serve = worker_service([_register], [SERVICE_NAME], start_workers)

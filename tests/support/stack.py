@@ -113,13 +113,18 @@ async def api_stack(
             )
             assert inference.grpc is not None
             addr = f"127.0.0.1:{inference.grpc.port}"
-            datagen_port = free_port()  # the gateway must know it before datagen starts
+            # The gateway must know these before datagen and the trainer start.
+            datagen_port, trainer_port = free_port(), free_port()
             gateway_settings = GatewaySettings(
                 grpc_port=free_port() if fixed_ports else 0,
                 port=free_port() if fixed_ports else 0,
                 shutdown_grace_s=1,
                 common=common.model_copy(
-                    update={"inference_addr": addr, "datagen_addr": f"127.0.0.1:{datagen_port}"}
+                    update={
+                        "inference_addr": addr,
+                        "datagen_addr": f"127.0.0.1:{datagen_port}",
+                        "trainer_addr": f"127.0.0.1:{trainer_port}",
+                    }
                 ),
             )
             gateway_stack = await outer.enter_async_context(AsyncExitStack())
@@ -132,7 +137,10 @@ async def api_stack(
                     update={"gateway_addr": f"127.0.0.1:{gateway.grpc.port}"}
                 )
                 trainer_settings = TrainerSettings(
-                    grpc_port=0, shutdown_grace_s=1, control_poll_s=0.2, common=trainer_common
+                    grpc_port=trainer_port,
+                    shutdown_grace_s=1,
+                    control_poll_s=0.2,
+                    common=trainer_common,
                 )
                 await outer.enter_async_context(running(serve_trainer, trainer_settings))
             if evaluator:

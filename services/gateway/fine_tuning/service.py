@@ -5,6 +5,7 @@ API request to the contract the trainer reads (`FineTuneJobSpec`)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 
 from services.gateway.fine_tuning.protocol import CreateFineTuningJobRequest, HyperparametersIn
@@ -13,12 +14,19 @@ from services.gateway.jobs.service import JobKind
 from services.gateway.served_models import served_base_models
 from services.gateway.state import GatewayState
 from tuneloop.trainer.v1 import trainer_pb2
-from tuneloop_core.errors import InvalidRequestError, NotFoundError
+from tuneloop_core.errors import (
+    DeadlineExceededError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
+from tuneloop_core.grpc.client import call
 from tuneloop_core.jobspecs import fine_tune
 from tuneloop_core.registry.models import Job, Tenant
 from tuneloop_core.registry.records import from_record
 from tuneloop_core.registry.transitions import JobStatus
 
+log = logging.getLogger(__name__)
 KIND = "fine_tune"
 JOB_KIND = JobKind(
     token=KIND,
@@ -29,6 +37,7 @@ JOB_KIND = JobKind(
 )
 SUFFIX = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 RECIPE = re.compile(r"^[a-z0-9_-]{1,32}$")
+RECIPES_TIMEOUT_S = 5.0  # asking the trainer which recipes it has
 
 
 def _hyperparameters(req: CreateFineTuningJobRequest) -> trainer_pb2.Hyperparameters:
@@ -120,19 +129,35 @@ async def create(state: GatewayState, tenant: Tenant, req: CreateFineTuningJobRe
             _file_path, state, tenant, req.validation_file, "validation_file"
         )
     await _check_base_model(state, req.model, tenant)
+    if req.recipe is not None:
+        await _check_recipe(state, req.recipe)
     return await jobs.submit(state, tenant, JOB_KIND, spec, status=JobStatus.VALIDATING_FILES)
 
 
+async def _check_recipe(state: GatewayState, name: str) -> None:
+    """The trainer's recipes are the ones there are: an unknown name is refused now, with
+    the list. With no trainer reachable the job is queued anyway, and the trainer that
+    takes it fails it with the same message if the name is still unknown."""
+    try:
+        reply = await call(
+            state.clients.trainer.ListRecipes, trainer_pb2.ListRecipesRequest(), RECIPES_TIMEOUT_S
+        )
+    except (ServiceUnavailableError, DeadlineExceededError):
+        log.info("no trainer to list recipes; recipe %r is checked when the job is taken", name)
+        return
+    names = sorted(recipe.name for recipe in reply.recipes)
+    if names and name not in names:
+        raise InvalidRequestError(
+            f"unknown recipe '{name}'; available: {', '.join(names)}", param="recipe"
+        )
+
+
 async def get(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
-    job = await asyncio.to_thread(state.registry.get_job, job_id, tenant.id)
-    if job.kind != KIND:
-        raise NotFoundError(f"No such fine-tuning job: {job_id}", param="fine_tuning_job_id")
-    return job
+    return await jobs.get(state, tenant, JOB_KIND, job_id)
 
 
 async def cancel(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
-    await get(state, tenant, job_id)
-    return await asyncio.to_thread(state.registry.transition_job, job_id, JobStatus.CANCELLED)
+    return await jobs.cancel(state, tenant, JOB_KIND, job_id)
 
 
 async def pause(state: GatewayState, tenant: Tenant, job_id: str) -> Job:

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 import torch
 
+from services.trainer.recipes.config import recipe_names
 from support.stack import TINY, ApiStack, api_stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -158,6 +159,21 @@ async def test_bad_requests_are_rejected_before_queueing(
     with pytest.raises(openai.BadRequestError) as caught:
         await client.fine_tuning.jobs.create(**args)  # type: ignore[arg-type]
     assert caught.value.body["param"] == param  # type: ignore[index]
+
+
+async def test_an_unknown_recipe_is_refused_with_the_trainers_list(
+    client: openai.AsyncOpenAI,
+) -> None:
+    file_id = await upload(client, TRAINING)
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.fine_tuning.jobs.create(
+            model=TINY, training_file=file_id, extra_body={"recipe": "lorra"}
+        )
+    body = caught.value.body
+    assert body["param"] == "recipe"  # type: ignore[index]
+    assert "available: " in body["message"] and "lora" in body["message"]  # type: ignore[index]
+    names = body["message"].split("available: ")[1].split(", ")  # type: ignore[index]
+    assert set(names) == set(recipe_names())  # what the trainer has, from ListRecipes
 
 
 async def test_cancel_and_tenant_isolation(stack: ApiStack, client: openai.AsyncOpenAI) -> None:

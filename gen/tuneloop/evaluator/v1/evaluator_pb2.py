@@ -24,33 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%tuneloop/evaluator/v1/evaluator.proto\x12\x15tuneloop.evaluator.v1\"3\n\nScoredPair\x12\x12\n\nprediction\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\"l\n\x15\x43omputeMetricsRequest\x12\x30\n\x05pairs\x18\x01 \x03(\x0b\x32!.tuneloop.evaluator.v1.ScoredPair\x12\x0f\n\x07metrics\x18\x02 \x03(\t\x12\x10\n\x08language\x18\x03 \x01(\t\"\x92\x01\n\x16\x43omputeMetricsResponse\x12I\n\x06values\x18\x01 \x03(\x0b\x32\x39.tuneloop.evaluator.v1.ComputeMetricsResponse.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x96\x01\n\x11\x43omparisonJobSpec\x12\x0e\n\x06models\x18\x01 \x03(\t\x12\x11\n\tquestions\x18\x02 \x03(\t\x12\x16\n\x0equestions_file\x18\x03 \x01(\t\x12\x12\n\nmax_tokens\x18\x04 \x01(\x05\x12\x13\n\x0btemperature\x18\x05 \x01(\x01\x12\r\n\x05top_p\x18\x06 \x01(\x01\x12\x0e\n\x06system\x18\x07 \x01(\t\"\xd4\x04\n\x11\x45valuationJobSpec\x12\x35\n\x06models\x18\x01 \x03(\x0b\x32%.tuneloop.evaluator.v1.EvaluatedModel\x12\x14\n\x0c\x64\x61taset_file\x18\x02 \x01(\t\x12\x18\n\x10predictions_file\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x61taset_path\x18\x04 \x01(\t\x12\x13\n\x0bpredictions\x18\x05 \x01(\x08\x12\x0f\n\x07metrics\x18\x06 \x03(\t\x12\x12\n\nmax_tokens\x18\x07 \x01(\x05\x12\x13\n\x0btemperature\x18\x08 \x01(\x01\x12\r\n\x05top_p\x18\t \x01(\x01\x12\x14\n\x0cmax_examples\x18\n \x01(\x05\x12\x13\n\x0bjudge_model\x18\x0b \x01(\t\x12\x16\n\x0ejudge_pairwise\x18\x0c \x01(\x08\x12\x12\n\nvalidators\x18\r \x03(\t\x12\x16\n\x0evalidators_set\x18\x0e \x01(\x08\x12\x10\n\x08language\x18\x0f \x01(\t\x12\x17\n\x0fheadline_metric\x18\x10 \x01(\t\x12\x0c\n\x04seed\x18\x11 \x01(\x03\x12\x17\n\x0f\x66ine_tuning_job\x18\x12 \x01(\t\x12\x1d\n\x15training_metrics_path\x18\x13 \x01(\t\x12\x12\n\ncomparison\x18\x14 \x01(\t\x12\x42\n\x05votes\x18\x15 \x03(\x0b\x32\x33.tuneloop.evaluator.v1.EvaluationJobSpec.VotesEntry\x1a,\n\nVotesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"j\n\x0e\x45valuatedModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x12\n\x05\x65poch\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0f\n\x07is_base\x18\x05 \x01(\x08\x42\x08\n\x06_epoch2\x81\x01\n\x10\x45valuatorService\x12m\n\x0e\x43omputeMetrics\x12,.tuneloop.evaluator.v1.ComputeMetricsRequest\x1a-.tuneloop.evaluator.v1.ComputeMetricsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%tuneloop/evaluator/v1/evaluator.proto\x12\x15tuneloop.evaluator.v1\"\x96\x01\n\x11\x43omparisonJobSpec\x12\x0e\n\x06models\x18\x01 \x03(\t\x12\x11\n\tquestions\x18\x02 \x03(\t\x12\x16\n\x0equestions_file\x18\x03 \x01(\t\x12\x12\n\nmax_tokens\x18\x04 \x01(\x05\x12\x13\n\x0btemperature\x18\x05 \x01(\x01\x12\r\n\x05top_p\x18\x06 \x01(\x01\x12\x0e\n\x06system\x18\x07 \x01(\t\"\xd4\x04\n\x11\x45valuationJobSpec\x12\x35\n\x06models\x18\x01 \x03(\x0b\x32%.tuneloop.evaluator.v1.EvaluatedModel\x12\x14\n\x0c\x64\x61taset_file\x18\x02 \x01(\t\x12\x18\n\x10predictions_file\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x61taset_path\x18\x04 \x01(\t\x12\x13\n\x0bpredictions\x18\x05 \x01(\x08\x12\x0f\n\x07metrics\x18\x06 \x03(\t\x12\x12\n\nmax_tokens\x18\x07 \x01(\x05\x12\x13\n\x0btemperature\x18\x08 \x01(\x01\x12\r\n\x05top_p\x18\t \x01(\x01\x12\x14\n\x0cmax_examples\x18\n \x01(\x05\x12\x13\n\x0bjudge_model\x18\x0b \x01(\t\x12\x16\n\x0ejudge_pairwise\x18\x0c \x01(\x08\x12\x12\n\nvalidators\x18\r \x03(\t\x12\x16\n\x0evalidators_set\x18\x0e \x01(\x08\x12\x10\n\x08language\x18\x0f \x01(\t\x12\x17\n\x0fheadline_metric\x18\x10 \x01(\t\x12\x0c\n\x04seed\x18\x11 \x01(\x03\x12\x17\n\x0f\x66ine_tuning_job\x18\x12 \x01(\t\x12\x1d\n\x15training_metrics_path\x18\x13 \x01(\t\x12\x12\n\ncomparison\x18\x14 \x01(\t\x12\x42\n\x05votes\x18\x15 \x03(\x0b\x32\x33.tuneloop.evaluator.v1.EvaluationJobSpec.VotesEntry\x1a,\n\nVotesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"j\n\x0e\x45valuatedModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x12\n\x05\x65poch\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0f\n\x07is_base\x18\x05 \x01(\x08\x42\x08\n\x06_epochb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tuneloop.evaluator.v1.evaluator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COMPUTEMETRICSRESPONSE_VALUESENTRY']._loaded_options = None
-  _globals['_COMPUTEMETRICSRESPONSE_VALUESENTRY']._serialized_options = b'8\001'
   _globals['_EVALUATIONJOBSPEC_VOTESENTRY']._loaded_options = None
   _globals['_EVALUATIONJOBSPEC_VOTESENTRY']._serialized_options = b'8\001'
-  _globals['_SCOREDPAIR']._serialized_start=64
-  _globals['_SCOREDPAIR']._serialized_end=115
-  _globals['_COMPUTEMETRICSREQUEST']._serialized_start=117
-  _globals['_COMPUTEMETRICSREQUEST']._serialized_end=225
-  _globals['_COMPUTEMETRICSRESPONSE']._serialized_start=228
-  _globals['_COMPUTEMETRICSRESPONSE']._serialized_end=374
-  _globals['_COMPUTEMETRICSRESPONSE_VALUESENTRY']._serialized_start=329
-  _globals['_COMPUTEMETRICSRESPONSE_VALUESENTRY']._serialized_end=374
-  _globals['_COMPARISONJOBSPEC']._serialized_start=377
-  _globals['_COMPARISONJOBSPEC']._serialized_end=527
-  _globals['_EVALUATIONJOBSPEC']._serialized_start=530
-  _globals['_EVALUATIONJOBSPEC']._serialized_end=1126
-  _globals['_EVALUATIONJOBSPEC_VOTESENTRY']._serialized_start=1082
-  _globals['_EVALUATIONJOBSPEC_VOTESENTRY']._serialized_end=1126
-  _globals['_EVALUATEDMODEL']._serialized_start=1128
-  _globals['_EVALUATEDMODEL']._serialized_end=1234
-  _globals['_EVALUATORSERVICE']._serialized_start=1237
-  _globals['_EVALUATORSERVICE']._serialized_end=1366
+  _globals['_COMPARISONJOBSPEC']._serialized_start=65
+  _globals['_COMPARISONJOBSPEC']._serialized_end=215
+  _globals['_EVALUATIONJOBSPEC']._serialized_start=218
+  _globals['_EVALUATIONJOBSPEC']._serialized_end=814
+  _globals['_EVALUATIONJOBSPEC_VOTESENTRY']._serialized_start=770
+  _globals['_EVALUATIONJOBSPEC_VOTESENTRY']._serialized_end=814
+  _globals['_EVALUATEDMODEL']._serialized_start=816
+  _globals['_EVALUATEDMODEL']._serialized_end=922
 # @@protoc_insertion_point(module_scope)

@@ -19,112 +19,11 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
-class ScoredPair(_message.Message):
-    """A prediction and its reference answer."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    PREDICTION_FIELD_NUMBER: _builtins.int
-    REFERENCE_FIELD_NUMBER: _builtins.int
-    prediction: _builtins.str
-    """Model output."""
-    reference: _builtins.str
-    """Reference answer."""
-    def __init__(
-        self,
-        *,
-        prediction: _builtins.str = ...,
-        reference: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["prediction", b"prediction", "reference", b"reference"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ScoredPair: _TypeAlias = ScoredPair  # noqa: Y015
-
-@_typing.final
-class ComputeMetricsRequest(_message.Message):
-    """Request of EvaluatorService.ComputeMetrics."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    PAIRS_FIELD_NUMBER: _builtins.int
-    METRICS_FIELD_NUMBER: _builtins.int
-    LANGUAGE_FIELD_NUMBER: _builtins.int
-    language: _builtins.str
-    """Language of the text ("zh", "en"); empty to detect."""
-    @_builtins.property
-    def pairs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScoredPair]:
-        """Pairs to score."""
-
-    @_builtins.property
-    def metrics(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Metric names, e.g. "bleu-4", "rouge-l"; empty for the default set."""
-
-    def __init__(
-        self,
-        *,
-        pairs: _abc.Iterable[Global___ScoredPair] | None = ...,
-        metrics: _abc.Iterable[_builtins.str] | None = ...,
-        language: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["language", b"language", "metrics", b"metrics", "pairs", b"pairs"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ComputeMetricsRequest: _TypeAlias = ComputeMetricsRequest  # noqa: Y015
-
-@_typing.final
-class ComputeMetricsResponse(_message.Message):
-    """Response of EvaluatorService.ComputeMetricsResponse."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    @_typing.final
-    class ValuesEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
-
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.float
-        def __init__(
-            self,
-            *,
-            key: _builtins.str = ...,
-            value: _builtins.float = ...,
-        ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-    VALUES_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def values(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
-        """Metric name to corpus-level value (×100 for BLEU and ROUGE)."""
-
-    def __init__(
-        self,
-        *,
-        values: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ComputeMetricsResponse: _TypeAlias = ComputeMetricsResponse  # noqa: Y015
-
-@_typing.final
 class ComparisonJobSpec(_message.Message):
-    """A comparison job's specification (JOB_KIND_COMPARISON): every model answers every
+    """The evaluator has no synchronous API: evaluations and comparisons over models run as
+    jobs on the JOBS stream, specified by the messages below.
+
+    A comparison job's specification (JOB_KIND_COMPARISON): every model answers every
     question with the same generation settings; it travels as JobRequested.comparison. Its
     bounds and defaults are defined once, in tuneloop_core/jobspecs/comparison.py.
     """

@@ -3,7 +3,6 @@
 import grpc
 import warnings
 
-from tuneloop.evaluator.v1 import evaluator_pb2 as tuneloop_dot_evaluator_dot_v1_dot_evaluator__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -23,82 +22,3 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
-
-
-class EvaluatorServiceStub:
-    """Synchronous scoring; evaluations and comparisons over models run as jobs on the JOBS
-    stream.
-    """
-
-    def __init__(self, channel):
-        """Constructor.
-
-        Args:
-            channel: A grpc.Channel.
-        """
-        self.ComputeMetrics = channel.unary_unary(
-                '/tuneloop.evaluator.v1.EvaluatorService/ComputeMetrics',
-                request_serializer=tuneloop_dot_evaluator_dot_v1_dot_evaluator__pb2.ComputeMetricsRequest.SerializeToString,
-                response_deserializer=tuneloop_dot_evaluator_dot_v1_dot_evaluator__pb2.ComputeMetricsResponse.FromString,
-                _registered_method=True)
-
-
-class EvaluatorServiceServicer:
-    """Synchronous scoring; evaluations and comparisons over models run as jobs on the JOBS
-    stream.
-    """
-
-    def ComputeMetrics(self, request, context):
-        """Score predictions against references with the named metrics.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_EvaluatorServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'ComputeMetrics': grpc.unary_unary_rpc_method_handler(
-                    servicer.ComputeMetrics,
-                    request_deserializer=tuneloop_dot_evaluator_dot_v1_dot_evaluator__pb2.ComputeMetricsRequest.FromString,
-                    response_serializer=tuneloop_dot_evaluator_dot_v1_dot_evaluator__pb2.ComputeMetricsResponse.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'tuneloop.evaluator.v1.EvaluatorService', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('tuneloop.evaluator.v1.EvaluatorService', rpc_method_handlers)
-
-
- # This class is part of an EXPERIMENTAL API.
-class EvaluatorService:
-    """Synchronous scoring; evaluations and comparisons over models run as jobs on the JOBS
-    stream.
-    """
-
-    @staticmethod
-    def ComputeMetrics(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneloop.evaluator.v1.EvaluatorService/ComputeMetrics',
-            tuneloop_dot_evaluator_dot_v1_dot_evaluator__pb2.ComputeMetricsRequest.SerializeToString,
-            tuneloop_dot_evaluator_dot_v1_dot_evaluator__pb2.ComputeMetricsResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)

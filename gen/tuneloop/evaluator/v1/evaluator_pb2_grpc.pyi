@@ -5,16 +5,9 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from tuneloop.evaluator.v1 import evaluator_pb2 as _evaluator_pb2
 import abc as _abc_1
 import grpc as _grpc
-import sys
 import typing as _typing
-
-if sys.version_info >= (3, 11):
-    from typing import Self as _Self
-else:
-    from typing_extensions import Self as _Self
 
 _T = _typing.TypeVar("_T")
 
@@ -25,40 +18,3 @@ class _ServicerContext(_grpc.ServicerContext, _aio.ServicerContext):  # type: ig
 
 GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
-
-class EvaluatorServiceStub:
-    """Synchronous scoring; evaluations and comparisons over models run as jobs on the JOBS
-    stream.
-    """
-
-    @_typing.overload
-    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
-    @_typing.overload
-    def __new__(cls, channel: _aio.Channel) -> EvaluatorServiceAsyncStub: ...
-    ComputeMetrics: _grpc.UnaryUnaryMultiCallable[_evaluator_pb2.ComputeMetricsRequest, _evaluator_pb2.ComputeMetricsResponse]
-    """Score predictions against references with the named metrics."""
-
-@_typing.type_check_only
-class EvaluatorServiceAsyncStub(EvaluatorServiceStub):
-    """Synchronous scoring; evaluations and comparisons over models run as jobs on the JOBS
-    stream.
-    """
-
-    def __init__(self, channel: _aio.Channel) -> None: ...
-    ComputeMetrics: _aio.UnaryUnaryMultiCallable[_evaluator_pb2.ComputeMetricsRequest, _evaluator_pb2.ComputeMetricsResponse]  # type: ignore[assignment]
-    """Score predictions against references with the named metrics."""
-
-class EvaluatorServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Synchronous scoring; evaluations and comparisons over models run as jobs on the JOBS
-    stream.
-    """
-
-    @_abc_1.abstractmethod
-    def ComputeMetrics(
-        self,
-        request: _evaluator_pb2.ComputeMetricsRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_evaluator_pb2.ComputeMetricsResponse, _abc.Awaitable[_evaluator_pb2.ComputeMetricsResponse]]:
-        """Score predictions against references with the named metrics."""
-
-def add_EvaluatorServiceServicer_to_server(servicer: EvaluatorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

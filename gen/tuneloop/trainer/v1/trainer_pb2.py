@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tuneloop/trainer/v1/trainer.proto\x12\x13tuneloop.trainer.v1\"\x14\n\x12ListRecipesRequest\"<\n\x06Recipe\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"C\n\x13ListRecipesResponse\x12,\n\x07recipes\x18\x01 \x03(\x0b\x32\x1b.tuneloop.trainer.v1.Recipe\"I\n\x1e\x45stimateHyperparametersRequest\x12\x12\n\nn_examples\x18\x01 \x01(\x03\x12\x13\n\x0bmean_tokens\x18\x02 \x01(\x01\"~\n\x1f\x45stimateHyperparametersResponse\x12\x10\n\x08n_epochs\x18\x01 \x01(\x05\x12\x12\n\nbatch_size\x18\x02 \x01(\x05\x12 \n\x18learning_rate_multiplier\x18\x03 \x01(\x01\x12\x13\n\x0b\x65xplanation\x18\x04 \x01(\t\"\xc6\x02\n\x0f\x46ineTuneJobSpec\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12\x15\n\rtraining_file\x18\x02 \x01(\t\x12\x1a\n\x12training_file_path\x18\x03 \x01(\t\x12\x17\n\x0fvalidation_file\x18\x04 \x01(\t\x12\x1c\n\x14validation_file_path\x18\x05 \x01(\t\x12\x0e\n\x06suffix\x18\x06 \x01(\t\x12\x13\n\x0btenant_name\x18\x07 \x01(\t\x12=\n\x0fhyperparameters\x18\x08 \x01(\x0b\x32$.tuneloop.trainer.v1.Hyperparameters\x12\x33\n\x06method\x18\t \x01(\x0b\x32#.tuneloop.trainer.v1.MethodSettings\x12\x0e\n\x06recipe\x18\n \x01(\t\x12\x0c\n\x04seed\x18\x0b \x01(\x03\"\xa1\x01\n\x0fHyperparameters\x12\x15\n\x08n_epochs\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nbatch_size\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12%\n\x18learning_rate_multiplier\x18\x03 \x01(\x01H\x02\x88\x01\x01\x42\x0b\n\t_n_epochsB\r\n\x0b_batch_sizeB\x1b\n\x19_learning_rate_multiplier\"\xbc\x02\n\x0eMethodSettings\x12\x16\n\tlora_rank\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nlora_alpha\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0clora_dropout\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x14\n\x0clora_targets\x18\x04 \x03(\t\x12\x15\n\x08use_dora\x18\x05 \x01(\x08H\x03\x88\x01\x01\x12\x19\n\x0cquantization\x18\x06 \x01(\tH\x04\x88\x01\x01\x12\x11\n\x04\x66ull\x18\x07 \x01(\x08H\x05\x88\x01\x01\x12\x1b\n\x0emax_seq_length\x18\x08 \x01(\x05H\x06\x88\x01\x01\x42\x0c\n\n_lora_rankB\r\n\x0b_lora_alphaB\x0f\n\r_lora_dropoutB\x0b\n\t_use_doraB\x0f\n\r_quantizationB\x07\n\x05_fullB\x11\n\x0f_max_seq_length\"\xed\x01\n\rExportJobSpec\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x11\n\tbase_path\x18\x03 \x01(\t\x12\x14\n\x0c\x61\x64\x61pter_path\x18\x04 \x01(\t\x12\x14\n\x0cquantization\x18\x05 \x01(\t\x12\x14\n\x0collama_model\x18\x06 \x01(\t\x12\x0e\n\x06system\x18\x07 \x01(\t\x12\x0f\n\x07prompts\x18\x08 \x03(\t\x12\x14\n\x0c\x64\x61taset_path\x18\t \x01(\t\x12\x15\n\rpre_tokenizer\x18\n \x01(\t\x12\x16\n\x0e\x63ontext_length\x18\x0b \x01(\x05\x32\xf9\x01\n\x0eTrainerService\x12`\n\x0bListRecipes\x12\'.tuneloop.trainer.v1.ListRecipesRequest\x1a(.tuneloop.trainer.v1.ListRecipesResponse\x12\x84\x01\n\x17\x45stimateHyperparameters\x12\x33.tuneloop.trainer.v1.EstimateHyperparametersRequest\x1a\x34.tuneloop.trainer.v1.EstimateHyperparametersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tuneloop/trainer/v1/trainer.proto\x12\x13tuneloop.trainer.v1\"\x14\n\x12ListRecipesRequest\"<\n\x06Recipe\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"C\n\x13ListRecipesResponse\x12,\n\x07recipes\x18\x01 \x03(\x0b\x32\x1b.tuneloop.trainer.v1.Recipe\"\xc6\x02\n\x0f\x46ineTuneJobSpec\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12\x15\n\rtraining_file\x18\x02 \x01(\t\x12\x1a\n\x12training_file_path\x18\x03 \x01(\t\x12\x17\n\x0fvalidation_file\x18\x04 \x01(\t\x12\x1c\n\x14validation_file_path\x18\x05 \x01(\t\x12\x0e\n\x06suffix\x18\x06 \x01(\t\x12\x13\n\x0btenant_name\x18\x07 \x01(\t\x12=\n\x0fhyperparameters\x18\x08 \x01(\x0b\x32$.tuneloop.trainer.v1.Hyperparameters\x12\x33\n\x06method\x18\t \x01(\x0b\x32#.tuneloop.trainer.v1.MethodSettings\x12\x0e\n\x06recipe\x18\n \x01(\t\x12\x0c\n\x04seed\x18\x0b \x01(\x03\"\xa1\x01\n\x0fHyperparameters\x12\x15\n\x08n_epochs\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nbatch_size\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12%\n\x18learning_rate_multiplier\x18\x03 \x01(\x01H\x02\x88\x01\x01\x42\x0b\n\t_n_epochsB\r\n\x0b_batch_sizeB\x1b\n\x19_learning_rate_multiplier\"\xbc\x02\n\x0eMethodSettings\x12\x16\n\tlora_rank\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nlora_alpha\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0clora_dropout\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x14\n\x0clora_targets\x18\x04 \x03(\t\x12\x15\n\x08use_dora\x18\x05 \x01(\x08H\x03\x88\x01\x01\x12\x19\n\x0cquantization\x18\x06 \x01(\tH\x04\x88\x01\x01\x12\x11\n\x04\x66ull\x18\x07 \x01(\x08H\x05\x88\x01\x01\x12\x1b\n\x0emax_seq_length\x18\x08 \x01(\x05H\x06\x88\x01\x01\x42\x0c\n\n_lora_rankB\r\n\x0b_lora_alphaB\x0f\n\r_lora_dropoutB\x0b\n\t_use_doraB\x0f\n\r_quantizationB\x07\n\x05_fullB\x11\n\x0f_max_seq_length\"\xed\x01\n\rExportJobSpec\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x11\n\tbase_path\x18\x03 \x01(\t\x12\x14\n\x0c\x61\x64\x61pter_path\x18\x04 \x01(\t\x12\x14\n\x0cquantization\x18\x05 \x01(\t\x12\x14\n\x0collama_model\x18\x06 \x01(\t\x12\x0e\n\x06system\x18\x07 \x01(\t\x12\x0f\n\x07prompts\x18\x08 \x03(\t\x12\x14\n\x0c\x64\x61taset_path\x18\t \x01(\t\x12\x15\n\rpre_tokenizer\x18\n \x01(\t\x12\x16\n\x0e\x63ontext_length\x18\x0b \x01(\x05\x32r\n\x0eTrainerService\x12`\n\x0bListRecipes\x12\'.tuneloop.trainer.v1.ListRecipesRequest\x1a(.tuneloop.trainer.v1.ListRecipesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,18 +37,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECIPE']._serialized_end=140
   _globals['_LISTRECIPESRESPONSE']._serialized_start=142
   _globals['_LISTRECIPESRESPONSE']._serialized_end=209
-  _globals['_ESTIMATEHYPERPARAMETERSREQUEST']._serialized_start=211
-  _globals['_ESTIMATEHYPERPARAMETERSREQUEST']._serialized_end=284
-  _globals['_ESTIMATEHYPERPARAMETERSRESPONSE']._serialized_start=286
-  _globals['_ESTIMATEHYPERPARAMETERSRESPONSE']._serialized_end=412
-  _globals['_FINETUNEJOBSPEC']._serialized_start=415
-  _globals['_FINETUNEJOBSPEC']._serialized_end=741
-  _globals['_HYPERPARAMETERS']._serialized_start=744
-  _globals['_HYPERPARAMETERS']._serialized_end=905
-  _globals['_METHODSETTINGS']._serialized_start=908
-  _globals['_METHODSETTINGS']._serialized_end=1224
-  _globals['_EXPORTJOBSPEC']._serialized_start=1227
-  _globals['_EXPORTJOBSPEC']._serialized_end=1464
-  _globals['_TRAINERSERVICE']._serialized_start=1467
-  _globals['_TRAINERSERVICE']._serialized_end=1716
+  _globals['_FINETUNEJOBSPEC']._serialized_start=212
+  _globals['_FINETUNEJOBSPEC']._serialized_end=538
+  _globals['_HYPERPARAMETERS']._serialized_start=541
+  _globals['_HYPERPARAMETERS']._serialized_end=702
+  _globals['_METHODSETTINGS']._serialized_start=705
+  _globals['_METHODSETTINGS']._serialized_end=1021
+  _globals['_EXPORTJOBSPEC']._serialized_start=1024
+  _globals['_EXPORTJOBSPEC']._serialized_end=1261
+  _globals['_TRAINERSERVICE']._serialized_start=1263
+  _globals['_TRAINERSERVICE']._serialized_end=1377
 # @@protoc_insertion_point(module_scope)

@@ -90,66 +90,6 @@ class ListRecipesResponse(_message.Message):
 Global___ListRecipesResponse: _TypeAlias = ListRecipesResponse  # noqa: Y015
 
 @_typing.final
-class EstimateHyperparametersRequest(_message.Message):
-    """Request of TrainerService.EstimateHyperparameters."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    N_EXAMPLES_FIELD_NUMBER: _builtins.int
-    MEAN_TOKENS_FIELD_NUMBER: _builtins.int
-    n_examples: _builtins.int
-    """Training examples in the dataset."""
-    mean_tokens: _builtins.float
-    """Mean tokens per example; 0 when unknown."""
-    def __init__(
-        self,
-        *,
-        n_examples: _builtins.int = ...,
-        mean_tokens: _builtins.float = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mean_tokens", b"mean_tokens", "n_examples", b"n_examples"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___EstimateHyperparametersRequest: _TypeAlias = EstimateHyperparametersRequest  # noqa: Y015
-
-@_typing.final
-class EstimateHyperparametersResponse(_message.Message):
-    """Response of TrainerService.EstimateHyperparameters."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    N_EPOCHS_FIELD_NUMBER: _builtins.int
-    BATCH_SIZE_FIELD_NUMBER: _builtins.int
-    LEARNING_RATE_MULTIPLIER_FIELD_NUMBER: _builtins.int
-    EXPLANATION_FIELD_NUMBER: _builtins.int
-    n_epochs: _builtins.int
-    """Epochs."""
-    batch_size: _builtins.int
-    """Examples per optimiser step."""
-    learning_rate_multiplier: _builtins.float
-    """Multiplier of the recipe's base learning rate."""
-    explanation: _builtins.str
-    """Plain-words reason, shown in the job events."""
-    def __init__(
-        self,
-        *,
-        n_epochs: _builtins.int = ...,
-        batch_size: _builtins.int = ...,
-        learning_rate_multiplier: _builtins.float = ...,
-        explanation: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "explanation", b"explanation", "learning_rate_multiplier", b"learning_rate_multiplier", "n_epochs", b"n_epochs"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___EstimateHyperparametersResponse: _TypeAlias = EstimateHyperparametersResponse  # noqa: Y015
-
-@_typing.final
 class FineTuneJobSpec(_message.Message):
     """What a fine-tuning job asks for; the gateway builds it from the API request, it
     travels as JobRequested.fine_tune, and a trainer worker reads it into its run settings.

@@ -27,7 +27,7 @@ if _version_not_supported:
 
 class TrainerServiceStub:
     """Synchronous helpers of the trainer; training itself runs as JOB_KIND_FINE_TUNE jobs on
-    the JOBS stream.
+    the JOBS stream. The gateway checks a job's recipe name with ListRecipes.
     """
 
     def __init__(self, channel):
@@ -41,27 +41,15 @@ class TrainerServiceStub:
                 request_serializer=tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.ListRecipesRequest.SerializeToString,
                 response_deserializer=tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.ListRecipesResponse.FromString,
                 _registered_method=True)
-        self.EstimateHyperparameters = channel.unary_unary(
-                '/tuneloop.trainer.v1.TrainerService/EstimateHyperparameters',
-                request_serializer=tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.EstimateHyperparametersRequest.SerializeToString,
-                response_deserializer=tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.EstimateHyperparametersResponse.FromString,
-                _registered_method=True)
 
 
 class TrainerServiceServicer:
     """Synchronous helpers of the trainer; training itself runs as JOB_KIND_FINE_TUNE jobs on
-    the JOBS stream.
+    the JOBS stream. The gateway checks a job's recipe name with ListRecipes.
     """
 
     def ListRecipes(self, request, context):
         """Training recipes shipped with the trainer (name, version, description).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def EstimateHyperparameters(self, request, context):
-        """Hyper-parameters "auto" would choose for a dataset size, with the reason.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,11 +63,6 @@ def add_TrainerServiceServicer_to_server(servicer, server):
                     request_deserializer=tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.ListRecipesRequest.FromString,
                     response_serializer=tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.ListRecipesResponse.SerializeToString,
             ),
-            'EstimateHyperparameters': grpc.unary_unary_rpc_method_handler(
-                    servicer.EstimateHyperparameters,
-                    request_deserializer=tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.EstimateHyperparametersRequest.FromString,
-                    response_serializer=tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.EstimateHyperparametersResponse.SerializeToString,
-            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tuneloop.trainer.v1.TrainerService', rpc_method_handlers)
@@ -90,7 +73,7 @@ def add_TrainerServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TrainerService:
     """Synchronous helpers of the trainer; training itself runs as JOB_KIND_FINE_TUNE jobs on
-    the JOBS stream.
+    the JOBS stream. The gateway checks a job's recipe name with ListRecipes.
     """
 
     @staticmethod
@@ -110,33 +93,6 @@ class TrainerService:
             '/tuneloop.trainer.v1.TrainerService/ListRecipes',
             tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.ListRecipesRequest.SerializeToString,
             tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.ListRecipesResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def EstimateHyperparameters(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tuneloop.trainer.v1.TrainerService/EstimateHyperparameters',
-            tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.EstimateHyperparametersRequest.SerializeToString,
-            tuneloop_dot_trainer_dot_v1_dot_trainer__pb2.EstimateHyperparametersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,7 +28,7 @@ GRPC_VERSION: str
 
 class TrainerServiceStub:
     """Synchronous helpers of the trainer; training itself runs as JOB_KIND_FINE_TUNE jobs on
-    the JOBS stream.
+    the JOBS stream. The gateway checks a job's recipe name with ListRecipes.
     """
 
     @_typing.overload
@@ -37,24 +37,20 @@ class TrainerServiceStub:
     def __new__(cls, channel: _aio.Channel) -> TrainerServiceAsyncStub: ...
     ListRecipes: _grpc.UnaryUnaryMultiCallable[_trainer_pb2.ListRecipesRequest, _trainer_pb2.ListRecipesResponse]
     """Training recipes shipped with the trainer (name, version, description)."""
-    EstimateHyperparameters: _grpc.UnaryUnaryMultiCallable[_trainer_pb2.EstimateHyperparametersRequest, _trainer_pb2.EstimateHyperparametersResponse]
-    """Hyper-parameters "auto" would choose for a dataset size, with the reason."""
 
 @_typing.type_check_only
 class TrainerServiceAsyncStub(TrainerServiceStub):
     """Synchronous helpers of the trainer; training itself runs as JOB_KIND_FINE_TUNE jobs on
-    the JOBS stream.
+    the JOBS stream. The gateway checks a job's recipe name with ListRecipes.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListRecipes: _aio.UnaryUnaryMultiCallable[_trainer_pb2.ListRecipesRequest, _trainer_pb2.ListRecipesResponse]  # type: ignore[assignment]
     """Training recipes shipped with the trainer (name, version, description)."""
-    EstimateHyperparameters: _aio.UnaryUnaryMultiCallable[_trainer_pb2.EstimateHyperparametersRequest, _trainer_pb2.EstimateHyperparametersResponse]  # type: ignore[assignment]
-    """Hyper-parameters "auto" would choose for a dataset size, with the reason."""
 
 class TrainerServiceServicer(metaclass=_abc_1.ABCMeta):
     """Synchronous helpers of the trainer; training itself runs as JOB_KIND_FINE_TUNE jobs on
-    the JOBS stream.
+    the JOBS stream. The gateway checks a job's recipe name with ListRecipes.
     """
 
     @_abc_1.abstractmethod
@@ -64,13 +60,5 @@ class TrainerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_trainer_pb2.ListRecipesResponse, _abc.Awaitable[_trainer_pb2.ListRecipesResponse]]:
         """Training recipes shipped with the trainer (name, version, description)."""
-
-    @_abc_1.abstractmethod
-    def EstimateHyperparameters(
-        self,
-        request: _trainer_pb2.EstimateHyperparametersRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_trainer_pb2.EstimateHyperparametersResponse, _abc.Awaitable[_trainer_pb2.EstimateHyperparametersResponse]]:
-        """Hyper-parameters "auto" would choose for a dataset size, with the reason."""
 
 def add_TrainerServiceServicer_to_server(servicer: TrainerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
