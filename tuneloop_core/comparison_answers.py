@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from tuneloop_core import layout
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.errors import InternalError
 
@@ -19,7 +20,7 @@ FORMAT_VERSION = 1
 
 def answers_relpath(comparison_id: str) -> str:
     """Where a comparison's answers live, relative to the artifact store."""
-    return f"comparisons/{comparison_id}/answers.json"
+    return layout.comparison_answers(comparison_id)
 
 
 @dataclass(frozen=True)

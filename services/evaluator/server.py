@@ -10,6 +10,7 @@ from services.evaluator.evaluation.worker import EvaluationWorker
 from services.evaluator.settings import EvaluatorSettings
 from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.inference.v1 import inference_pb2_grpc
+from tuneloop_core import layout
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.grpc.client import open_channel
 from tuneloop_core.runtime import ServiceRuntime, worker_service
@@ -23,7 +24,7 @@ def start_workers(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     runtime.enter_async_callback(gateway.close)
     runtime.enter_async_callback(inference.close)
     clients = (
-        ArtifactStore(settings.common.data_dir / "artifacts"),
+        ArtifactStore(layout.store_root(settings.common.data_dir)),
         runtime.js,
         gateway_pb2_grpc.GatewayServiceStub(gateway),
         inference_pb2_grpc.InferenceServiceStub(inference),

@@ -16,6 +16,7 @@ from services.gateway.job_state import run_job_state_consumer
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from tuneloop_core import layout
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.registry.db import Database
 from tuneloop_core.registry.store import Registry
@@ -44,7 +45,7 @@ async def serve(
         state = GatewayState(
             settings=settings,
             registry=registry,
-            artifacts=ArtifactStore(common.data_dir / "artifacts"),
+            artifacts=ArtifactStore(layout.store_root(common.data_dir)),
             clients=clients,
             nats=nats,
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from tuneloop_core import layout
+
 COLUMNS = (
     "step",
     "epoch",
@@ -22,7 +24,7 @@ COLUMNS = (
 
 def write_metrics_csv(output: Path, rows: list[dict[str, float]]) -> Path:
     """One line per step, plus one per epoch end with the epoch's validation metrics."""
-    path = output / "step_metrics.csv"
+    path = output / layout.STEP_METRICS
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()

@@ -26,6 +26,7 @@ from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.trainer.v1 import trainer_pb2
+from tuneloop_core import layout
 from tuneloop_core.bus.jobrun import JobRun, JobWorker, note
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class FineTuneWorker(JobWorker):
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
         events = run.events
-        output = self.data_dir / "artifacts" / "jobs" / request.job_id
+        output = self.data_dir / layout.in_data_dir(layout.fine_tune_dir(request.job_id))
         prepared = await asyncio.to_thread(from_pb, request, self.data_dir, output)
         spec, hp = prepared.spec, prepared.hyperparameters
         chosen = {
@@ -140,7 +141,7 @@ class FineTuneWorker(JobWorker):
                 "files": [
                     {
                         "path": str(csv_path.relative_to(self.data_dir)),
-                        "filename": "step_metrics.csv",
+                        "filename": layout.STEP_METRICS,
                         "purpose": "fine-tune-results",
                     }
                 ],

@@ -20,6 +20,7 @@ from services.datagen.generation.teacher import TeacherClient
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
+from tuneloop_core import layout
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.bus.jobrun import JobRun, JobWorker
 from tuneloop_core.errors import InvalidRequestError, TuneloopError
@@ -41,7 +42,7 @@ class DatagenWorker(JobWorker):
     ):
         super().__init__(js, gateway, control_poll_s)
         self.data_dir = data_dir
-        self.artifacts = ArtifactStore(data_dir / "artifacts")
+        self.artifacts = ArtifactStore(layout.store_root(data_dir))
         self.gateway_url = gateway_url.rstrip("/")
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
@@ -59,7 +60,7 @@ class DatagenWorker(JobWorker):
                 f"instead ({result.format_failures} format failures).",
                 level="warning",
             )
-        relative = Path("artifacts") / "datagen" / request.job_id
+        relative = Path(layout.in_data_dir(layout.datagen_dir(request.job_id)))
         written = write_outputs(request.job_id, spec, result, self.data_dir / relative)
         purposes = ["fine-tune"] * (len(written) - 2) + ["datagen-results"] * 2
         counts = result.counts()

@@ -22,6 +22,7 @@ from tuneloop.common.v1 import common_pb2
 from tuneloop.datagen.v1 import datagen_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
+from tuneloop_core import layout
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.bus.jobrun import JobRun, JobWorker
 from tuneloop_core.errors import TuneloopError
@@ -98,7 +99,7 @@ class IngestWorker(JobWorker):
         super().__init__(js, gateway, control_poll_s)
         self.knowledge = knowledge
         # Where the gateway stores uploads; GetFile paths are relative to it.
-        self.artifacts = ArtifactStore(data_dir / "artifacts")
+        self.artifacts = ArtifactStore(layout.store_root(data_dir))
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
         await self.ingest(run, request.tenant_id, from_pb(request.kb_ingest))

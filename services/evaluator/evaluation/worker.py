@@ -26,6 +26,7 @@ from services.evaluator.evaluation.validators import check_names
 from services.evaluator.generation import AnsweringWorker
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
+from tuneloop_core import layout
 from tuneloop_core.bus.jobrun import JobRun
 from tuneloop_core.errors import InvalidRequestError
 
@@ -35,11 +36,11 @@ SUMMARY_KEYS = ("model", "label", "epoch", "is_base", "metrics", "judge_mean")
 
 
 def results_relpath(evaluation_id: str) -> str:
-    return f"evaluations/{evaluation_id}/results.json"
+    return layout.evaluation_results(evaluation_id)
 
 
 def report_relpath(evaluation_id: str) -> str:
-    return f"evaluations/{evaluation_id}/report.html"
+    return layout.evaluation_report(evaluation_id)
 
 
 class EvaluationWorker(AnsweringWorker):

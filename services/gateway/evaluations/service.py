@@ -18,6 +18,7 @@ from services.gateway.served_models import served, unknown_model
 from services.gateway.state import GatewayState
 from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop.inference.v1 import inference_pb2
+from tuneloop_core import layout
 from tuneloop_core.errors import ConflictError, InternalError, InvalidRequestError, NotFoundError
 from tuneloop_core.registry.comparisons import ComparisonVotes
 from tuneloop_core.registry.models import File, Job, Tenant
@@ -150,7 +151,7 @@ async def create(state: GatewayState, tenant: Tenant, req: CreateEvaluationReque
         fine_tuning_job=req.fine_tuning_job or "",
         # The trainer's step metrics of the job, for the report's training curves.
         training_metrics_path=(
-            f"jobs/{req.fine_tuning_job}/step_metrics.csv" if req.fine_tuning_job else ""
+            layout.step_metrics(req.fine_tuning_job) if req.fine_tuning_job else ""
         ),
         comparison=req.comparison or "",
         votes=await _votes(state, tenant, req.comparison) if req.comparison else {},

@@ -13,6 +13,7 @@ from services.gateway.served_models import served
 from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop.trainer.v1 import trainer_pb2
+from tuneloop_core import layout
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 from tuneloop_core.quantization import DEFAULT_QUANTIZATION, check_quantization
 from tuneloop_core.registry.models import Job, Tenant
@@ -59,7 +60,7 @@ def _dataset_path(
             raise InvalidRequestError(
                 f"File '{file_id}' does not exist", param="validation_file", code="file_not_found"
             ) from None
-        return f"artifacts/{file.path}"
+        return layout.in_data_dir(file.path)
     if not info.job_id:
         return ""
     try:

@@ -10,6 +10,7 @@ from typing import BinaryIO, Literal
 
 from services.gateway.files.protocol import UPLOAD_PURPOSES, DeletedFile, FileList, FileObject
 from services.gateway.state import GatewayState
+from tuneloop_core import layout
 from tuneloop_core.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
 from tuneloop_core.ids import new_id
 from tuneloop_core.registry.models import File, Tenant
@@ -63,7 +64,7 @@ def _store(
     state: GatewayState, tenant: Tenant, source: BinaryIO, filename: str, purpose: str
 ) -> File:
     file_id = new_id("file")
-    relpath = f"files/{tenant.id}/{file_id}"
+    relpath = layout.upload(tenant.id, file_id)
     max_mb = state.settings.max_upload_mb
     try:
         stored = state.artifacts.write(relpath, source, max_bytes=max_mb << 20)

@@ -14,6 +14,7 @@ from services.gateway.jobs.service import JobKind
 from services.gateway.served_models import served_base_models
 from services.gateway.state import GatewayState
 from tuneloop.trainer.v1 import trainer_pb2
+from tuneloop_core import layout
 from tuneloop_core.errors import (
     DeadlineExceededError,
     InvalidRequestError,
@@ -94,7 +95,7 @@ def _file_path(state: GatewayState, tenant: Tenant, file_id: str, param: str) ->
             param=param,
             code="invalid_file_purpose",
         )
-    return f"artifacts/{file.path}"
+    return layout.in_data_dir(file.path)
 
 
 def to_pb(req: CreateFineTuningJobRequest, tenant: Tenant) -> trainer_pb2.FineTuneJobSpec:

@@ -15,6 +15,7 @@ from services.trainer.export.spec import from_pb
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
+from tuneloop_core import layout
 from tuneloop_core.bus.jobrun import JobRun, JobWorker
 
 KIND = common_pb2.JOB_KIND_EXPORT
@@ -53,7 +54,7 @@ class ExportWorker(JobWorker):
         )
         if status != common_pb2.JOB_STATUS_RUNNING:
             await run.running(f"Exporting {spec.model} to GGUF ({spec.quantization}).")
-        relative = Path("artifacts") / "exports" / request.job_id
+        relative = Path(layout.in_data_dir(layout.export_dir(request.job_id)))
 
         async def progress(step: str, message: str) -> None:
             await run.check_cancelled()
