@@ -49,7 +49,7 @@ proto: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check tuneloop_core services tests
+	$(VENV)/bin/ruff format --check tuneloop_core tuneloop_cli services tests
 	$(VENV)/bin/mypy
 
 test: lint

@@ -22,11 +22,11 @@ from typing import Any
 from _common import loadavg, machine  # type: ignore[import-not-found]
 from rich.console import Console
 
-from tuneloop_core.cli import commands, models
-from tuneloop_core.cli import demo_steps as steps
-from tuneloop_core.cli.api import Api
-from tuneloop_core.cli.demo_loop import DEMO_MODEL, demo_access, judge, teacher
-from tuneloop_core.cli.supervisor import RunFiles
+from tuneloop_cli import commands, models
+from tuneloop_cli import demo_steps as steps
+from tuneloop_cli.api import Api
+from tuneloop_cli.demo_loop import DEMO_MODEL, demo_access, judge, teacher
+from tuneloop_cli.supervisor import RunFiles
 from tuneloop_core.settings import CommonSettings
 
 

@@ -23,6 +23,7 @@ COPY pyproject.toml README.md ./
 COPY proto ./proto
 COPY gen ./gen
 COPY tuneloop_core ./tuneloop_core
+COPY tuneloop_cli ./tuneloop_cli
 COPY services ./services
 RUN /opt/venv/bin/pip install --no-cache-dir ".[${EXTRAS}]" \
  && /opt/venv/bin/pip uninstall -y torchvision torchaudio torchcodec || true

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import free_port
 
-TUNELOOP = [sys.executable, "-m", "tuneloop_core.cli.main"]
+TUNELOOP = [sys.executable, "-m", "tuneloop_cli.main"]
 
 
 def stack_env(data_dir: Path) -> dict[str, str]:

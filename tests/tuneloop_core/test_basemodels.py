@@ -25,7 +25,7 @@ from tuneloop_core.basemodels import (
 )
 from tuneloop_core.errors import ConflictError, InvalidRequestError, NotFoundError
 
-TUNELOOP = [sys.executable, "-m", "tuneloop_core.cli.main"]
+TUNELOOP = [sys.executable, "-m", "tuneloop_cli.main"]
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from tuneloop_core.cli.probes import probe_all
-from tuneloop_core.cli.supervisor import RunFiles, Supervisor
+from tuneloop_cli.probes import probe_all
+from tuneloop_cli.supervisor import RunFiles, Supervisor
 from tuneloop_core.errors import TuneloopError
 from tuneloop_core.registry.db import Database
 from tuneloop_core.registry.store import Registry
@@ -57,7 +57,7 @@ def up(detach: bool, timeout_s: float, out: Console, err: Console) -> int:
 def _up_detached(files: RunFiles, timeout_s: float, out: Console, err: Console) -> int:
     log_path = files.dir.parent / "logs" / "supervisor.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "tuneloop_core.cli.main", "up", "--timeout", str(timeout_s)]
+    argv = [sys.executable, "-m", "tuneloop_cli.main", "up", "--timeout", str(timeout_s)]
     with log_path.open("ab") as log_file:
         proc = subprocess.Popen(
             argv,

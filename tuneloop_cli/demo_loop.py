@@ -14,10 +14,10 @@ from typing import Any
 
 from rich.console import Console
 
-from tuneloop_core.cli import demo_steps as steps
-from tuneloop_core.cli.api import Api, ApiError
-from tuneloop_core.cli.demo_summary import Summary
-from tuneloop_core.cli.supervisor import RunFiles
+from tuneloop_cli import demo_steps as steps
+from tuneloop_cli.api import Api, ApiError
+from tuneloop_cli.demo_summary import Summary
+from tuneloop_cli.supervisor import RunFiles
 from tuneloop_core.registry.db import Database
 from tuneloop_core.registry.store import Registry
 from tuneloop_core.settings import CommonSettings

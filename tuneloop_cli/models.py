@@ -15,8 +15,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from tuneloop_cli.commands import CliError
 from tuneloop_core import basemodels
-from tuneloop_core.cli.commands import CliError
 from tuneloop_core.errors import TuneloopError
 from tuneloop_core.gguf_convert import Dtype
 from tuneloop_core.settings import CommonSettings

@@ -10,9 +10,9 @@ from __future__ import annotations
 import httpx
 from rich.console import Console
 
-from tuneloop_core.cli import commands, demo_loop, models
-from tuneloop_core.cli.demo_loop import DEMO_MODEL, DEMO_TENANT
-from tuneloop_core.cli.supervisor import RunFiles
+from tuneloop_cli import commands, demo_loop, models
+from tuneloop_cli.demo_loop import DEMO_MODEL, DEMO_TENANT
+from tuneloop_cli.supervisor import RunFiles
 from tuneloop_core.settings import CommonSettings
 
 DEMO_QUESTION = "公文的「主旨」應該怎麼寫？"

@@ -20,7 +20,7 @@ import sys
 
 from rich.console import Console
 
-from tuneloop_core.cli import commands, demo, models
+from tuneloop_cli import commands, demo, models
 from tuneloop_core.logs import configure_logging
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tuneloop_core.cli.api import FINISHED, Api, ApiError
+from tuneloop_cli.api import FINISHED, Api, ApiError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "gongwen"
 

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tuneloop_core.cli.demo_steps import DemoScale
+from tuneloop_cli.demo_steps import DemoScale
 
 # The bar for "tuning helped": held-out ROUGE-L points over the base.
 TARGET_GAIN = 20.0

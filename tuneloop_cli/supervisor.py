@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuneloop_core.cli.natsd import nats_server_argv
-from tuneloop_core.cli.probes import host_port, port_open, probe_all
+from tuneloop_cli.natsd import nats_server_argv
+from tuneloop_cli.probes import host_port, port_open, probe_all
 from tuneloop_core.settings import CommonSettings
 
 log = logging.getLogger(__name__)
