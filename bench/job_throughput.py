@@ -29,6 +29,9 @@ from _common import loadavg, machine, say, show
 from nats.js.api import RetentionPolicy, StreamConfig
 from sqlalchemy import func, select
 
+from services.gateway.registry.db import Database
+from services.gateway.registry.models import Job
+from services.gateway.registry.store import Registry
 from services.gateway.server import serve as serve_gateway
 from services.gateway.settings import GatewaySettings
 from support.inprocess import running
@@ -41,9 +44,6 @@ from tuneloop_core.bus.jobrun import JobRun, JobWorker
 from tuneloop_core.bus.publish import publish_job
 from tuneloop_core.bus.worker import WorkerOptions, run_worker
 from tuneloop_core.grpc.client import open_channel
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.models import Job
-from tuneloop_core.registry.store import Registry
 from tuneloop_core.settings import CommonSettings
 
 KIND = common_pb2.JOB_KIND_EXPORT  # any kind: no real worker of it runs here

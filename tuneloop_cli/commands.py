@@ -13,11 +13,11 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from services.gateway.registry.db import Database
+from services.gateway.registry.store import Registry
 from tuneloop_cli.probes import probe_all
 from tuneloop_cli.supervisor import RunFiles, Supervisor
 from tuneloop_core.errors import TuneloopError
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.store import Registry
 from tuneloop_core.settings import CommonSettings
 
 

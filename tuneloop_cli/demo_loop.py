@@ -14,12 +14,12 @@ from typing import Any
 
 from rich.console import Console
 
+from services.gateway.registry.db import Database
+from services.gateway.registry.store import Registry
 from tuneloop_cli import demo_steps as steps
 from tuneloop_cli.api import Api, ApiError
 from tuneloop_cli.demo_summary import Summary
 from tuneloop_cli.supervisor import RunFiles
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.store import Registry
 from tuneloop_core.settings import CommonSettings
 
 DEMO_TENANT = "demo"

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from services.gateway.registry.models import ApiKey, Tenant
+from services.gateway.registry.store import Registry
 from services.gateway.state import GatewayState
 from tuneloop_core.errors import AuthenticationError
-from tuneloop_core.registry.models import ApiKey, Tenant
-from tuneloop_core.registry.store import Registry
 
 
 def get_state(request: Request) -> GatewayState:

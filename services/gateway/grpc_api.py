@@ -7,9 +7,9 @@ from typing import Any
 
 import grpc
 
+from services.gateway.registry.store import Registry
+from services.gateway.registry.transitions import JobStatus, status_to_pb
 from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from tuneloop_core.registry.store import Registry
-from tuneloop_core.registry.transitions import JobStatus, status_to_pb
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):

@@ -15,15 +15,15 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from services.gateway.registry.models import JobEventRow
+from services.gateway.registry.records import record
+from services.gateway.registry.store import Registry
+from services.gateway.registry.transitions import ALLOWED, JobStatus, status_from_pb
 from services.gateway.result_files import register_result_files
 from tuneloop.events.v1 import events_pb2
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.bus import subjects
 from tuneloop_core.errors import ConflictError, NotFoundError, ServiceUnavailableError
-from tuneloop_core.registry.models import JobEventRow
-from tuneloop_core.registry.records import record
-from tuneloop_core.registry.store import Registry
-from tuneloop_core.registry.transitions import ALLOWED, JobStatus, status_from_pb
 
 log = logging.getLogger(__name__)
 

@@ -32,10 +32,10 @@ from services.gateway.chat.protocol import (
 from services.gateway.generation import new_request_id
 from services.gateway.knowledge_bases import service as knowledge_bases
 from services.gateway.knowledge_bases.protocol import KnowledgeBaseRef, SearchHitObject, Source
+from services.gateway.registry.models import Tenant
 from services.gateway.state import GatewayState
 from services.gateway.streaming import sse_response
 from tuneloop_core.errors import InvalidRequestError
-from tuneloop_core.registry.models import Tenant
 
 NOT_IN_DOCUMENTS = {"zh": "資料中未提及。", "en": "Not in the documents."}
 # Han characters (CJK unified ideographs and extension A): a question with any is Chinese.

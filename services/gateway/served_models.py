@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from services.gateway.registry.models import Tenant
 from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError, ServiceUnavailableError
 from tuneloop_core.grpc.client import call
-from tuneloop_core.registry.models import Tenant
 
 
 async def served(

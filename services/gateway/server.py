@@ -13,13 +13,13 @@ from services.gateway.app import create_app
 from services.gateway.clients import ServiceClients
 from services.gateway.grpc_api import GatewayServicer
 from services.gateway.job_state import run_job_state_consumer
+from services.gateway.registry.db import Database
+from services.gateway.registry.store import Registry
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tuneloop_core import layout
 from tuneloop_core.artifacts import ArtifactStore
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.store import Registry
 from tuneloop_core.runtime import OnStarted, ServiceRuntime
 
 SERVICE_NAME = gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 
 from services.gateway.clients import ServiceClients
+from services.gateway.registry.store import Registry
 from services.gateway.settings import GatewaySettings
 from tuneloop_core.artifacts import ArtifactStore
-from tuneloop_core.registry.store import Registry
 
 
 @dataclass

@@ -15,9 +15,9 @@ from pathlib import Path
 import openai
 import pytest
 
+from services.gateway.registry.models import JobEventRow
 from support.stack import TINY, ApiStack, api_stack
 from support.trainer_process import TrainerProcess, numbered_letters
-from tuneloop_core.registry.models import JobEventRow
 
 pytestmark = pytest.mark.slow
 JOBS = 6

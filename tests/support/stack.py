@@ -14,6 +14,8 @@ from services.datagen.server import serve as serve_datagen
 from services.datagen.settings import DatagenSettings
 from services.evaluator.server import serve as serve_evaluator
 from services.evaluator.settings import EvaluatorSettings
+from services.gateway.registry.db import Database
+from services.gateway.registry.store import Registry
 from services.gateway.server import serve as serve_gateway
 from services.gateway.settings import GatewaySettings
 from services.inference.server import serve as serve_inference
@@ -24,8 +26,6 @@ from support.inprocess import running
 from support.tiny_model import build_tiny_model
 from tests.conftest import NatsServer, free_port
 from tuneloop_core import basemodels
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.store import Registry
 from tuneloop_core.runtime import ServiceRuntime
 from tuneloop_core.settings import CommonSettings
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from services.gateway.registry.models import Tenant
 from services.gateway.state import GatewayState
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
-from tuneloop_core.registry.models import Tenant
 
 MAX_QUESTIONS = 200
 # Characters; a question is a prompt, not a document. With MAX_QUESTIONS this keeps the

@@ -16,6 +16,9 @@ from services.gateway.comparisons.protocol import (
 from services.gateway.comparisons.questions import check_questions, questions_from_file
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
+from services.gateway.registry.comparisons import AnswerTally, ComparisonVotes
+from services.gateway.registry.models import Job, Tenant
+from services.gateway.registry.transitions import JobStatus
 from services.gateway.served_models import served_model_names, unknown_model
 from services.gateway.state import GatewayState
 from tuneloop.evaluator.v1 import evaluator_pb2
@@ -26,9 +29,6 @@ from tuneloop_core.errors import (
     InvalidRequestError,
     NotFoundError,
 )
-from tuneloop_core.registry.comparisons import AnswerTally, ComparisonVotes
-from tuneloop_core.registry.models import Job, Tenant
-from tuneloop_core.registry.transitions import JobStatus
 
 KIND = JobKind(
     token="comparison",

@@ -18,10 +18,10 @@ from services.gateway.comparisons.service import (
     spec_questions,
 )
 from services.gateway.jobs import service as jobs
+from services.gateway.registry.comparisons import ComparisonVotes
+from services.gateway.registry.models import ApiKey, Job, Tenant
 from services.gateway.state import GatewayState
 from tuneloop_core.errors import InvalidRequestError
-from tuneloop_core.registry.comparisons import ComparisonVotes
-from tuneloop_core.registry.models import ApiKey, Job, Tenant
 
 
 def _check_answer(job: Job, question_index: int, model: str) -> None:

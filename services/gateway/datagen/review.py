@@ -23,12 +23,12 @@ from services.gateway.datagen.protocol import (
 from services.gateway.datagen.service import KIND
 from services.gateway.files import service as files
 from services.gateway.files.protocol import FileObject
+from services.gateway.registry.models import DatagenPairReview, Job, Tenant
+from services.gateway.registry.reviews import PairReviews
+from services.gateway.registry.transitions import JobStatus
 from services.gateway.state import GatewayState
 from tuneloop_core.datasets import Conversation, DatasetFormat, Role, Turn, write_dataset
 from tuneloop_core.errors import ConflictError, InvalidRequestError, NotFoundError
-from tuneloop_core.registry.models import DatagenPairReview, Job, Tenant
-from tuneloop_core.registry.reviews import PairReviews
-from tuneloop_core.registry.transitions import JobStatus
 
 PAIRS_SUFFIX = "-pairs.jsonl"
 EXTENSIONS = {"alpaca": "json", "sharegpt": "json", "openai": "jsonl"}

@@ -7,11 +7,11 @@ import asyncio
 from services.gateway.datagen.protocol import CreateDatagenJobRequest, TeacherIn
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
+from services.gateway.registry.models import Job, Tenant
 from services.gateway.served_models import require_served, served_base_models
 from services.gateway.state import GatewayState
 from tuneloop.datagen.v1 import datagen_pb2
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
-from tuneloop_core.registry.models import Job, Tenant
 
 KIND = JobKind(
     token="datagen",

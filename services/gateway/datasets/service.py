@@ -10,11 +10,11 @@ from services.gateway.datasets.protocol import (
     RecordError,
     ValidateDatasetRequest,
 )
+from services.gateway.registry.models import Tenant
 from services.gateway.state import GatewayState
 from tuneloop.datagen.v1 import datagen_pb2
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 from tuneloop_core.grpc.client import call
-from tuneloop_core.registry.models import Tenant
 
 
 async def validate(

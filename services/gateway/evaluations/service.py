@@ -14,15 +14,15 @@ from services.gateway.evaluations.protocol import CreateEvaluationRequest
 from services.gateway.fine_tuning import service as fine_tuning
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
+from services.gateway.registry.comparisons import ComparisonVotes
+from services.gateway.registry.models import File, Job, Tenant
+from services.gateway.registry.transitions import JobStatus
 from services.gateway.served_models import served, unknown_model
 from services.gateway.state import GatewayState
 from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core import layout
 from tuneloop_core.errors import ConflictError, InternalError, InvalidRequestError, NotFoundError
-from tuneloop_core.registry.comparisons import ComparisonVotes
-from tuneloop_core.registry.models import File, Job, Tenant
-from tuneloop_core.registry.transitions import JobStatus
 
 KIND = JobKind(
     token="evaluation",

@@ -9,6 +9,7 @@ import re
 
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
+from services.gateway.registry.models import Job, Tenant
 from services.gateway.served_models import served
 from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
@@ -16,7 +17,6 @@ from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core import layout
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 from tuneloop_core.quantization import DEFAULT_QUANTIZATION, check_quantization
-from tuneloop_core.registry.models import Job, Tenant
 
 KIND = JobKind(
     token="export",

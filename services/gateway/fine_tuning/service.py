@@ -11,6 +11,9 @@ import re
 from services.gateway.fine_tuning.protocol import CreateFineTuningJobRequest, HyperparametersIn
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
+from services.gateway.registry.models import Job, Tenant
+from services.gateway.registry.records import from_record
+from services.gateway.registry.transitions import JobStatus
 from services.gateway.served_models import served_base_models
 from services.gateway.state import GatewayState
 from tuneloop.trainer.v1 import trainer_pb2
@@ -23,9 +26,6 @@ from tuneloop_core.errors import (
 )
 from tuneloop_core.grpc.client import call
 from tuneloop_core.jobspecs import fine_tune
-from tuneloop_core.registry.models import Job, Tenant
-from tuneloop_core.registry.records import from_record
-from tuneloop_core.registry.transitions import JobStatus
 
 log = logging.getLogger(__name__)
 KIND = "fine_tune"

@@ -12,7 +12,7 @@ from services.gateway.fine_tuning.protocol import (
     HyperparametersOut,
 )
 from services.gateway.jobs.service import number as _number
-from tuneloop_core.registry.models import Job, JobEventRow
+from services.gateway.registry.models import Job, JobEventRow
 
 
 def job_view(job: Job) -> FineTuningJob:

@@ -9,14 +9,14 @@ from typing import Any
 from google.protobuf.message import Message
 
 from services.gateway.jobs.protocol import JobError, JobEventObject, JobObject
+from services.gateway.registry.models import Job, JobEventRow, Tenant
+from services.gateway.registry.records import record, spec_view
+from services.gateway.registry.transitions import JobStatus
 from services.gateway.state import GatewayState
 from tuneloop_core.bus.publish import publish_job
 from tuneloop_core.bus.subjects import KINDS_BY_TOKEN
 from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from tuneloop_core.ids import PREFIXES, new_id
-from tuneloop_core.registry.models import Job, JobEventRow, Tenant
-from tuneloop_core.registry.records import record, spec_view
-from tuneloop_core.registry.transitions import JobStatus
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,14 @@ from services.gateway.knowledge_bases.protocol import (
     SearchHitObject,
     Source,
 )
+from services.gateway.registry.knowledge import INGEST_KIND, KnowledgeBases
+from services.gateway.registry.models import Job, KnowledgeBase, Tenant
 from services.gateway.state import GatewayState
 from tuneloop.datagen.v1 import datagen_pb2
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 from tuneloop_core.grpc.client import call
 from tuneloop_core.ids import PREFIXES, new_id
-from tuneloop_core.registry.knowledge import INGEST_KIND, KnowledgeBases
-from tuneloop_core.registry.models import Job, KnowledgeBase, Tenant
 
 INGEST = JobKind(
     token=INGEST_KIND,

@@ -12,15 +12,15 @@ import pytest_asyncio
 
 from services.evaluator.comparisons.spec import from_pb
 from services.evaluator.comparisons.worker import conversation
+from services.gateway.registry.models import Job
+from services.gateway.registry.records import record
+from services.gateway.registry.transitions import JobStatus
 from support.stack import TINY, ApiStack, api_stack
 from tuneloop.common.v1 import common_pb2
 from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop_core.bus.publish import publish_job
 from tuneloop_core.comparison_answers import answers_relpath
 from tuneloop_core.errors import InvalidRequestError
-from tuneloop_core.registry.models import Job
-from tuneloop_core.registry.records import record
-from tuneloop_core.registry.transitions import JobStatus
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 

@@ -12,6 +12,8 @@ import pytest_asyncio
 
 from services.gateway.app import create_app
 from services.gateway.clients import ServiceClients
+from services.gateway.registry.db import Database
+from services.gateway.registry.store import Registry
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from services.inference.server import serve as serve_inference
@@ -21,8 +23,6 @@ from support.inprocess import running
 from support.smollm2 import ENGINES, SERVED_AS, pulled_smollm2
 from support.stack import ApiStack, api_stack
 from tuneloop_core.artifacts import ArtifactStore
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.store import Registry
 from tuneloop_core.settings import CommonSettings
 
 

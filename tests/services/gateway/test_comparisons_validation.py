@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from services.gateway.registry.transitions import JobStatus
 from support.gateway import Gateway, assert_envelope
-from tuneloop_core.registry.transitions import JobStatus
 
 VALID: dict[str, Any] = {"models": ["base", "tuned"], "questions": ["什麼是函？"]}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import openai
 
+from services.gateway.registry.models import File
 from support.gateway import Gateway, assert_envelope
 from support.uploads import upload
-from tuneloop_core.registry.models import File
 
 
 def set_created_at(gateway: Gateway, stamps: dict[str, int]) -> None:

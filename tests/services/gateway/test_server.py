@@ -12,6 +12,9 @@ import httpx
 import openai
 import pytest
 
+from services.gateway.registry.db import Database
+from services.gateway.registry.models import File
+from services.gateway.registry.store import Registry
 from services.gateway.server import serve as serve_gateway
 from services.gateway.settings import GatewaySettings
 from support.inprocess import running
@@ -20,9 +23,6 @@ from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tuneloop_core.bus.publish import EventPublisher
 from tuneloop_core.errors import NotFoundError
 from tuneloop_core.grpc.client import call, open_channel
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.models import File
-from tuneloop_core.registry.store import Registry
 from tuneloop_core.runtime import ServiceRuntime
 from tuneloop_core.settings import CommonSettings
 

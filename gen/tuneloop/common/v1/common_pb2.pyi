@@ -84,7 +84,7 @@ class _JobStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JobStatus.V
 
 class JobStatus(_JobStatus, metaclass=_JobStatusEnumTypeWrapper):
     """Lifecycle of a job; the allowed transitions are enforced in one place
-    (tuneloop_core.registry.transitions).
+    (services/gateway/registry/transitions.py).
     """
 
 JOB_STATUS_UNSPECIFIED: JobStatus.ValueType  # 0

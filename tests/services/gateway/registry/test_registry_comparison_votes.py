@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tuneloop_core.registry.comparisons import AnswerTally, ComparisonVotes
-from tuneloop_core.registry.store import Registry
+from services.gateway.registry.comparisons import AnswerTally, ComparisonVotes
+from services.gateway.registry.store import Registry
 
 
 def test_votes_are_one_per_answer_per_key_and_withdrawable(registry: Registry) -> None:

@@ -11,15 +11,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tuneloop_core.errors import (
-    AuthenticationError,
-    ConflictError,
-    InvalidRequestError,
-    NotFoundError,
-)
-from tuneloop_core.ids import new_id
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.models import (
+from services.gateway.registry.db import Database
+from services.gateway.registry.models import (
     ApiKey,
     File,
     Job,
@@ -28,7 +21,14 @@ from tuneloop_core.registry.models import (
     Tenant,
     now_s,
 )
-from tuneloop_core.registry.transitions import TERMINAL, JobStatus, check_transition
+from services.gateway.registry.transitions import TERMINAL, JobStatus, check_transition
+from tuneloop_core.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+)
+from tuneloop_core.ids import new_id
 
 API_KEY_PREFIX = "tl-"
 

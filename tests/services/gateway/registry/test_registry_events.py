@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuneloop_core.registry.models import JobEventRow
-from tuneloop_core.registry.store import Registry
+from services.gateway.registry.models import JobEventRow
+from services.gateway.registry.store import Registry
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.gateway.registry.models import Base
 from tuneloop_core.errors import ServiceUnavailableError
-from tuneloop_core.registry.models import Base
 
 
 def normalise_url(url: str) -> str:

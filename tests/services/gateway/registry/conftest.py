@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from services.gateway.registry.db import Database, normalise_url
+from services.gateway.registry.store import Registry
 from tests.conftest import postgres_url
-from tuneloop_core.registry.db import Database, normalise_url
-from tuneloop_core.registry.store import Registry
 
 
 @pytest.fixture

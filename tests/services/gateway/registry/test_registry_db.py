@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from services.gateway.registry.db import Database, normalise_url
+from services.gateway.registry.models import File, Tenant
+from services.gateway.registry.store import Registry
 from tests.conftest import free_port
 from tuneloop_core.errors import ServiceUnavailableError
-from tuneloop_core.registry.db import Database, normalise_url
-from tuneloop_core.registry.models import File, Tenant
-from tuneloop_core.registry.store import Registry
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.gateway.registry.records import from_record, record, spec_view
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.errors import InternalError
-from tuneloop_core.registry.records import from_record, record, spec_view
 
 SPEC = trainer_pb2.FineTuneJobSpec(
     base_model="smollm2-135m",

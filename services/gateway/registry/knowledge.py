@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from services.gateway.registry.db import Database
+from services.gateway.registry.models import Job, KnowledgeBase
+from services.gateway.registry.store import Registry
+from services.gateway.registry.transitions import TERMINAL, JobStatus
 from tuneloop_core.errors import ConflictError, InvalidRequestError, NotFoundError
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.models import Job, KnowledgeBase
-from tuneloop_core.registry.store import Registry
-from tuneloop_core.registry.transitions import TERMINAL, JobStatus
 
 INGEST_KIND = "kb_ingest"  # the job kind (and JobKind token) that fills a knowledge base
 

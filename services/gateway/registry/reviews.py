@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.models import DatagenPairReview, now_s
+from services.gateway.registry.db import Database
+from services.gateway.registry.models import DatagenPairReview, now_s
 
 _FIELDS = ("question", "answer", "confirmed", "dropped")
 

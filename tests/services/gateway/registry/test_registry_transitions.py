@@ -7,10 +7,8 @@ import itertools
 
 import pytest
 
-from tuneloop.common.v1 import common_pb2
-from tuneloop_core.errors import ConflictError, NotFoundError
-from tuneloop_core.registry.store import Registry
-from tuneloop_core.registry.transitions import (
+from services.gateway.registry.store import Registry
+from services.gateway.registry.transitions import (
     ALLOWED,
     TERMINAL,
     JobStatus,
@@ -18,6 +16,8 @@ from tuneloop_core.registry.transitions import (
     status_from_pb,
     status_to_pb,
 )
+from tuneloop.common.v1 import common_pb2
+from tuneloop_core.errors import ConflictError, NotFoundError
 
 PAIRS = list(itertools.product(JobStatus, JobStatus))
 

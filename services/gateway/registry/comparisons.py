@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from tuneloop_core.registry.db import Database
-from tuneloop_core.registry.models import ComparisonVote
+from services.gateway.registry.db import Database
+from services.gateway.registry.models import ComparisonVote
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from services.gateway.registry.knowledge import INGEST_KIND, KnowledgeBases
+from services.gateway.registry.models import KnowledgeBase
+from services.gateway.registry.store import Registry
+from services.gateway.registry.transitions import JobStatus
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
-from tuneloop_core.registry.knowledge import INGEST_KIND, KnowledgeBases
-from tuneloop_core.registry.models import KnowledgeBase
-from tuneloop_core.registry.store import Registry
-from tuneloop_core.registry.transitions import JobStatus
 
 
 def make_kb(tenant_id: str, kb_id: str, created_at: int) -> KnowledgeBase:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import text
 
+from services.gateway.registry.store import API_KEY_PREFIX, Registry
 from tuneloop_core.errors import AuthenticationError, NotFoundError
-from tuneloop_core.registry.store import API_KEY_PREFIX, Registry
 
 
 def test_ensure_tenant_is_idempotent(registry: Registry) -> None:
