@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuneloop_cli.api import FINISHED, Api, ApiError
 
-SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "gongwen"
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "gongwen"
 
 
 @dataclass(frozen=True)
