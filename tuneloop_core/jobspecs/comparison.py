@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.jobspecs import sampling
 
 MIN_MODELS, MAX_MODELS = 2, 8  # columns side by side
-# Greedy by default, so the same comparison gives the same answers and what differs
-# between columns is the model, not the dice.
-DEFAULT_MAX_TOKENS, MAX_TOKENS = 256, 4096
-DEFAULT_TEMPERATURE, MAX_TEMPERATURE = 0.0, 2
-DEFAULT_TOP_P = 1.0  # in (0, 1]
+DEFAULT_MAX_TOKENS = 256
+# Greedy by default (sampling.DEFAULT_TEMPERATURE), so the same comparison gives the same
+# answers and what differs between columns is the model, not the dice.
 MAX_SYSTEM_CHARS = 8000
 
 
@@ -25,9 +24,4 @@ def check(spec: evaluator_pb2.ComparisonJobSpec) -> None:
         )
     if not spec.questions:
         raise InvalidRequestError("the comparison has no questions", param="questions")
-    if not 1 <= spec.max_tokens <= MAX_TOKENS:
-        raise InvalidRequestError(f"max_tokens must be 1–{MAX_TOKENS}", param="max_tokens")
-    if not 0 <= spec.temperature <= MAX_TEMPERATURE:
-        raise InvalidRequestError(f"temperature must be 0–{MAX_TEMPERATURE:g}", param="temperature")
-    if not 0 < spec.top_p <= 1:
-        raise InvalidRequestError("top_p must be in (0, 1]", param="top_p")
+    sampling.check(spec.max_tokens, spec.temperature, spec.top_p)

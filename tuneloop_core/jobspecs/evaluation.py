@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.jobspecs import sampling
 
 MAX_MODELS = 32  # rows of the matrix named in a request (a fine-tuning job adds its own)
-# Greedy by default: a re-run gives the same numbers, and checkpoints differ only by their
-# weights. 192 tokens fits a 公文 answer of a few sentences.
-DEFAULT_MAX_TOKENS, MAX_TOKENS = 192, 4096
-DEFAULT_TEMPERATURE, MAX_TEMPERATURE = 0.0, 2
-DEFAULT_TOP_P = 1.0  # in (0, 1]
+# Greedy by default (sampling.DEFAULT_TEMPERATURE): a re-run gives the same numbers, and
+# checkpoints differ only by their weights. 192 tokens fits a 公文 answer of a few sentences.
+DEFAULT_MAX_TOKENS = 192
 DEFAULT_HEADLINE_METRIC = "rouge-l"  # the metric that picks the best model
 LANGUAGES = ("auto", "zh", "en")
 
@@ -24,12 +23,7 @@ def check(spec: evaluator_pb2.EvaluationJobSpec) -> None:
         raise InvalidRequestError("the evaluation names no models", param="models")
     if not spec.dataset_path:
         raise InvalidRequestError("the evaluation names no dataset", param="dataset_file")
-    if not 1 <= spec.max_tokens <= MAX_TOKENS:
-        raise InvalidRequestError(f"max_tokens must be 1–{MAX_TOKENS}", param="max_tokens")
-    if not 0 <= spec.temperature <= MAX_TEMPERATURE:
-        raise InvalidRequestError(f"temperature must be 0–{MAX_TEMPERATURE}", param="temperature")
-    if not 0 < spec.top_p <= 1:
-        raise InvalidRequestError("top_p must be in (0, 1]", param="top_p")
+    sampling.check(spec.max_tokens, spec.temperature, spec.top_p)
     if spec.max_examples < 0:
         raise InvalidRequestError("max_examples must be at least 1", param="max_examples")
     if spec.language not in LANGUAGES:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.jobs.protocol import JobObject
 from tuneloop_core.jobspecs import comparison as bounds
+from tuneloop_core.jobspecs import sampling
 
 
 class CreateComparisonRequest(BaseModel):
@@ -20,9 +21,9 @@ class CreateComparisonRequest(BaseModel):
     models: list[str] = Field(min_length=bounds.MIN_MODELS, max_length=bounds.MAX_MODELS)
     questions: list[str] | None = None
     questions_file: str | None = None
-    max_tokens: int = Field(bounds.DEFAULT_MAX_TOKENS, ge=1, le=bounds.MAX_TOKENS)
-    temperature: float = Field(bounds.DEFAULT_TEMPERATURE, ge=0, le=bounds.MAX_TEMPERATURE)
-    top_p: float = Field(bounds.DEFAULT_TOP_P, gt=0, le=1)
+    max_tokens: int = Field(bounds.DEFAULT_MAX_TOKENS, ge=1, le=sampling.MAX_TOKENS)
+    temperature: float = Field(sampling.DEFAULT_TEMPERATURE, ge=0, le=sampling.MAX_TEMPERATURE)
+    top_p: float = Field(sampling.DEFAULT_TOP_P, gt=0, le=1)
     system: str | None = Field(None, max_length=bounds.MAX_SYSTEM_CHARS)
 
 

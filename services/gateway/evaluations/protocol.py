@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneloop_core.jobspecs import evaluation as bounds
+from tuneloop_core.jobspecs import sampling
 
 
 class CreateEvaluationRequest(BaseModel):
@@ -23,9 +24,9 @@ class CreateEvaluationRequest(BaseModel):
     dataset_file: str | None = None
     predictions_file: str | None = None
     metrics: list[str] | None = None  # None: BLEU-4, ROUGE-1/2/L, sacreBLEU, exact match, F1
-    max_tokens: int = Field(bounds.DEFAULT_MAX_TOKENS, ge=1, le=bounds.MAX_TOKENS)
-    temperature: float = Field(bounds.DEFAULT_TEMPERATURE, ge=0, le=bounds.MAX_TEMPERATURE)
-    top_p: float = Field(bounds.DEFAULT_TOP_P, gt=0, le=1)
+    max_tokens: int = Field(bounds.DEFAULT_MAX_TOKENS, ge=1, le=sampling.MAX_TOKENS)
+    temperature: float = Field(sampling.DEFAULT_TEMPERATURE, ge=0, le=sampling.MAX_TEMPERATURE)
+    top_p: float = Field(sampling.DEFAULT_TOP_P, gt=0, le=1)
     max_examples: int | None = Field(None, ge=1)
     judge_model: str | None = None
     judge_pairwise: bool = True  # also ask the judge which of base and best is better
