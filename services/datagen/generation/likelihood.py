@@ -12,22 +12,20 @@ same document. Each candidate answer `c` gets the pointwise mutual information
 
     score = 5 · softmax(PMI)[own answer]      (0–5, the judge's scale)
 
-against the CANDIDATES − 1 other answers of its document that read most like its own
-(others when it has too few). Near answers make the test hard on purpose: a generic
-question such as 請問主旨是什麼？ sits as well with every sentence about 主旨, so it picks
-none of them and is dropped, while the question that tells its answer apart from its
-neighbours passes. Chance is 5 / CANDIDATES = 1; the default gate `min_score` 3 keeps a
-pair whose question picks its own answer with probability ≥ 0.6. Likelihoods come from
-any OpenAI-compatible `/v1/completions` that scores text (`echo` with `logprobs` and
-`max_tokens` 0), as the gateway, vLLM and lm-evaluation-harness's `local-completions` do.
+against up to CANDIDATES − 1 other answers of its document (others when it has too few).
+Chance is 5 / CANDIDATES = 1; the default gate `min_score` 3 keeps a pair whose question
+picks its own answer with probability ≥ 0.6. Likelihoods come from any OpenAI-compatible
+`/v1/completions` that scores text (`echo` with `logprobs` and `max_tokens` 0), as the
+gateway, vLLM and lm-evaluation-harness's `local-completions` do.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Awaitable, Callable, Sequence
 
-from services.datagen.generation.quality import Pair, similarity
+from services.datagen.generation.quality import Pair
 from services.datagen.generation.spec import Language
 
 CANDIDATES = 5  # the own answer and up to four others
@@ -55,16 +53,17 @@ class LikelihoodScorer:
         loglikelihoods: LogLikelihoods,
         language: Language,
         answers_by_document: dict[str, list[str]],
+        seed: int,
     ):
         self._loglikelihoods = loglikelihoods
         self._language = language
         self._answers = answers_by_document
+        self._seed = seed
         self._neutral: dict[str, float] = {}  # answer → log P(answer | neutral question)
 
     def candidates(self, pair: Pair) -> list[str]:
-        """The pair's own answer first, then the other answers of its document that read
-        most like it, topped up with the nearest of the rest of the run; ties keep the
-        run's order, so the same pair always gets the same ones."""
+        """The pair's own answer first, then others from its document, topped up from the
+        rest of the run; the same pair always gets the same ones."""
         same = [a for a in self._answers.get(pair.document, []) if a != pair.answer]
         rest = [
             a
@@ -73,8 +72,9 @@ class LikelihoodScorer:
             for a in answers
             if a != pair.answer
         ]
-        others = _nearest(pair.answer, same, CANDIDATES - 1)
-        others += _nearest(pair.answer, rest, CANDIDATES - 1 - len(others))
+        rng = random.Random(f"{self._seed}:{pair.id}")
+        others = rng.sample(same, min(len(same), CANDIDATES - 1))
+        others += rng.sample(rest, min(len(rest), CANDIDATES - 1 - len(others)))
         return [pair.answer, *others]
 
     async def _neutral_loglikelihoods(self, answers: Sequence[str]) -> list[float]:
@@ -98,9 +98,3 @@ class LikelihoodScorer:
         weights = [math.exp(v - top) for v in pmi]
         p_own = weights[0] / sum(weights)
         return 5.0 * p_own, REASON[self._language].format(p=p_own, n=len(candidates))
-
-
-def _nearest(answer: str, pool: Sequence[str], n: int) -> list[str]:
-    """The n answers of `pool` most like `answer` (stable: ties keep the pool's order)."""
-    ranked = sorted(range(len(pool)), key=lambda i: -similarity(answer, pool[i]))
-    return [pool[i] for i in ranked[: max(n, 0)]]

@@ -251,6 +251,7 @@ class Pipeline:
                 self.teacher.loglikelihoods,
                 spec.language,
                 {document: list(dict.fromkeys(a)) for document, a in answers.items()},
+                spec.seed,
             )
 
         async def judge(_: int, pair: Pair) -> Pair | None:
@@ -262,10 +263,8 @@ class Pipeline:
             return None
 
         judged = await _bounded(unique, spec.concurrency, judge, self.progress, "judge")
-        scored = [p for p in judged if p is not None]
-        result.dropped["low_score"] += len(unique) - len(scored)
-        kept, ambiguous = quality.one_answer_per_question(scored)
-        result.dropped["ambiguous_question"] += ambiguous
+        kept = [p for p in judged if p is not None]
+        result.dropped["low_score"] += len(unique) - len(kept)
         result.refined = sum(p.refined for p in kept)
         result.train, result.evaluation, result.leakage_moved = quality.split(
             kept, spec.eval_fraction, spec.dedupe_threshold, spec.seed

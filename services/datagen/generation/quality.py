@@ -65,14 +65,6 @@ def support(answer: str, chunk: str) -> float:
     return len(units & _units(chunk, chinese)) / len(units) if units else 0.0
 
 
-def similarity(a: str, b: str) -> float:
-    """Dice overlap of two texts' bigrams (Chinese) or words (0–1): how alike they read."""
-    chinese = cjk_share(a + b) >= 0.3
-    units_a, units_b = _units(a, chinese), _units(b, chinese)
-    total = len(units_a) + len(units_b)
-    return 2 * len(units_a & units_b) / total if total else 0.0
-
-
 def rule_problem(question: str, answer: str, chunk: str, language: Language) -> str | None:
     """Why a pair breaks a rule ("empty", "too_short", "language_mismatch",
     "unsupported_by_chunk"), or None."""
@@ -108,19 +100,6 @@ def drop_near_duplicates(pairs: Sequence[Pair], threshold: float) -> tuple[list[
         index.insert(pair.id, digest)
         kept.append(pair)
     return kept, len(pairs) - len(kept)
-
-
-def one_answer_per_question(pairs: Sequence[Pair]) -> tuple[list[Pair], int]:
-    """A question asked of several answers teaches the model to answer it with any of
-    them: keep the best-scored pair of each question (the first of equals), in order, and
-    count the others."""
-    best: dict[str, Pair] = {}
-    for pair in pairs:
-        key = "".join(ch for ch in pair.question.lower() if ch.isalnum())
-        if key not in best or (pair.score or 0.0) > (best[key].score or 0.0):
-            best[key] = pair
-    kept = {id(p) for p in best.values()}
-    return [p for p in pairs if id(p) in kept], len(pairs) - len(kept)
 
 
 def split(

@@ -75,25 +75,3 @@ def test_score_histogram_counts_unscored_pairs() -> None:
         "5": 1,
         "unscored": 1,
     }
-
-
-def test_a_question_asked_of_several_answers_keeps_its_best_scored_pair() -> None:
-    pairs = [
-        pair(1, "請問主旨是什麼？", "主旨不分項，文字緊接在主旨之後書寫。"),
-        pair(2, "請問主旨是什麼？", "主旨是全文精要，簡要寫出行文目的與期望。"),
-        pair(3, "主旨應如何書寫？", "主旨不分項，文字緊接在主旨之後書寫。"),
-        pair(4, "請問 主旨是什麼?", "期望語通常放在主旨的最後。"),  # the same question
-    ]
-    for p, score in zip(pairs, (3.5, 4.8, 4.0, 4.8), strict=True):
-        p.score = score
-    kept, dropped = quality.one_answer_per_question(pairs)
-    assert [p.id for p in kept] == ["pair-002", "pair-003"]  # in order; the first of equals
-    assert dropped == 2
-
-
-def test_similarity_reads_bigrams_in_chinese_and_words_in_english() -> None:
-    assert quality.similarity("主旨是全文精要", "主旨是全文精要") == 1.0
-    assert quality.similarity("主旨是全文精要", "辦法列舉具體要求") == 0.0
-    near = quality.similarity("主旨是全文精要。", "主旨不分項。")
-    assert 0 < near < quality.similarity("主旨是全文精要。", "主旨是全文的精要。")
-    assert quality.similarity("Capture a trace", "capture the TRACE") == pytest.approx(2 * 2 / 6)

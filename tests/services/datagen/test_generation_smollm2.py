@@ -81,7 +81,7 @@ async def test_likelihood_scores_tell_a_fitting_question_from_another(stack: Api
         by_document.setdefault(fact["doc"], []).append(fact["answer"])
     spec = DatagenSpec.model_validate({"file_ids": ["file-1"], "teacher": {"model": SMOL}})
     teacher = TeacherClient(spec.teacher, f"{stack.url}/v1", stack.key("tenant-a"))
-    scorer = LikelihoodScorer(teacher.loglikelihoods, "zh-TW", by_document)
+    scorer = LikelihoodScorer(teacher.loglikelihoods, "zh-TW", by_document, seed=0)
 
     def pair(number: int, question: str, fact: dict[str, str]) -> quality.Pair:
         return quality.Pair(f"p{number}", question, fact["answer"], fact["doc"], None, [], 0)
