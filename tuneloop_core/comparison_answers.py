@@ -18,11 +18,6 @@ from tuneloop_core.errors import InternalError
 FORMAT_VERSION = 1
 
 
-def answers_relpath(comparison_id: str) -> str:
-    """Where a comparison's answers live, relative to the artifact store."""
-    return layout.comparison_answers(comparison_id)
-
-
 @dataclass(frozen=True)
 class ComparisonAnswers:
     """`answers[q][m]` is model `models[m]`'s answer to `questions[q]`."""
@@ -53,7 +48,7 @@ class ComparisonAnswers:
 
 def write_answers(store: ArtifactStore, comparison_id: str, answers: ComparisonAnswers) -> str:
     """Store the answers atomically; returns their path relative to the store."""
-    relpath = answers_relpath(comparison_id)
+    relpath = layout.comparison_answers(comparison_id)
     body = json.dumps(answers.to_json(), ensure_ascii=False, indent=1).encode()
     store.write(relpath, io.BytesIO(body))
     return relpath

@@ -9,9 +9,9 @@ from tuneloop_core.errors import InvalidRequestError
 from tuneloop_core.jobspecs import sampling
 
 MIN_MODELS, MAX_MODELS = 2, 8  # columns side by side
-DEFAULT_MAX_TOKENS = 256
 # Greedy by default (sampling.DEFAULT_TEMPERATURE), so the same comparison gives the same
 # answers and what differs between columns is the model, not the dice.
+DEFAULT_MAX_TOKENS = 256
 MAX_SYSTEM_CHARS = 8000
 
 

@@ -4,13 +4,13 @@ on them, and the datagen service checks the spec it takes from the queue with th
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import get_args
 
 from tuneloop.datagen.v1 import datagen_pb2
 from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.jobspecs.datagen import ChunkUnit
 
-ChunkUnit = Literal["chars", "tokens"]
-CHUNK_UNITS = ("chars", "tokens")
+CHUNK_UNITS: tuple[str, ...] = get_args(ChunkUnit)
 MAX_FILES = 1000  # documents per request
 # Chunks are what a RAG answer quotes: a few paragraphs, in characters or tokens.
 CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE = 600, 50, 8000

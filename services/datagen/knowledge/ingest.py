@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from nats.js import JetStreamContext
 
@@ -27,6 +27,7 @@ from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.bus.jobrun import JobRun, JobWorker
 from tuneloop_core.errors import TuneloopError
 from tuneloop_core.jobspecs import kb_ingest
+from tuneloop_core.jobspecs.datagen import ChunkUnit
 
 log = logging.getLogger(__name__)
 KIND = common_pb2.JOB_KIND_KB_INGEST
@@ -53,7 +54,7 @@ def from_pb(spec: datagen_pb2.KbIngestJobSpec) -> IngestSpec:
         chunking=ChunkingOptions(
             size=chunking.size,
             overlap=chunking.overlap,
-            unit="tokens" if chunking.unit == "tokens" else "chars",
+            unit=cast(ChunkUnit, chunking.unit),  # checked above
         ),
     )
 

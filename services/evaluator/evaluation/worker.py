@@ -35,14 +35,6 @@ KIND = common_pb2.JOB_KIND_EVALUATION
 SUMMARY_KEYS = ("model", "label", "epoch", "is_base", "metrics", "judge_mean")
 
 
-def results_relpath(evaluation_id: str) -> str:
-    return layout.evaluation_results(evaluation_id)
-
-
-def report_relpath(evaluation_id: str) -> str:
-    return layout.evaluation_report(evaluation_id)
-
-
 class EvaluationWorker(AnsweringWorker):
     kind = KIND
     title = "evaluation"
@@ -126,7 +118,10 @@ class EvaluationWorker(AnsweringWorker):
             **results,
         }
         body = json.dumps(results, ensure_ascii=False, indent=1).encode()
-        self.store.write(results_relpath(job_id), io.BytesIO(body))
+        self.store.write(layout.evaluation_results(job_id), io.BytesIO(body))
         html = render_report(results, spec.models)
-        self.store.write(report_relpath(job_id), io.BytesIO(html.encode()))
-        return {"results_file": results_relpath(job_id), "report_file": report_relpath(job_id)}
+        self.store.write(layout.evaluation_report(job_id), io.BytesIO(html.encode()))
+        return {
+            "results_file": layout.evaluation_results(job_id),
+            "report_file": layout.evaluation_report(job_id),
+        }

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tuneloop_core.errors import InvalidRequestError
 from tuneloop_core.jobspecs import kb_ingest as bounds
+from tuneloop_core.jobspecs.datagen import ChunkUnit
 
 TopK = Field(None, ge=1, le=100)
 Threshold = Field(None, ge=0, le=1)
@@ -47,7 +48,7 @@ class ChunkingOptions(BaseModel):
 
     size: int = Field(bounds.CHUNK_SIZE, ge=bounds.MIN_CHUNK_SIZE, le=bounds.MAX_CHUNK_SIZE)
     overlap: int = Field(bounds.CHUNK_OVERLAP, ge=0, le=bounds.MAX_CHUNK_OVERLAP)
-    unit: bounds.ChunkUnit = "chars"
+    unit: ChunkUnit = "chars"
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingOptions:

@@ -18,8 +18,8 @@ from services.gateway.registry.transitions import JobStatus
 from support.stack import TINY, ApiStack, api_stack
 from tuneloop.common.v1 import common_pb2
 from tuneloop.evaluator.v1 import evaluator_pb2
+from tuneloop_core import layout
 from tuneloop_core.bus.publish import publish_job
-from tuneloop_core.comparison_answers import answers_relpath
 from tuneloop_core.errors import InvalidRequestError
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
@@ -88,7 +88,7 @@ async def test_a_model_that_cannot_answer_fails_the_job(stack: ApiStack) -> None
     job = await wait_for(stack, "cmpjob-gone", {"failed", "succeeded"})
     assert job.status == JobStatus.FAILED
     assert job.error is not None and "gone" in job.error["message"]
-    assert not (stack.common.data_dir / "artifacts" / answers_relpath(job.id)).exists()
+    assert not (stack.common.data_dir / "artifacts" / layout.comparison_answers(job.id)).exists()
 
 
 @in_module_loop
@@ -107,4 +107,6 @@ async def test_a_cancel_stops_the_job_between_batches(stack: ApiStack) -> None:
     assert stack.registry.get_job("cmpjob-cancel").status == JobStatus.CANCELLED
     done = [int(e.data["done"]) for e in events if e.type == "progress" and e.data]
     assert max(done, default=0) < len(questions)
-    assert not (stack.common.data_dir / "artifacts" / answers_relpath("cmpjob-cancel")).exists()
+    assert not (
+        stack.common.data_dir / "artifacts" / layout.comparison_answers("cmpjob-cancel")
+    ).exists()
