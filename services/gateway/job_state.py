@@ -16,7 +16,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.gateway.registry.models import JobEventRow
-from services.gateway.registry.records import record
+from services.gateway.registry.records import full_record, record
 from services.gateway.registry.store import Registry
 from services.gateway.registry.transitions import ALLOWED, JobStatus, status_from_pb
 from services.gateway.result_files import register_result_files
@@ -52,7 +52,8 @@ def apply_event(
         return False
     if event.WhichOneof("payload") == "status_changed":
         change = event.status_changed
-        result = record(change.result) if change.HasField("result") else None
+        kind_result = change.WhichOneof("result")
+        result = full_record(getattr(change, kind_result)) if kind_result else None
         target = status_from_pb(change.status)
         allowed = target in ALLOWED[JobStatus(job.status)]
         if result and "files" in result and artifacts is not None and allowed:

@@ -11,6 +11,7 @@ the job and the next worker resumes from the last saved state.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -50,19 +51,16 @@ class FineTuneWorker(JobWorker):
         output = self.data_dir / layout.in_data_dir(layout.fine_tune_dir(request.job_id))
         prepared = await asyncio.to_thread(from_pb, request, self.data_dir, output)
         spec, hp = prepared.spec, prepared.hyperparameters
-        chosen = {
-            "n_epochs": hp.n_epochs,
-            "batch_size": hp.batch_size,
-            "learning_rate_multiplier": hp.learning_rate_multiplier,
-        }
+        values = {k: v for k, v in dataclasses.asdict(hp).items() if k != "explanation"}
+        chosen = trainer_pb2.Hyperparameters(**values)
         if status != common_pb2.JOB_STATUS_RUNNING:
             await events.status(
                 common_pb2.JOB_STATUS_RUNNING,
                 f"Training {spec.base_model} on {len(prepared.train)} examples; "
                 f"{prepared.split_note}.",
-                result={"hyperparameters": chosen},
+                result=trainer_pb2.FineTuneResult(hyperparameters=chosen),
             )
-            await events.publish(hp.explanation, note=note({"hyperparameters": chosen}))
+            await events.publish(hp.explanation, note=note({"hyperparameters": values}))
         await self._train(run, request, prepared)
 
     async def _train(
@@ -120,33 +118,45 @@ class FineTuneWorker(JobWorker):
         await events.status(
             common_pb2.JOB_STATUS_SUCCEEDED,
             verdict.message,
-            result={
-                "fine_tuned_model": final_name,
-                "trained_tokens": recipe.progress.trained_tokens,
-                "hyperparameters": {
-                    "n_epochs": recipe.settings.n_epochs,
-                    "batch_size": recipe.settings.batch_size,
-                    "learning_rate_multiplier": recipe.settings.learning_rate
+            result=trainer_pb2.FineTuneResult(
+                fine_tuned_model=final_name,
+                trained_tokens=recipe.progress.trained_tokens,
+                hyperparameters=trainer_pb2.Hyperparameters(
+                    n_epochs=recipe.settings.n_epochs,
+                    batch_size=recipe.settings.batch_size,
+                    learning_rate_multiplier=recipe.settings.learning_rate
                     / recipe.settings.recipe.optim.learning_rate,
-                },
-                "verdict": {
-                    "kind": verdict.kind,
-                    "best_epoch": verdict.best_epoch,
-                    "best_checkpoint": model_name(spec, job_id, verdict.best_epoch)
+                ),
+                verdict=trainer_pb2.FineTuneVerdict(
+                    kind=verdict.kind,
+                    best_epoch=verdict.best_epoch,
+                    best_checkpoint=model_name(spec, job_id, verdict.best_epoch)
                     if verdict.best_epoch
                     else final_name,
-                    "message": verdict.message,
-                },
-                "epochs": recipe.progress.history,
-                "files": [
-                    {
-                        "path": str(csv_path.relative_to(self.data_dir)),
-                        "filename": layout.STEP_METRICS,
-                        "purpose": "fine-tune-results",
-                    }
+                    message=verdict.message,
+                ),
+                epochs=[_epoch_summary(h) for h in recipe.progress.history],
+                files=[
+                    common_pb2.ResultFile(
+                        path=str(csv_path.relative_to(self.data_dir)),
+                        filename=layout.STEP_METRICS,
+                        purpose="fine-tune-results",
+                    )
                 ],
-            },
+            ),
         )
+
+
+def _epoch_summary(history: dict[str, float]) -> trainer_pb2.EpochSummary:
+    """One entry of the run's per-epoch history (train loss, and validation metrics when
+    there is validation data)."""
+    return trainer_pb2.EpochSummary(
+        epoch=int(history["epoch"]),
+        train_loss=history.get("train_loss"),
+        valid_loss=history.get("valid_loss"),
+        valid_perplexity=history.get("valid_perplexity"),
+        valid_token_accuracy=history.get("valid_token_accuracy"),
+    )
 
 
 def _run(recipe: SftRecipe) -> str:

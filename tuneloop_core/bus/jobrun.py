@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from google.protobuf.message import Message
 from nats.js import JetStreamContext
 
 from tuneloop.common.v1 import common_pb2
@@ -124,7 +125,7 @@ class JobRun:
         if self._stopped:
             raise JobCancelled(self.job_id)
 
-    async def running(self, message: str, result: dict[str, Any] | None = None) -> None:
+    async def running(self, message: str, result: Message | None = None) -> None:
         await self.events.status(common_pb2.JOB_STATUS_RUNNING, message, result=result)
 
     async def progress(self, stage: str, done: int, total: int, message: str = "") -> None:
@@ -136,7 +137,8 @@ class JobRun:
     async def note(self, message: str, level: str = "info", **data: Any) -> None:
         await self.events.publish(message, level=level, note=note(data))
 
-    async def succeed(self, message: str, result: dict[str, Any]) -> None:
+    async def succeed(self, message: str, result: Message) -> None:
+        """End the job `succeeded` with the kind's typed *Result."""
         await self.events.status(common_pb2.JOB_STATUS_SUCCEEDED, message, result=result)
 
     async def fail(self, exc: TuneloopError) -> None:

@@ -32,14 +32,35 @@ TRANSIENT = (
     nats.js.errors.NoStreamResponseError,
 )
 EVENT_PUBLISH_PATIENCE_S = 120.0
-# JobRequested's `spec` oneof: full message name of each typed *JobSpec → its field.
-# A typed spec's type → (its JobRequested field, the job kind it belongs to). The proto's
-# rule, field number = 10 + the JobKind number, says which kind a spec is for.
-SPEC_FIELDS = {
-    field.message_type.full_name: (field.name, field.number - 10)
-    for field in events_pb2.JobRequested.DESCRIPTOR.oneofs_by_name["spec"].fields
-    if field.message_type is not None  # every one is a message; this tells mypy
-}
+
+
+def _typed_fields(message: type[Message], oneof: str) -> dict[str, tuple[str, int]]:
+    """A oneof of per-kind messages: full message name → (its field, the job kind it
+    belongs to). The protos' rule, field number = 10 + the JobKind number, says the kind."""
+    return {
+        field.message_type.full_name: (field.name, field.number - 10)
+        for field in message.DESCRIPTOR.oneofs_by_name[oneof].fields
+        if field.message_type is not None  # every one is a message; this tells mypy
+    }
+
+
+# JobRequested's `spec`: each kind's typed *JobSpec; StatusChanged's `result`: its *Result.
+SPEC_FIELDS = _typed_fields(events_pb2.JobRequested, "spec")
+RESULT_FIELDS = _typed_fields(events_pb2.StatusChanged, "result")
+
+
+def _set_typed(
+    target: Message, fields: dict[str, tuple[str, int]], value: Message, kind: int
+) -> None:
+    """Copy `value` into the oneof field of its type; a TypeError (a contract bug, not a bad
+    request) for a message that field doesn't take or that belongs to another kind."""
+    name = value.DESCRIPTOR.full_name
+    if name not in fields:
+        raise TypeError(f"{target.DESCRIPTOR.name} has no field of type {name}")
+    field, its_kind = fields[name]
+    if its_kind != kind:
+        raise TypeError(f"a {name} does not belong to job kind {kind}")
+    getattr(target, field).CopyFrom(value)
 
 
 def _now() -> Timestamp:
@@ -68,13 +89,7 @@ async def publish_job(
         attempt=attempt,
         requested_at=_now(),
     )
-    name = spec.DESCRIPTOR.full_name
-    if name not in SPEC_FIELDS:
-        raise TypeError(f"JobRequested has no spec field of type {name}")
-    field, spec_kind = SPEC_FIELDS[name]
-    if spec_kind != kind:
-        raise TypeError(f"a {name} is not the spec of job kind {kind}")
-    getattr(request, field).CopyFrom(spec)
+    _set_typed(request, SPEC_FIELDS, spec, kind)
     return await js.publish(
         subjects.job_requested(kind),
         request.SerializeToString(),
@@ -143,13 +158,14 @@ class EventPublisher:
         status: int,
         message: str,
         *,
-        result: dict[str, Any] | None = None,
+        result: Message | None = None,
         error: common_pb2.Error | None = None,
     ) -> events_pb2.JobEvent:
-        """Publish a status change (the registry applies it if the transition is allowed)."""
+        """Publish a status change (the registry applies it if the transition is allowed),
+        with the kind's typed *Result when there is one."""
         change = events_pb2.StatusChanged(status=status)  # type: ignore[arg-type]
         if result is not None:
-            change.result.update(result)
+            _set_typed(change, RESULT_FIELDS, result, self.kind)
         if error is not None:
             change.error.CopyFrom(error)
         level = "error" if status == common_pb2.JOB_STATUS_FAILED else "info"

@@ -18,6 +18,7 @@ from services.datagen.generation.pipeline import Pipeline
 from services.datagen.generation.spec import DatagenSpec, from_pb
 from services.datagen.generation.teacher import TeacherClient
 from tuneloop.common.v1 import common_pb2
+from tuneloop.datagen.v1 import datagen_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop_core import layout
@@ -67,16 +68,18 @@ class DatagenWorker(JobWorker):
         await run.succeed(
             f"Kept {counts['kept']} of {counts['generated']} generated pairs "
             f"({counts['train']} train, {counts['eval']} eval).",
-            result={
-                "counts": counts,
-                "score_histogram": quality.score_histogram([*result.train, *result.evaluation]),
-                "documents": documents,
-                "n_chunks": len(chunks),
-                "files": [
-                    {"path": str(relative / p.name), "filename": p.name, "purpose": purpose}
+            result=datagen_pb2.DatagenResult(
+                counts=datagen_pb2.DatagenCounts(**counts),
+                score_histogram=quality.score_histogram([*result.train, *result.evaluation]),
+                documents=documents,
+                n_chunks=len(chunks),
+                files=[
+                    common_pb2.ResultFile(
+                        path=str(relative / p.name), filename=p.name, purpose=purpose
+                    )
                     for p, purpose in zip(written, purposes, strict=True)
                 ],
-            },
+            ),
         )
 
     def _progress(self, run: JobRun) -> Any:
@@ -88,9 +91,9 @@ class DatagenWorker(JobWorker):
 
     async def _chunks(
         self, run: JobRun, tenant_id: str, spec: DatagenSpec
-    ) -> tuple[list[Chunk], list[dict[str, Any]]]:
+    ) -> tuple[list[Chunk], list[datagen_pb2.DocumentOutcome]]:
         chunks: list[Chunk] = []
-        documents: list[dict[str, Any]] = []
+        documents: list[datagen_pb2.DocumentOutcome] = []
         for done, file_id in enumerate(spec.file_ids, 1):
             await run.check_cancelled()
             try:
@@ -100,11 +103,15 @@ class DatagenWorker(JobWorker):
             except TuneloopError as exc:
                 if exc.retryable:  # the gateway is unreachable: not this document's fault
                     raise
-                documents.append({"file_id": file_id, "status": "failed", "error": exc.message})
+                documents.append(
+                    datagen_pb2.DocumentOutcome(file_id=file_id, status="failed", error=exc.message)
+                )
                 await run.note(f"{file_id}: {exc.message}", level="warning", file_id=file_id)
                 continue
             chunks.extend(found)
-            documents.append({"file_id": file_id, "document": name, "n_chunks": len(found)})
+            documents.append(
+                datagen_pb2.DocumentOutcome(file_id=file_id, document=name, n_chunks=len(found))
+            )
             await run.progress(
                 "documents", done, len(spec.file_ids), f"{name}: {len(found)} chunks"
             )

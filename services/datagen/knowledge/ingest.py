@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from nats.js import JetStreamContext
 
@@ -109,7 +109,7 @@ class IngestWorker(JobWorker):
         total = len(spec.file_ids)
         await run.running(f"Adding {total} document(s) to {spec.knowledge_base_id}.")
         model = spec.embedding_model
-        documents: list[dict[str, Any]] = []
+        documents: list[datagen_pb2.DocumentOutcome] = []
         for done, file_id in enumerate(spec.file_ids):
             await run.check_cancelled()
             try:
@@ -117,7 +117,9 @@ class IngestWorker(JobWorker):
             except TuneloopError as exc:
                 if exc.retryable:  # the gateway is unreachable: not this document's fault
                     raise
-                documents.append({"file_id": file_id, "status": "failed", "error": exc.message})
+                documents.append(
+                    datagen_pb2.DocumentOutcome(file_id=file_id, status="failed", error=exc.message)
+                )
                 await run.note(
                     f"{file_id}: {exc.message}", level="warning", file_id=file_id, code=exc.code
                 )
@@ -128,28 +130,25 @@ class IngestWorker(JobWorker):
                 model, tenant_id, spec.knowledge_base_id, file_id, chunks, vectors
             )
             documents.append(
-                {
-                    "file_id": file_id,
-                    "document": name,
-                    "status": "ingested",
-                    "n_chunks": len(chunks),
-                }
+                datagen_pb2.DocumentOutcome(
+                    file_id=file_id, document=name, status="ingested", n_chunks=len(chunks)
+                )
             )
             await run.progress("documents", done + 1, total, f"{name}: {len(chunks)} chunks")
         n_documents, n_chunks = await self.knowledge.store.totals(
             model or await self.knowledge.default_model(), tenant_id, spec.knowledge_base_id
         )
-        ingested = sum(d["status"] == "ingested" for d in documents)
+        ingested = sum(d.status == "ingested" for d in documents)
         await run.succeed(
             f"Added {ingested} of {total} document(s); {total - ingested} failed.",
-            result={
-                "knowledge_base_id": spec.knowledge_base_id,
-                "documents": documents,
-                "n_ingested": ingested,
-                "n_failed": total - ingested,
-                "n_chunks_added": sum(d.get("n_chunks", 0) for d in documents),
-                "totals": {"n_documents": n_documents, "n_chunks": n_chunks},
-            },
+            result=datagen_pb2.KbIngestResult(
+                knowledge_base_id=spec.knowledge_base_id,
+                documents=documents,
+                n_ingested=ingested,
+                n_failed=total - ingested,
+                n_chunks_added=sum(d.n_chunks for d in documents),
+                totals=datagen_pb2.KnowledgeBaseTotals(n_documents=n_documents, n_chunks=n_chunks),
+            ),
         )
 
     async def read(

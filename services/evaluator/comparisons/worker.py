@@ -13,6 +13,7 @@ import asyncio
 from services.evaluator.comparisons.spec import ComparisonSpec, from_pb
 from services.evaluator.generation import AnsweringWorker, GenerationSettings, generate_answers
 from tuneloop.common.v1 import common_pb2
+from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.bus.jobrun import JobRun
@@ -48,11 +49,9 @@ class ComparisonWorker(AnsweringWorker):
         )
         await run.succeed(
             f"Every model answered all {len(spec.questions)} questions; vote for the best.",
-            result={
-                "answers_file": relpath,
-                "models": spec.models,
-                "questions": len(spec.questions),
-            },
+            result=evaluator_pb2.ComparisonResult(
+                answers_file=relpath, models=spec.models, questions=len(spec.questions)
+            ),
         )
 
     async def _answer_all(

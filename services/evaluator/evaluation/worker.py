@@ -25,6 +25,7 @@ from services.evaluator.evaluation.training import read_curves
 from services.evaluator.evaluation.validators import check_names
 from services.evaluator.generation import AnsweringWorker
 from tuneloop.common.v1 import common_pb2
+from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop_core import layout
 from tuneloop_core.bus.jobrun import JobRun
@@ -82,14 +83,17 @@ class EvaluationWorker(AnsweringWorker):
         relpaths = await asyncio.to_thread(self._store, request.job_id, spec, results)
         await run.succeed(
             results["verdict"],
-            result={
-                "matrix": [{k: row[k] for k in SUMMARY_KEYS} for row in results["matrix"]],
-                "best_model": results["best_model"],
-                "verdict": results["verdict"],
-                "suggestions": results["suggestions"],
-                "notes": results["notes"],
+            result=evaluator_pb2.EvaluationResult(
+                matrix=[
+                    evaluator_pb2.MatrixRow(**{k: row[k] for k in SUMMARY_KEYS})
+                    for row in results["matrix"]
+                ],
+                best_model=results["best_model"],
+                verdict=results["verdict"],
+                suggestions=results["suggestions"],
+                notes=results["notes"],
                 **relpaths,
-            },
+            ),
         )
 
     def _store(self, job_id: str, spec: EvaluationSpec, results: dict[str, Any]) -> dict[str, str]:

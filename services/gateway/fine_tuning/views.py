@@ -11,7 +11,6 @@ from services.gateway.fine_tuning.protocol import (
     FineTuningJobEvent,
     HyperparametersOut,
 )
-from services.gateway.jobs.service import number as _number
 from services.gateway.registry.models import Job, JobEventRow
 
 
@@ -32,20 +31,20 @@ def job_view(job: Job) -> FineTuningJob:
         training_file=spec.get("training_file", ""),
         validation_file=spec.get("validation_file") or None,
         hyperparameters=HyperparametersOut(
-            n_epochs=_number(chosen.get("n_epochs", asked.get("n_epochs", "auto"))),
-            batch_size=_number(chosen.get("batch_size", asked.get("batch_size", "auto"))),
+            n_epochs=chosen.get("n_epochs", asked.get("n_epochs", "auto")),
+            batch_size=chosen.get("batch_size", asked.get("batch_size", "auto")),
             learning_rate_multiplier=chosen.get(
                 "learning_rate_multiplier", asked.get("learning_rate_multiplier", "auto")
             ),
         ),
         result_files=list(result.get("result_files", [])),
-        trained_tokens=_number(result["trained_tokens"]) if "trained_tokens" in result else None,
+        trained_tokens=result.get("trained_tokens"),
         error=ErrorOut(
             code=error.get("code"), message=error.get("message", ""), param=error.get("param")
         )
         if error
         else None,
-        seed=int(_number(spec.get("seed", 0))),
+        seed=int(spec.get("seed", 0)),
         user_provided_suffix=spec.get("suffix") or None,
         method={"type": "supervised", "supervised": spec.get("method", {})},
         verdict=result.get("verdict"),
@@ -55,7 +54,7 @@ def job_view(job: Job) -> FineTuningJob:
 def event_view(row: JobEventRow) -> FineTuningJobEvent:
     data = row.data or {}
     if row.type == "metrics":
-        flat = {"step": _number(data.get("step", 0)), "epoch": data.get("epoch", 0.0)}
+        flat = {"step": data.get("step", 0), "epoch": data.get("epoch", 0.0)}
         flat.update(data.get("values", {}))
         return FineTuningJobEvent(
             id=f"ftevent-{row.job_id}-{row.seq}",
@@ -71,7 +70,7 @@ def event_view(row: JobEventRow) -> FineTuningJobEvent:
         created_at=row.created_at,
         level=row.level,
         message=row.message,
-        data={k: _number(v) for k, v in payload.items()} or None,
+        data=dict(payload) or None,
     )
 
 
@@ -82,7 +81,7 @@ def checkpoint_view(row: JobEventRow) -> FineTuningJobCheckpoint:
         created_at=row.created_at,
         fine_tuned_model_checkpoint=data.get("model_name", ""),
         fine_tuning_job_id=row.job_id,
-        step_number=int(_number(data.get("step", 0))),
+        step_number=int(data.get("step", 0)),
         metrics={k: float(v) for k, v in data.get("metrics", {}).items()},
         epoch=int(data.get("epoch", 0)) or None,
     )

@@ -118,18 +118,6 @@ async def events(
     return rows[:limit], len(rows) > limit
 
 
-def number(value: Any) -> Any:
-    """int64 fields of event payloads arrive as strings in protobuf JSON; show numbers as
-    numbers."""
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: number(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [number(v) for v in value]
-    return value
-
-
 SECRET_KEYS = frozenset({"api_key"})
 
 
@@ -152,7 +140,7 @@ def job_view(kind: JobKind, job: Job) -> JobObject:
         finished_at=job.finished_at,
         status=job.status,
         spec=redacted(spec_view(job.spec or {}, kind.spec_type)),
-        result=number(job.result) if job.result else None,
+        result=job.result or None,
         error=JobError(
             code=error.get("code"), message=error.get("message", ""), param=error.get("param")
         )
@@ -172,5 +160,5 @@ def event_view(row: JobEventRow) -> JobEventObject:
         level=row.level,
         type=row.type,
         message=row.message,
-        data=number(data) or None,
+        data=data or None,
     )

@@ -1,8 +1,8 @@
 """Protobuf messages in the registry's JSON columns, the one place they cross between
 protobuf and JSON: a job's typed spec (`jobs.spec`: a resume queues the very message the
 job was created with) and what job events carry (`job_events.data`, `jobs.result`,
-`jobs.error`). Protobuf's canonical JSON form with the .proto field names (unset fields
-left out, int64 as strings), so the API views read plain keys."""
+`jobs.error`). Protobuf's JSON form with the .proto field names and int64 fields as
+numbers, so the API views read plain keys and values."""
 
 from __future__ import annotations
 
@@ -18,8 +18,19 @@ SpecT = TypeVar("SpecT", bound=Message)
 
 
 def record(message: Message) -> dict[str, Any]:
-    """The row's JSON of a message: a typed spec, an event's payload, a result, an error."""
-    return MessageToDict(message, preserving_proto_field_name=True)
+    """The row's JSON of a message: a typed spec, an event's payload, an error. Unset
+    fields are left out; int64 fields are JSON numbers like every other number."""
+    view = MessageToDict(message, preserving_proto_field_name=True)
+    return _int64_as_numbers(cast(Descriptor, message.DESCRIPTOR), view)
+
+
+def full_record(message: Message) -> dict[str, Any]:
+    """A message with every field, empty ones included (an unset `optional` field stays
+    out), as a job's `result` and the API's `spec` show it: a count of 0 is shown as 0."""
+    view = MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return _int64_as_numbers(cast(Descriptor, message.DESCRIPTOR), view)
 
 
 def from_record(row: dict[str, Any], spec_type: type[SpecT]) -> SpecT:
@@ -33,14 +44,9 @@ def from_record(row: dict[str, Any], spec_type: type[SpecT]) -> SpecT:
 
 
 def spec_view(row: dict[str, Any], spec_type: type[Message]) -> dict[str, Any]:
-    """A job's spec as the API's `spec` object shows it: every field of the kind's message,
-    empty ones included (an unset `optional` field, which means "auto", stays out), and
-    int64 fields as JSON numbers like every other number."""
-    spec = from_record(row, spec_type)
-    view = MessageToDict(
-        spec, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
-    return _int64_as_numbers(cast(Descriptor, spec_type.DESCRIPTOR), view)
+    """A job's spec as the API's `spec` object shows it: every field of the kind's message
+    (an unset `optional` field, which means "auto", stays out)."""
+    return full_record(from_record(row, spec_type))
 
 
 INT64_TYPES = frozenset(
@@ -62,8 +68,16 @@ def _int64_as_numbers(descriptor: Descriptor, view: dict[str, Any]) -> dict[str,
         value = view[field.name]
         if field.type in INT64_TYPES:
             view[field.name] = [int(v) for v in value] if isinstance(value, list) else int(value)
-        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
-            items = value if isinstance(value, list) else [value]
-            for item in items:
-                _int64_as_numbers(field.message_type, item)
+        elif (inner := _plain_message(field)) is not None:
+            for item in value if isinstance(value, list) else [value]:
+                _int64_as_numbers(inner, item)
     return view
+
+
+def _plain_message(field: FieldDescriptor) -> Descriptor | None:
+    """The message type of a field holding one of our messages; None for scalars, maps
+    and well-known types (a Note's Struct), whose JSON has no int64 strings."""
+    kind = field.message_type
+    if kind is None or kind.GetOptions().map_entry or kind.full_name.startswith("google."):
+        return None
+    return kind

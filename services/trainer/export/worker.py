@@ -15,6 +15,7 @@ from services.trainer.export.spec import from_pb
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
+from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core import layout
 from tuneloop_core.bus.jobrun import JobRun, JobWorker
 
@@ -61,16 +62,20 @@ class ExportWorker(JobWorker):
             await run.progress(step, STEPS.index(step) + 1, len(STEPS), message)
 
         out = await run_export(spec, self.settings, self.data_dir / relative, progress)
-        result = dict(out.result)
-        result["files"] = [
-            {"path": str(relative / p.name), "filename": p.name, "purpose": "export"}
-            for p in (out.gguf, out.modelfile, out.report)
-        ]
-        drift = result.get("drift") or {}
+        result = trainer_pb2.ExportResult(
+            **out.result,
+            files=[
+                common_pb2.ResultFile(
+                    path=str(relative / p.name), filename=p.name, purpose="export"
+                )
+                for p in (out.gguf, out.modelfile, out.report)
+            ],
+        )
+        drift = out.result.get("drift") or {}
         level = "warning" if drift.get("flagged") else "info"
         await run.note(drift.get("advice") or "Drift report ready.", level=level, drift=drift)
         await run.succeed(
             f"Exported {spec.model} to {out.gguf.name}; import it with: "
-            f"{result['ollama_create_command']}",
+            f"{result.ollama_create_command}",
             result=result,
         )

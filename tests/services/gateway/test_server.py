@@ -20,6 +20,7 @@ from services.gateway.settings import GatewaySettings
 from support.inprocess import running
 from tuneloop.common.v1 import common_pb2
 from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.bus.publish import EventPublisher
 from tuneloop_core.errors import NotFoundError
 from tuneloop_core.grpc.client import call, open_channel
@@ -145,7 +146,8 @@ async def test_job_state_consumer_applies_events_once(stack: Stack, common: Comm
     await events.status(common_pb2.JOB_STATUS_RUNNING, "started")
     await wait_for_status(registry, "ftjob-ev", "running")
     await events.publish("epoch 1", metrics={"step": 10, "epoch": 1.0, "values": {"loss": 1.5}})
-    await events.status(common_pb2.JOB_STATUS_SUCCEEDED, "done", result={"best_epoch": 1})
+    result = trainer_pb2.FineTuneResult(fine_tuned_model="ft:m:acme::ftjob-ev", trained_tokens=7)
+    await events.status(common_pb2.JOB_STATUS_SUCCEEDED, "done", result=result)
     await wait_for_status(registry, "ftjob-ev", "succeeded")
     # A late, illegal transition is stored as an event but not obeyed.
     await events.status(common_pb2.JOB_STATUS_RUNNING, "late duplicate start")
@@ -164,8 +166,15 @@ async def test_job_state_consumer_applies_events_once(stack: Stack, common: Comm
         "status_changed",
         "status_changed",
     ]
-    assert rows[1].data == {"step": "10", "epoch": 1.0, "values": {"loss": 1.5}}
+    assert rows[1].data == {"step": 10, "epoch": 1.0, "values": {"loss": 1.5}}  # int64: a number
     job = registry.get_job("ftjob-ev")
     assert job.status == "succeeded"
-    assert job.result == {"best_epoch": 1.0}
+    # The typed result with every field (empty ones too), int64 as numbers; the files it
+    # lists are registered as file objects (none here).
+    assert job.result == {
+        "fine_tuned_model": "ft:m:acme::ftjob-ev",
+        "trained_tokens": 7,
+        "epochs": [],
+        "result_files": [],
+    }
     assert job.started_at is not None and job.finished_at is not None

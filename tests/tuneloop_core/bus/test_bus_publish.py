@@ -4,15 +4,21 @@ de-duplication, event sequence numbers and resuming them."""
 from __future__ import annotations
 
 import pytest
-from google.protobuf import json_format
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from tuneloop.common.v1 import common_pb2
+from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.bus import subjects
-from tuneloop_core.bus.publish import MSG_ID_HEADER, SPEC_FIELDS, EventPublisher, publish_job
+from tuneloop_core.bus.publish import (
+    MSG_ID_HEADER,
+    RESULT_FIELDS,
+    SPEC_FIELDS,
+    EventPublisher,
+    publish_job,
+)
 
 FINE_TUNE = common_pb2.JOB_KIND_FINE_TUNE
 EVALUATION = common_pb2.JOB_KIND_EVALUATION
@@ -77,11 +83,11 @@ def test_a_message_queued_with_the_old_untyped_spec_reads_as_no_spec() -> None:
 
 async def test_a_message_that_is_no_job_spec_is_refused(nc: Client) -> None:
     js = nc.jetstream()
-    with pytest.raises(TypeError, match="no spec field"):
+    with pytest.raises(TypeError, match="JobRequested has no field of type"):
         await publish_job(
             js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec=trainer_pb2.Recipe()
         )
-    with pytest.raises(TypeError, match="not the spec of job kind"):
+    with pytest.raises(TypeError, match="does not belong to job kind"):
         await publish_job(
             js, job_id="ftjob-1", tenant_id="t", kind=EVALUATION, spec=trainer_pb2.FineTuneJobSpec()
         )
@@ -144,16 +150,15 @@ async def test_event_publisher_numbers_events_from_one(nc: Client) -> None:
 async def test_status_events_carry_result_or_error(nc: Client) -> None:
     js = nc.jetstream()
     publisher = EventPublisher(js, EVALUATION, "evaljob-1")
-    done = await publisher.status(
-        common_pb2.JOB_STATUS_SUCCEEDED, "done", result={"score": 0.5, "model": "m"}
-    )
+    result = evaluator_pb2.EvaluationResult(best_model="m", verdict="better")
+    done = await publisher.status(common_pb2.JOB_STATUS_SUCCEEDED, "done", result=result)
     failed = await publisher.status(
         common_pb2.JOB_STATUS_FAILED,
         "broken",
         error=common_pb2.Error(message="bad file", code="invalid_file_format"),
     )
     assert done.level == "info"
-    assert json_format.MessageToDict(done.status_changed.result) == {"score": 0.5, "model": "m"}
+    assert done.status_changed.evaluation == result
     assert failed.level == "error"
     assert failed.status_changed.status == common_pb2.JOB_STATUS_FAILED
     assert failed.status_changed.error.code == "invalid_file_format"
@@ -194,8 +199,37 @@ async def test_republishing_a_seq_is_dropped_by_its_msg_id(nc: Client) -> None:
     assert [(e.seq, e.message) for _, e in stored] == [(1, "one"), (2, "two")]
 
 
-def test_each_typed_spec_belongs_to_one_job_kind() -> None:
-    kinds = [kind for _, kind in SPEC_FIELDS.values()]
+@pytest.mark.parametrize("fields", [SPEC_FIELDS, RESULT_FIELDS], ids=["spec", "result"])
+def test_each_typed_spec_and_result_belongs_to_one_job_kind(
+    fields: dict[str, tuple[str, int]],
+) -> None:
+    kinds = [kind for _, kind in fields.values()]
     assert len(set(kinds)) == len(kinds)
-    assert set(kinds) <= set(common_pb2.JobKind.values()) - {common_pb2.JOB_KIND_UNSPECIFIED}
+    assert set(kinds) == set(common_pb2.JobKind.values()) - {common_pb2.JOB_KIND_UNSPECIFIED}
     assert SPEC_FIELDS["tuneloop.trainer.v1.FineTuneJobSpec"] == ("fine_tune", FINE_TUNE)
+    assert RESULT_FIELDS["tuneloop.trainer.v1.FineTuneResult"] == ("fine_tune", FINE_TUNE)
+
+
+async def test_a_status_change_carries_the_kinds_typed_result(nc: Client) -> None:
+    js = nc.jetstream()
+    publisher = EventPublisher(js, FINE_TUNE, "ftjob-1")
+    result = trainer_pb2.FineTuneResult(fine_tuned_model="ft:m:t::ftjob-1", trained_tokens=7)
+    await publisher.status(common_pb2.JOB_STATUS_SUCCEEDED, "done", result=result)
+    with pytest.raises(TypeError, match="does not belong to job kind"):
+        await publisher.status(
+            common_pb2.JOB_STATUS_SUCCEEDED, "done", result=trainer_pb2.ExportResult()
+        )
+    with pytest.raises(TypeError, match="StatusChanged has no field of type"):
+        await publisher.status(common_pb2.JOB_STATUS_SUCCEEDED, "done", result=trainer_pb2.Recipe())
+    [(_, event)] = await events_on(js, "events.fine_tune.ftjob-1")
+    change = event.status_changed
+    assert change.WhichOneof("result") == "fine_tune" and change.fine_tune == result
+
+
+def test_a_status_change_with_the_old_untyped_result_reads_as_no_result() -> None:
+    """Field 2 held a JSON result before every kind had a typed one."""
+    old = events_pb2.StatusChanged(status=common_pb2.JOB_STATUS_SUCCEEDED).SerializeToString()
+    old += bytes([2 << 3 | 2, 2, 0x0A, 0x00])  # field 2: a Struct with one empty entry
+    change = events_pb2.StatusChanged.FromString(old)
+    assert change.status == common_pb2.JOB_STATUS_SUCCEEDED
+    assert change.WhichOneof("result") is None

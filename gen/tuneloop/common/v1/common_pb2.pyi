@@ -164,3 +164,35 @@ class Error(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Error: _TypeAlias = Error  # noqa: Y015
+
+@_typing.final
+class ResultFile(_message.Message):
+    """A file a finished job wrote. The gateway registers it as a file of the job's tenant and
+    shows its id in the result's `result_files`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    FILENAME_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    """Path relative to the data directory, e.g. "artifacts/jobs/ftjob-1/step_metrics.csv"."""
+    filename: _builtins.str
+    """Name the file object gets, e.g. "step_metrics.csv"."""
+    purpose: _builtins.str
+    """Purpose the file object gets, e.g. "fine-tune-results"."""
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        filename: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filename", b"filename", "path", b"path", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResultFile: _TypeAlias = ResultFile  # noqa: Y015

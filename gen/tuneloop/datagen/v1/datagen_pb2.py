@@ -22,41 +22,64 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from tuneloop.common.v1 import common_pb2 as tuneloop_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tuneloop/datagen/v1/datagen.proto\x12\x13tuneloop.datagen.v1\"6\n\x16ValidateDatasetRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"G\n\tLineError\x12\x0c\n\x04line\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0e\n\x06record\x18\x04 \x01(\x03\"O\n\x0bLengthStats\x12\x0b\n\x03min\x18\x01 \x01(\x03\x12\x0c\n\x04mean\x18\x02 \x01(\x01\x12\x0b\n\x03p50\x18\x03 \x01(\x03\x12\x0b\n\x03p95\x18\x04 \x01(\x03\x12\x0b\n\x03max\x18\x05 \x01(\x03\"\xe6\x01\n\x17ValidateDatasetResponse\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x11\n\tn_records\x18\x02 \x01(\x03\x12\x0f\n\x07n_valid\x18\x03 \x01(\x03\x12.\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x1e.tuneloop.datagen.v1.LineError\x12\x14\n\x0cn_duplicates\x18\x05 \x01(\x03\x12\x11\n\tcontainer\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12/\n\x05\x63hars\x18\x08 \x01(\x0b\x32 .tuneloop.datagen.v1.LengthStats\"\x9a\x01\n\x1aSearchKnowledgeBaseRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x17\n\x0fscore_threshold\x18\x05 \x01(\x02\x12\x17\n\x0f\x65mbedding_model\x18\x06 \x01(\t\"\x84\x01\n\tSearchHit\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0f\n\x07\x66ile_id\x18\x03 \x01(\t\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12\x0c\n\x04page\x18\x05 \x01(\x05\x12\x14\n\x0cheading_path\x18\x06 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x07 \x01(\x05\"K\n\x1bSearchKnowledgeBaseResponse\x12,\n\x04hits\x18\x01 \x03(\x0b\x32\x1e.tuneloop.datagen.v1.SearchHit\"c\n\x1a\x44\x65leteKnowledgeBaseRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x03 \x01(\t\"7\n\x1b\x44\x65leteKnowledgeBaseResponse\x12\x18\n\x10n_chunks_deleted\x18\x01 \x01(\x03\"\xbd\x03\n\x0e\x44\x61tagenJobSpec\x12\x10\n\x08\x66ile_ids\x18\x01 \x03(\t\x12\x34\n\x07teacher\x18\x02 \x01(\x0b\x32#.tuneloop.datagen.v1.DatagenTeacher\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12\x1b\n\x13questions_per_chunk\x18\x05 \x01(\x05\x12\x1c\n\x14phrasings_per_answer\x18\x06 \x01(\x05\x12/\n\x08\x63hunking\x18\x07 \x01(\x0b\x32\x1d.tuneloop.datagen.v1.Chunking\x12\x17\n\nmax_chunks\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x11\n\treasoning\x18\t \x01(\x08\x12\x0e\n\x06scorer\x18\n \x01(\t\x12\x11\n\tmin_score\x18\x0b \x01(\x01\x12\x0e\n\x06refine\x18\x0c \x01(\x08\x12\x18\n\x10\x64\x65\x64upe_threshold\x18\r \x01(\x01\x12\x15\n\reval_fraction\x18\x0e \x01(\x01\x12\x15\n\rexport_format\x18\x0f \x01(\t\x12\x13\n\x0b\x63oncurrency\x18\x10 \x01(\x05\x12\x0c\n\x04seed\x18\x11 \x01(\x03\x42\r\n\x0b_max_chunks\"\xa0\x01\n\x0e\x44\x61tagenTeacher\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\x08\x62\x61se_url\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x61pi_key\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x11\n\ttimeout_s\x18\x04 \x01(\x01\x12\x17\n\nmax_tokens\x18\x05 \x01(\x05H\x02\x88\x01\x01\x42\x0b\n\t_base_urlB\n\n\x08_api_keyB\r\n\x0b_max_tokens\"7\n\x08\x43hunking\x12\x0c\n\x04size\x18\x01 \x01(\x05\x12\x0f\n\x07overlap\x18\x02 \x01(\x05\x12\x0c\n\x04unit\x18\x03 \x01(\t\"\x88\x01\n\x0fKbIngestJobSpec\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x02 \x01(\t\x12\x10\n\x08\x66ile_ids\x18\x03 \x03(\t\x12/\n\x08\x63hunking\x18\x04 \x01(\x0b\x32\x1d.tuneloop.datagen.v1.Chunking2\xf2\x02\n\x0e\x44\x61tagenService\x12l\n\x0fValidateDataset\x12+.tuneloop.datagen.v1.ValidateDatasetRequest\x1a,.tuneloop.datagen.v1.ValidateDatasetResponse\x12x\n\x13SearchKnowledgeBase\x12/.tuneloop.datagen.v1.SearchKnowledgeBaseRequest\x1a\x30.tuneloop.datagen.v1.SearchKnowledgeBaseResponse\x12x\n\x13\x44\x65leteKnowledgeBase\x12/.tuneloop.datagen.v1.DeleteKnowledgeBaseRequest\x1a\x30.tuneloop.datagen.v1.DeleteKnowledgeBaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tuneloop/datagen/v1/datagen.proto\x12\x13tuneloop.datagen.v1\x1a\x1ftuneloop/common/v1/common.proto\"6\n\x16ValidateDatasetRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"G\n\tLineError\x12\x0c\n\x04line\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0e\n\x06record\x18\x04 \x01(\x03\"O\n\x0bLengthStats\x12\x0b\n\x03min\x18\x01 \x01(\x03\x12\x0c\n\x04mean\x18\x02 \x01(\x01\x12\x0b\n\x03p50\x18\x03 \x01(\x03\x12\x0b\n\x03p95\x18\x04 \x01(\x03\x12\x0b\n\x03max\x18\x05 \x01(\x03\"\xe6\x01\n\x17ValidateDatasetResponse\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x11\n\tn_records\x18\x02 \x01(\x03\x12\x0f\n\x07n_valid\x18\x03 \x01(\x03\x12.\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x1e.tuneloop.datagen.v1.LineError\x12\x14\n\x0cn_duplicates\x18\x05 \x01(\x03\x12\x11\n\tcontainer\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12/\n\x05\x63hars\x18\x08 \x01(\x0b\x32 .tuneloop.datagen.v1.LengthStats\"\x9a\x01\n\x1aSearchKnowledgeBaseRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x17\n\x0fscore_threshold\x18\x05 \x01(\x02\x12\x17\n\x0f\x65mbedding_model\x18\x06 \x01(\t\"\x84\x01\n\tSearchHit\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0f\n\x07\x66ile_id\x18\x03 \x01(\t\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12\x0c\n\x04page\x18\x05 \x01(\x05\x12\x14\n\x0cheading_path\x18\x06 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x07 \x01(\x05\"K\n\x1bSearchKnowledgeBaseResponse\x12,\n\x04hits\x18\x01 \x03(\x0b\x32\x1e.tuneloop.datagen.v1.SearchHit\"c\n\x1a\x44\x65leteKnowledgeBaseRequest\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x03 \x01(\t\"7\n\x1b\x44\x65leteKnowledgeBaseResponse\x12\x18\n\x10n_chunks_deleted\x18\x01 \x01(\x03\"\xbd\x03\n\x0e\x44\x61tagenJobSpec\x12\x10\n\x08\x66ile_ids\x18\x01 \x03(\t\x12\x34\n\x07teacher\x18\x02 \x01(\x0b\x32#.tuneloop.datagen.v1.DatagenTeacher\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12\x1b\n\x13questions_per_chunk\x18\x05 \x01(\x05\x12\x1c\n\x14phrasings_per_answer\x18\x06 \x01(\x05\x12/\n\x08\x63hunking\x18\x07 \x01(\x0b\x32\x1d.tuneloop.datagen.v1.Chunking\x12\x17\n\nmax_chunks\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x11\n\treasoning\x18\t \x01(\x08\x12\x0e\n\x06scorer\x18\n \x01(\t\x12\x11\n\tmin_score\x18\x0b \x01(\x01\x12\x0e\n\x06refine\x18\x0c \x01(\x08\x12\x18\n\x10\x64\x65\x64upe_threshold\x18\r \x01(\x01\x12\x15\n\reval_fraction\x18\x0e \x01(\x01\x12\x15\n\rexport_format\x18\x0f \x01(\t\x12\x13\n\x0b\x63oncurrency\x18\x10 \x01(\x05\x12\x0c\n\x04seed\x18\x11 \x01(\x03\x42\r\n\x0b_max_chunks\"\xa0\x01\n\x0e\x44\x61tagenTeacher\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\x08\x62\x61se_url\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x61pi_key\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x11\n\ttimeout_s\x18\x04 \x01(\x01\x12\x17\n\nmax_tokens\x18\x05 \x01(\x05H\x02\x88\x01\x01\x42\x0b\n\t_base_urlB\n\n\x08_api_keyB\r\n\x0b_max_tokens\"7\n\x08\x43hunking\x12\x0c\n\x04size\x18\x01 \x01(\x05\x12\x0f\n\x07overlap\x18\x02 \x01(\x05\x12\x0c\n\x04unit\x18\x03 \x01(\t\"\x88\x01\n\x0fKbIngestJobSpec\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x02 \x01(\t\x12\x10\n\x08\x66ile_ids\x18\x03 \x03(\t\x12/\n\x08\x63hunking\x18\x04 \x01(\x0b\x32\x1d.tuneloop.datagen.v1.Chunking\"\xc5\x02\n\rDatagenResult\x12\x32\n\x06\x63ounts\x18\x01 \x01(\x0b\x32\".tuneloop.datagen.v1.DatagenCounts\x12O\n\x0fscore_histogram\x18\x02 \x03(\x0b\x32\x36.tuneloop.datagen.v1.DatagenResult.ScoreHistogramEntry\x12\x37\n\tdocuments\x18\x03 \x03(\x0b\x32$.tuneloop.datagen.v1.DocumentOutcome\x12\x10\n\x08n_chunks\x18\x04 \x01(\x05\x12-\n\x05\x66iles\x18\x05 \x03(\x0b\x32\x1e.tuneloop.common.v1.ResultFile\x1a\x35\n\x13ScoreHistogramEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xb5\x03\n\rDatagenCounts\x12\x11\n\tgenerated\x18\x01 \x01(\x05\x12\x0f\n\x07\x61nswers\x18\x02 \x01(\x05\x12\x0c\n\x04kept\x18\x03 \x01(\x05\x12\r\n\x05train\x18\x04 \x01(\x05\x12\x0c\n\x04\x65val\x18\x05 \x01(\x05\x12\x0e\n\x06scorer\x18\x06 \x01(\t\x12\x0f\n\x07refined\x18\x07 \x01(\x05\x12@\n\x07\x64ropped\x18\x08 \x03(\x0b\x32/.tuneloop.datagen.v1.DatagenCounts.DroppedEntry\x12Q\n\x10teacher_failures\x18\t \x03(\x0b\x32\x37.tuneloop.datagen.v1.DatagenCounts.TeacherFailuresEntry\x12\x17\n\x0f\x66ormat_failures\x18\n \x01(\x05\x12\x1e\n\x16leakage_moved_to_train\x18\x0b \x01(\x05\x1a.\n\x0c\x44roppedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x1a\x36\n\x14TeacherFailuresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xa8\x01\n\x0f\x44ocumentOutcome\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x15\n\x08\x64ocument\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06status\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x15\n\x08n_chunks\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x12\n\x05\x65rror\x18\x05 \x01(\tH\x03\x88\x01\x01\x42\x0b\n\t_documentB\t\n\x07_statusB\x0b\n\t_n_chunksB\x08\n\x06_error\"\xdc\x01\n\x0eKbIngestResult\x12\x19\n\x11knowledge_base_id\x18\x01 \x01(\t\x12\x37\n\tdocuments\x18\x02 \x03(\x0b\x32$.tuneloop.datagen.v1.DocumentOutcome\x12\x12\n\nn_ingested\x18\x03 \x01(\x05\x12\x10\n\x08n_failed\x18\x04 \x01(\x05\x12\x16\n\x0en_chunks_added\x18\x05 \x01(\x05\x12\x38\n\x06totals\x18\x06 \x01(\x0b\x32(.tuneloop.datagen.v1.KnowledgeBaseTotals\"<\n\x13KnowledgeBaseTotals\x12\x13\n\x0bn_documents\x18\x01 \x01(\x03\x12\x10\n\x08n_chunks\x18\x02 \x01(\x03\x32\xf2\x02\n\x0e\x44\x61tagenService\x12l\n\x0fValidateDataset\x12+.tuneloop.datagen.v1.ValidateDatasetRequest\x1a,.tuneloop.datagen.v1.ValidateDatasetResponse\x12x\n\x13SearchKnowledgeBase\x12/.tuneloop.datagen.v1.SearchKnowledgeBaseRequest\x1a\x30.tuneloop.datagen.v1.SearchKnowledgeBaseResponse\x12x\n\x13\x44\x65leteKnowledgeBase\x12/.tuneloop.datagen.v1.DeleteKnowledgeBaseRequest\x1a\x30.tuneloop.datagen.v1.DeleteKnowledgeBaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tuneloop.datagen.v1.datagen_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VALIDATEDATASETREQUEST']._serialized_start=58
-  _globals['_VALIDATEDATASETREQUEST']._serialized_end=112
-  _globals['_LINEERROR']._serialized_start=114
-  _globals['_LINEERROR']._serialized_end=185
-  _globals['_LENGTHSTATS']._serialized_start=187
-  _globals['_LENGTHSTATS']._serialized_end=266
-  _globals['_VALIDATEDATASETRESPONSE']._serialized_start=269
-  _globals['_VALIDATEDATASETRESPONSE']._serialized_end=499
-  _globals['_SEARCHKNOWLEDGEBASEREQUEST']._serialized_start=502
-  _globals['_SEARCHKNOWLEDGEBASEREQUEST']._serialized_end=656
-  _globals['_SEARCHHIT']._serialized_start=659
-  _globals['_SEARCHHIT']._serialized_end=791
-  _globals['_SEARCHKNOWLEDGEBASERESPONSE']._serialized_start=793
-  _globals['_SEARCHKNOWLEDGEBASERESPONSE']._serialized_end=868
-  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_start=870
-  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_end=969
-  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_start=971
-  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_end=1026
-  _globals['_DATAGENJOBSPEC']._serialized_start=1029
-  _globals['_DATAGENJOBSPEC']._serialized_end=1474
-  _globals['_DATAGENTEACHER']._serialized_start=1477
-  _globals['_DATAGENTEACHER']._serialized_end=1637
-  _globals['_CHUNKING']._serialized_start=1639
-  _globals['_CHUNKING']._serialized_end=1694
-  _globals['_KBINGESTJOBSPEC']._serialized_start=1697
-  _globals['_KBINGESTJOBSPEC']._serialized_end=1833
-  _globals['_DATAGENSERVICE']._serialized_start=1836
-  _globals['_DATAGENSERVICE']._serialized_end=2206
+  _globals['_DATAGENRESULT_SCOREHISTOGRAMENTRY']._loaded_options = None
+  _globals['_DATAGENRESULT_SCOREHISTOGRAMENTRY']._serialized_options = b'8\001'
+  _globals['_DATAGENCOUNTS_DROPPEDENTRY']._loaded_options = None
+  _globals['_DATAGENCOUNTS_DROPPEDENTRY']._serialized_options = b'8\001'
+  _globals['_DATAGENCOUNTS_TEACHERFAILURESENTRY']._loaded_options = None
+  _globals['_DATAGENCOUNTS_TEACHERFAILURESENTRY']._serialized_options = b'8\001'
+  _globals['_VALIDATEDATASETREQUEST']._serialized_start=91
+  _globals['_VALIDATEDATASETREQUEST']._serialized_end=145
+  _globals['_LINEERROR']._serialized_start=147
+  _globals['_LINEERROR']._serialized_end=218
+  _globals['_LENGTHSTATS']._serialized_start=220
+  _globals['_LENGTHSTATS']._serialized_end=299
+  _globals['_VALIDATEDATASETRESPONSE']._serialized_start=302
+  _globals['_VALIDATEDATASETRESPONSE']._serialized_end=532
+  _globals['_SEARCHKNOWLEDGEBASEREQUEST']._serialized_start=535
+  _globals['_SEARCHKNOWLEDGEBASEREQUEST']._serialized_end=689
+  _globals['_SEARCHHIT']._serialized_start=692
+  _globals['_SEARCHHIT']._serialized_end=824
+  _globals['_SEARCHKNOWLEDGEBASERESPONSE']._serialized_start=826
+  _globals['_SEARCHKNOWLEDGEBASERESPONSE']._serialized_end=901
+  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_start=903
+  _globals['_DELETEKNOWLEDGEBASEREQUEST']._serialized_end=1002
+  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_start=1004
+  _globals['_DELETEKNOWLEDGEBASERESPONSE']._serialized_end=1059
+  _globals['_DATAGENJOBSPEC']._serialized_start=1062
+  _globals['_DATAGENJOBSPEC']._serialized_end=1507
+  _globals['_DATAGENTEACHER']._serialized_start=1510
+  _globals['_DATAGENTEACHER']._serialized_end=1670
+  _globals['_CHUNKING']._serialized_start=1672
+  _globals['_CHUNKING']._serialized_end=1727
+  _globals['_KBINGESTJOBSPEC']._serialized_start=1730
+  _globals['_KBINGESTJOBSPEC']._serialized_end=1866
+  _globals['_DATAGENRESULT']._serialized_start=1869
+  _globals['_DATAGENRESULT']._serialized_end=2194
+  _globals['_DATAGENRESULT_SCOREHISTOGRAMENTRY']._serialized_start=2141
+  _globals['_DATAGENRESULT_SCOREHISTOGRAMENTRY']._serialized_end=2194
+  _globals['_DATAGENCOUNTS']._serialized_start=2197
+  _globals['_DATAGENCOUNTS']._serialized_end=2634
+  _globals['_DATAGENCOUNTS_DROPPEDENTRY']._serialized_start=2532
+  _globals['_DATAGENCOUNTS_DROPPEDENTRY']._serialized_end=2578
+  _globals['_DATAGENCOUNTS_TEACHERFAILURESENTRY']._serialized_start=2580
+  _globals['_DATAGENCOUNTS_TEACHERFAILURESENTRY']._serialized_end=2634
+  _globals['_DOCUMENTOUTCOME']._serialized_start=2637
+  _globals['_DOCUMENTOUTCOME']._serialized_end=2805
+  _globals['_KBINGESTRESULT']._serialized_start=2808
+  _globals['_KBINGESTRESULT']._serialized_end=3028
+  _globals['_KNOWLEDGEBASETOTALS']._serialized_start=3030
+  _globals['_KNOWLEDGEBASETOTALS']._serialized_end=3090
+  _globals['_DATAGENSERVICE']._serialized_start=3093
+  _globals['_DATAGENSERVICE']._serialized_end=3463
 # @@protoc_insertion_point(module_scope)

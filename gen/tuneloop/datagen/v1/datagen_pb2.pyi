@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from tuneloop.common.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -555,3 +556,300 @@ class KbIngestJobSpec(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___KbIngestJobSpec: _TypeAlias = KbIngestJobSpec  # noqa: Y015
+
+@_typing.final
+class DatagenResult(_message.Message):
+    """A datagen job's result (StatusChanged.datagen)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ScoreHistogramEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    COUNTS_FIELD_NUMBER: _builtins.int
+    SCORE_HISTOGRAM_FIELD_NUMBER: _builtins.int
+    DOCUMENTS_FIELD_NUMBER: _builtins.int
+    N_CHUNKS_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    n_chunks: _builtins.int
+    """Chunks the pairs were generated from."""
+    @_builtins.property
+    def counts(self) -> Global___DatagenCounts:
+        """What was generated, kept and dropped."""
+
+    @_builtins.property
+    def score_histogram(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Kept pairs per score, "0"–"5" and "unscored"."""
+
+    @_builtins.property
+    def documents(self) -> _containers.RepeatedCompositeFieldContainer[Global___DocumentOutcome]:
+        """One entry per document, read or not."""
+
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ResultFile]:
+        """The train and eval JSONL files (purpose fine-tune) and the review files."""
+
+    def __init__(
+        self,
+        *,
+        counts: Global___DatagenCounts | None = ...,
+        score_histogram: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        documents: _abc.Iterable[Global___DocumentOutcome] | None = ...,
+        n_chunks: _builtins.int = ...,
+        files: _abc.Iterable[_common_pb2.ResultFile] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "documents", b"documents", "files", b"files", "n_chunks", b"n_chunks", "score_histogram", b"score_histogram"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DatagenResult: _TypeAlias = DatagenResult  # noqa: Y015
+
+@_typing.final
+class DatagenCounts(_message.Message):
+    """A datagen job's counts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class DroppedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class TeacherFailuresEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    GENERATED_FIELD_NUMBER: _builtins.int
+    ANSWERS_FIELD_NUMBER: _builtins.int
+    KEPT_FIELD_NUMBER: _builtins.int
+    TRAIN_FIELD_NUMBER: _builtins.int
+    EVAL_FIELD_NUMBER: _builtins.int
+    SCORER_FIELD_NUMBER: _builtins.int
+    REFINED_FIELD_NUMBER: _builtins.int
+    DROPPED_FIELD_NUMBER: _builtins.int
+    TEACHER_FAILURES_FIELD_NUMBER: _builtins.int
+    FORMAT_FAILURES_FIELD_NUMBER: _builtins.int
+    LEAKAGE_MOVED_TO_TRAIN_FIELD_NUMBER: _builtins.int
+    generated: _builtins.int
+    """Pairs the teacher wrote."""
+    answers: _builtins.int
+    """Answer spans the pairs were written for."""
+    kept: _builtins.int
+    """Pairs kept (train + eval)."""
+    train: _builtins.int
+    """Kept pairs in the train file."""
+    eval: _builtins.int
+    """Kept pairs in the eval file."""
+    scorer: _builtins.str
+    """What scored the pairs: "judge" or "likelihood"."""
+    refined: _builtins.int
+    """Pairs the refine step rewrote."""
+    format_failures: _builtins.int
+    """Teacher answers that stayed off the schema; 0 for a teacher decoding under it."""
+    leakage_moved_to_train: _builtins.int
+    """Eval pairs moved to train because they leaked a train pair's answer."""
+    @_builtins.property
+    def dropped(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Pairs dropped per quality gate, e.g. {"near_duplicate": 12}."""
+
+    @_builtins.property
+    def teacher_failures(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Teacher calls that failed per reason, e.g. {"judge_timeout": 1}."""
+
+    def __init__(
+        self,
+        *,
+        generated: _builtins.int = ...,
+        answers: _builtins.int = ...,
+        kept: _builtins.int = ...,
+        train: _builtins.int = ...,
+        eval: _builtins.int = ...,
+        scorer: _builtins.str = ...,
+        refined: _builtins.int = ...,
+        dropped: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        teacher_failures: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        format_failures: _builtins.int = ...,
+        leakage_moved_to_train: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answers", b"answers", "dropped", b"dropped", "eval", b"eval", "format_failures", b"format_failures", "generated", b"generated", "kept", b"kept", "leakage_moved_to_train", b"leakage_moved_to_train", "refined", b"refined", "scorer", b"scorer", "teacher_failures", b"teacher_failures", "train", b"train"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DatagenCounts: _TypeAlias = DatagenCounts  # noqa: Y015
+
+@_typing.final
+class DocumentOutcome(_message.Message):
+    """What became of one document of a datagen or ingest job."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_ID_FIELD_NUMBER: _builtins.int
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    N_CHUNKS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    file_id: _builtins.str
+    """The uploaded file."""
+    document: _builtins.str
+    """Its name, once read."""
+    status: _builtins.str
+    """"ingested" or "failed" for an ingest; "failed" only for datagen."""
+    n_chunks: _builtins.int
+    """Chunks read from it."""
+    error: _builtins.str
+    """Why it could not be read."""
+    def __init__(
+        self,
+        *,
+        file_id: _builtins.str = ...,
+        document: _builtins.str | None = ...,
+        status: _builtins.str | None = ...,
+        n_chunks: _builtins.int | None = ...,
+        error: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_document", b"_document", "_error", b"_error", "_n_chunks", b"_n_chunks", "_status", b"_status", "document", b"document", "error", b"error", "n_chunks", b"n_chunks", "status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_document", b"_document", "_error", b"_error", "_n_chunks", b"_n_chunks", "_status", b"_status", "document", b"document", "error", b"error", "file_id", b"file_id", "n_chunks", b"n_chunks", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__document: _TypeAlias = _typing.Literal["document"]  # noqa: Y015
+    _WhichOneofArgType__document: _TypeAlias = _typing.Literal["_document", b"_document"]  # noqa: Y015
+    _WhichOneofReturnType__error: _TypeAlias = _typing.Literal["error"]  # noqa: Y015
+    _WhichOneofArgType__error: _TypeAlias = _typing.Literal["_error", b"_error"]  # noqa: Y015
+    _WhichOneofReturnType__n_chunks: _TypeAlias = _typing.Literal["n_chunks"]  # noqa: Y015
+    _WhichOneofArgType__n_chunks: _TypeAlias = _typing.Literal["_n_chunks", b"_n_chunks"]  # noqa: Y015
+    _WhichOneofReturnType__status: _TypeAlias = _typing.Literal["status"]  # noqa: Y015
+    _WhichOneofArgType__status: _TypeAlias = _typing.Literal["_status", b"_status"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__document) -> _WhichOneofReturnType__document | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__error) -> _WhichOneofReturnType__error | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__n_chunks) -> _WhichOneofReturnType__n_chunks | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__status) -> _WhichOneofReturnType__status | None: ...
+
+Global___DocumentOutcome: _TypeAlias = DocumentOutcome  # noqa: Y015
+
+@_typing.final
+class KbIngestResult(_message.Message):
+    """A knowledge-base ingest's result (StatusChanged.kb_ingest)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KNOWLEDGE_BASE_ID_FIELD_NUMBER: _builtins.int
+    DOCUMENTS_FIELD_NUMBER: _builtins.int
+    N_INGESTED_FIELD_NUMBER: _builtins.int
+    N_FAILED_FIELD_NUMBER: _builtins.int
+    N_CHUNKS_ADDED_FIELD_NUMBER: _builtins.int
+    TOTALS_FIELD_NUMBER: _builtins.int
+    knowledge_base_id: _builtins.str
+    """The knowledge base the documents went into."""
+    n_ingested: _builtins.int
+    """Documents ingested."""
+    n_failed: _builtins.int
+    """Documents that could not be read or embedded."""
+    n_chunks_added: _builtins.int
+    """Chunks this job added."""
+    @_builtins.property
+    def documents(self) -> _containers.RepeatedCompositeFieldContainer[Global___DocumentOutcome]:
+        """One entry per document, ingested or not."""
+
+    @_builtins.property
+    def totals(self) -> Global___KnowledgeBaseTotals:
+        """What the knowledge base holds now."""
+
+    def __init__(
+        self,
+        *,
+        knowledge_base_id: _builtins.str = ...,
+        documents: _abc.Iterable[Global___DocumentOutcome] | None = ...,
+        n_ingested: _builtins.int = ...,
+        n_failed: _builtins.int = ...,
+        n_chunks_added: _builtins.int = ...,
+        totals: Global___KnowledgeBaseTotals | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["totals", b"totals"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["documents", b"documents", "knowledge_base_id", b"knowledge_base_id", "n_chunks_added", b"n_chunks_added", "n_failed", b"n_failed", "n_ingested", b"n_ingested", "totals", b"totals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KbIngestResult: _TypeAlias = KbIngestResult  # noqa: Y015
+
+@_typing.final
+class KnowledgeBaseTotals(_message.Message):
+    """Documents and chunks of a knowledge base."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    N_DOCUMENTS_FIELD_NUMBER: _builtins.int
+    N_CHUNKS_FIELD_NUMBER: _builtins.int
+    n_documents: _builtins.int
+    """Documents in the knowledge base."""
+    n_chunks: _builtins.int
+    """Chunks in the knowledge base."""
+    def __init__(
+        self,
+        *,
+        n_documents: _builtins.int = ...,
+        n_chunks: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["n_chunks", b"n_chunks", "n_documents", b"n_documents"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KnowledgeBaseTotals: _TypeAlias = KnowledgeBaseTotals  # noqa: Y015

@@ -247,3 +247,160 @@ class EvaluatedModel(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__epoch) -> _WhichOneofReturnType__epoch | None: ...
 
 Global___EvaluatedModel: _TypeAlias = EvaluatedModel  # noqa: Y015
+
+@_typing.final
+class EvaluationResult(_message.Message):
+    """An evaluation's result (StatusChanged.evaluation); the full results and the HTML report
+    are files in the artifact store.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATRIX_FIELD_NUMBER: _builtins.int
+    BEST_MODEL_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    RESULTS_FILE_FIELD_NUMBER: _builtins.int
+    REPORT_FILE_FIELD_NUMBER: _builtins.int
+    best_model: _builtins.str
+    """Model name of the best row."""
+    verdict: _builtins.str
+    """The verdict in plain words."""
+    results_file: _builtins.str
+    """The full results (JSON), relative to the artifact store."""
+    report_file: _builtins.str
+    """The HTML report, relative to the artifact store."""
+    @_builtins.property
+    def matrix(self) -> _containers.RepeatedCompositeFieldContainer[Global___MatrixRow]:
+        """One row per model: the base model and each checkpoint."""
+
+    @_builtins.property
+    def suggestions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What to try next, one sentence each."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What the evaluation could not do, e.g. "no reference answers: no overlap metrics"."""
+
+    def __init__(
+        self,
+        *,
+        matrix: _abc.Iterable[Global___MatrixRow] | None = ...,
+        best_model: _builtins.str = ...,
+        verdict: _builtins.str = ...,
+        suggestions: _abc.Iterable[_builtins.str] | None = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
+        results_file: _builtins.str = ...,
+        report_file: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_model", b"best_model", "matrix", b"matrix", "notes", b"notes", "report_file", b"report_file", "results_file", b"results_file", "suggestions", b"suggestions", "verdict", b"verdict"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluationResult: _TypeAlias = EvaluationResult  # noqa: Y015
+
+@_typing.final
+class MatrixRow(_message.Message):
+    """One model's scores in an evaluation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetricsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    IS_BASE_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
+    JUDGE_MEAN_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """Model name as served."""
+    label: _builtins.str
+    """How the report labels it, e.g. "epoch 2"."""
+    epoch: _builtins.int
+    """The checkpoint's epoch; absent for the base model and the final checkpoint."""
+    is_base: _builtins.bool
+    """True for the base model the checkpoints are compared with."""
+    judge_mean: _builtins.float
+    """Mean judge score 1–10; absent without a judge."""
+    @_builtins.property
+    def metrics(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """Metric name to value, e.g. {"rouge-l": 27.5, "bleu-4": 12.0}."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        label: _builtins.str = ...,
+        epoch: _builtins.int | None = ...,
+        is_base: _builtins.bool = ...,
+        metrics: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        judge_mean: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_epoch", b"_epoch", "_judge_mean", b"_judge_mean", "epoch", b"epoch", "judge_mean", b"judge_mean"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_epoch", b"_epoch", "_judge_mean", b"_judge_mean", "epoch", b"epoch", "is_base", b"is_base", "judge_mean", b"judge_mean", "label", b"label", "metrics", b"metrics", "model", b"model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__epoch: _TypeAlias = _typing.Literal["epoch"]  # noqa: Y015
+    _WhichOneofArgType__epoch: _TypeAlias = _typing.Literal["_epoch", b"_epoch"]  # noqa: Y015
+    _WhichOneofReturnType__judge_mean: _TypeAlias = _typing.Literal["judge_mean"]  # noqa: Y015
+    _WhichOneofArgType__judge_mean: _TypeAlias = _typing.Literal["_judge_mean", b"_judge_mean"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__epoch) -> _WhichOneofReturnType__epoch | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__judge_mean) -> _WhichOneofReturnType__judge_mean | None: ...
+
+Global___MatrixRow: _TypeAlias = MatrixRow  # noqa: Y015
+
+@_typing.final
+class ComparisonResult(_message.Message):
+    """A comparison's result (StatusChanged.comparison)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ANSWERS_FILE_FIELD_NUMBER: _builtins.int
+    MODELS_FIELD_NUMBER: _builtins.int
+    QUESTIONS_FIELD_NUMBER: _builtins.int
+    answers_file: _builtins.str
+    """Every model's answer to every question, relative to the artifact store."""
+    questions: _builtins.int
+    """Number of questions."""
+    @_builtins.property
+    def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The models compared, in the order of the answers."""
+
+    def __init__(
+        self,
+        *,
+        answers_file: _builtins.str = ...,
+        models: _abc.Iterable[_builtins.str] | None = ...,
+        questions: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answers_file", b"answers_file", "models", b"models", "questions", b"questions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComparisonResult: _TypeAlias = ComparisonResult  # noqa: Y015

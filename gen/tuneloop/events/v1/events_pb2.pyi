@@ -194,30 +194,62 @@ class StatusChanged(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STATUS_FIELD_NUMBER: _builtins.int
-    RESULT_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    FINE_TUNE_FIELD_NUMBER: _builtins.int
+    DATAGEN_FIELD_NUMBER: _builtins.int
+    EVALUATION_FIELD_NUMBER: _builtins.int
+    COMPARISON_FIELD_NUMBER: _builtins.int
+    EXPORT_FIELD_NUMBER: _builtins.int
+    KB_INGEST_FIELD_NUMBER: _builtins.int
     status: _common_pb2.JobStatus.ValueType
     """The new status."""
     @_builtins.property
-    def result(self) -> _struct_pb2.Struct:
-        """Result object for SUCCEEDED (kind-specific JSON)."""
-
-    @_builtins.property
     def error(self) -> _common_pb2.Error:
         """Error for FAILED."""
+
+    @_builtins.property
+    def fine_tune(self) -> _trainer_pb2.FineTuneResult:
+        """JOB_KIND_FINE_TUNE."""
+
+    @_builtins.property
+    def datagen(self) -> _datagen_pb2.DatagenResult:
+        """JOB_KIND_DATAGEN."""
+
+    @_builtins.property
+    def evaluation(self) -> _evaluator_pb2.EvaluationResult:
+        """JOB_KIND_EVALUATION."""
+
+    @_builtins.property
+    def comparison(self) -> _evaluator_pb2.ComparisonResult:
+        """JOB_KIND_COMPARISON."""
+
+    @_builtins.property
+    def export(self) -> _trainer_pb2.ExportResult:
+        """JOB_KIND_EXPORT."""
+
+    @_builtins.property
+    def kb_ingest(self) -> _datagen_pb2.KbIngestResult:
+        """JOB_KIND_KB_INGEST."""
 
     def __init__(
         self,
         *,
         status: _common_pb2.JobStatus.ValueType = ...,
-        result: _struct_pb2.Struct | None = ...,
         error: _common_pb2.Error | None = ...,
+        fine_tune: _trainer_pb2.FineTuneResult | None = ...,
+        datagen: _datagen_pb2.DatagenResult | None = ...,
+        evaluation: _evaluator_pb2.EvaluationResult | None = ...,
+        comparison: _evaluator_pb2.ComparisonResult | None = ...,
+        export: _trainer_pb2.ExportResult | None = ...,
+        kb_ingest: _datagen_pb2.KbIngestResult | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "result", b"result"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "datagen", b"datagen", "error", b"error", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "kb_ingest", b"kb_ingest", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "result", b"result", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "datagen", b"datagen", "error", b"error", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "kb_ingest", b"kb_ingest", "result", b"result", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["fine_tune", "datagen", "evaluation", "comparison", "export", "kb_ingest"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 
 Global___StatusChanged: _TypeAlias = StatusChanged  # noqa: Y015
 

@@ -22,29 +22,54 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from tuneloop.common.v1 import common_pb2 as tuneloop_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tuneloop/trainer/v1/trainer.proto\x12\x13tuneloop.trainer.v1\"\x14\n\x12ListRecipesRequest\"<\n\x06Recipe\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"C\n\x13ListRecipesResponse\x12,\n\x07recipes\x18\x01 \x03(\x0b\x32\x1b.tuneloop.trainer.v1.Recipe\"\xc6\x02\n\x0f\x46ineTuneJobSpec\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12\x15\n\rtraining_file\x18\x02 \x01(\t\x12\x1a\n\x12training_file_path\x18\x03 \x01(\t\x12\x17\n\x0fvalidation_file\x18\x04 \x01(\t\x12\x1c\n\x14validation_file_path\x18\x05 \x01(\t\x12\x0e\n\x06suffix\x18\x06 \x01(\t\x12\x13\n\x0btenant_name\x18\x07 \x01(\t\x12=\n\x0fhyperparameters\x18\x08 \x01(\x0b\x32$.tuneloop.trainer.v1.Hyperparameters\x12\x33\n\x06method\x18\t \x01(\x0b\x32#.tuneloop.trainer.v1.MethodSettings\x12\x0e\n\x06recipe\x18\n \x01(\t\x12\x0c\n\x04seed\x18\x0b \x01(\x03\"\xa1\x01\n\x0fHyperparameters\x12\x15\n\x08n_epochs\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nbatch_size\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12%\n\x18learning_rate_multiplier\x18\x03 \x01(\x01H\x02\x88\x01\x01\x42\x0b\n\t_n_epochsB\r\n\x0b_batch_sizeB\x1b\n\x19_learning_rate_multiplier\"\xbc\x02\n\x0eMethodSettings\x12\x16\n\tlora_rank\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nlora_alpha\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0clora_dropout\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x14\n\x0clora_targets\x18\x04 \x03(\t\x12\x15\n\x08use_dora\x18\x05 \x01(\x08H\x03\x88\x01\x01\x12\x19\n\x0cquantization\x18\x06 \x01(\tH\x04\x88\x01\x01\x12\x11\n\x04\x66ull\x18\x07 \x01(\x08H\x05\x88\x01\x01\x12\x1b\n\x0emax_seq_length\x18\x08 \x01(\x05H\x06\x88\x01\x01\x42\x0c\n\n_lora_rankB\r\n\x0b_lora_alphaB\x0f\n\r_lora_dropoutB\x0b\n\t_use_doraB\x0f\n\r_quantizationB\x07\n\x05_fullB\x11\n\x0f_max_seq_length\"\xed\x01\n\rExportJobSpec\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x11\n\tbase_path\x18\x03 \x01(\t\x12\x14\n\x0c\x61\x64\x61pter_path\x18\x04 \x01(\t\x12\x14\n\x0cquantization\x18\x05 \x01(\t\x12\x14\n\x0collama_model\x18\x06 \x01(\t\x12\x0e\n\x06system\x18\x07 \x01(\t\x12\x0f\n\x07prompts\x18\x08 \x03(\t\x12\x14\n\x0c\x64\x61taset_path\x18\t \x01(\t\x12\x15\n\rpre_tokenizer\x18\n \x01(\t\x12\x16\n\x0e\x63ontext_length\x18\x0b \x01(\x05\x32r\n\x0eTrainerService\x12`\n\x0bListRecipes\x12\'.tuneloop.trainer.v1.ListRecipesRequest\x1a(.tuneloop.trainer.v1.ListRecipesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!tuneloop/trainer/v1/trainer.proto\x12\x13tuneloop.trainer.v1\x1a\x1ftuneloop/common/v1/common.proto\"\x14\n\x12ListRecipesRequest\"<\n\x06Recipe\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"C\n\x13ListRecipesResponse\x12,\n\x07recipes\x18\x01 \x03(\x0b\x32\x1b.tuneloop.trainer.v1.Recipe\"\xc6\x02\n\x0f\x46ineTuneJobSpec\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12\x15\n\rtraining_file\x18\x02 \x01(\t\x12\x1a\n\x12training_file_path\x18\x03 \x01(\t\x12\x17\n\x0fvalidation_file\x18\x04 \x01(\t\x12\x1c\n\x14validation_file_path\x18\x05 \x01(\t\x12\x0e\n\x06suffix\x18\x06 \x01(\t\x12\x13\n\x0btenant_name\x18\x07 \x01(\t\x12=\n\x0fhyperparameters\x18\x08 \x01(\x0b\x32$.tuneloop.trainer.v1.Hyperparameters\x12\x33\n\x06method\x18\t \x01(\x0b\x32#.tuneloop.trainer.v1.MethodSettings\x12\x0e\n\x06recipe\x18\n \x01(\t\x12\x0c\n\x04seed\x18\x0b \x01(\x03\"\xa1\x01\n\x0fHyperparameters\x12\x15\n\x08n_epochs\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nbatch_size\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12%\n\x18learning_rate_multiplier\x18\x03 \x01(\x01H\x02\x88\x01\x01\x42\x0b\n\t_n_epochsB\r\n\x0b_batch_sizeB\x1b\n\x19_learning_rate_multiplier\"\xbc\x02\n\x0eMethodSettings\x12\x16\n\tlora_rank\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nlora_alpha\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0clora_dropout\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x14\n\x0clora_targets\x18\x04 \x03(\t\x12\x15\n\x08use_dora\x18\x05 \x01(\x08H\x03\x88\x01\x01\x12\x19\n\x0cquantization\x18\x06 \x01(\tH\x04\x88\x01\x01\x12\x11\n\x04\x66ull\x18\x07 \x01(\x08H\x05\x88\x01\x01\x12\x1b\n\x0emax_seq_length\x18\x08 \x01(\x05H\x06\x88\x01\x01\x42\x0c\n\n_lora_rankB\r\n\x0b_lora_alphaB\x0f\n\r_lora_dropoutB\x0b\n\t_use_doraB\x0f\n\r_quantizationB\x07\n\x05_fullB\x11\n\x0f_max_seq_length\"\xed\x01\n\rExportJobSpec\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x11\n\tbase_path\x18\x03 \x01(\t\x12\x14\n\x0c\x61\x64\x61pter_path\x18\x04 \x01(\t\x12\x14\n\x0cquantization\x18\x05 \x01(\t\x12\x14\n\x0collama_model\x18\x06 \x01(\t\x12\x0e\n\x06system\x18\x07 \x01(\t\x12\x0f\n\x07prompts\x18\x08 \x03(\t\x12\x14\n\x0c\x64\x61taset_path\x18\t \x01(\t\x12\x15\n\rpre_tokenizer\x18\n \x01(\t\x12\x16\n\x0e\x63ontext_length\x18\x0b \x01(\x05\"\xcc\x02\n\x0e\x46ineTuneResult\x12\x1d\n\x10\x66ine_tuned_model\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x1b\n\x0etrained_tokens\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12=\n\x0fhyperparameters\x18\x03 \x01(\x0b\x32$.tuneloop.trainer.v1.Hyperparameters\x12\x35\n\x07verdict\x18\x04 \x01(\x0b\x32$.tuneloop.trainer.v1.FineTuneVerdict\x12\x31\n\x06\x65pochs\x18\x05 \x03(\x0b\x32!.tuneloop.trainer.v1.EpochSummary\x12-\n\x05\x66iles\x18\x06 \x03(\x0b\x32\x1e.tuneloop.common.v1.ResultFileB\x13\n\x11_fine_tuned_modelB\x11\n\x0f_trained_tokens\"]\n\x0f\x46ineTuneVerdict\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x12\n\nbest_epoch\x18\x02 \x01(\x05\x12\x17\n\x0f\x62\x65st_checkpoint\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xdd\x01\n\x0c\x45pochSummary\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x17\n\ntrain_loss\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nvalid_loss\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x1d\n\x10valid_perplexity\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12!\n\x14valid_token_accuracy\x18\x05 \x01(\x01H\x03\x88\x01\x01\x42\r\n\x0b_train_lossB\r\n\x0b_valid_lossB\x13\n\x11_valid_perplexityB\x17\n\x15_valid_token_accuracy\"\xe5\x04\n\x0c\x45xportResult\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x03 \x01(\t\x12\x14\n\x0cquantization\x18\x04 \x01(\t\x12\x11\n\tfile_type\x18\x05 \x01(\x05\x12+\n\x04gguf\x18\x06 \x01(\x0b\x32\x1d.tuneloop.trainer.v1.GgufFile\x12#\n\x16pre_tokenizer_override\x18\x07 \x01(\tH\x00\x88\x01\x01\x12\x0e\n\x06system\x18\x08 \x01(\t\x12\x14\n\x0collama_model\x18\t \x01(\t\x12\x1d\n\x15ollama_create_command\x18\n \x01(\t\x12\x31\n\x06ollama\x18\x0b \x01(\x0b\x32!.tuneloop.trainer.v1.OllamaImport\x12=\n\x0ctokenization\x18\x0c \x01(\x0b\x32\'.tuneloop.trainer.v1.TokenizationParity\x12/\n\x05\x64rift\x18\r \x01(\x0b\x32 .tuneloop.trainer.v1.DriftReport\x12?\n\x07timings\x18\x0e \x03(\x0b\x32..tuneloop.trainer.v1.ExportResult.TimingsEntry\x12-\n\x05\x66iles\x18\x0f \x03(\x0b\x32\x1e.tuneloop.common.v1.ResultFile\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x19\n\x17_pre_tokenizer_override\";\n\x08GgufFile\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"\x98\x01\n\x0cOllamaImport\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x13\n\x06\x64igest\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06listed\x18\x04 \x01(\x08H\x01\x88\x01\x01\x12\x0e\n\x06models\x18\x05 \x03(\t\x12\x12\n\x05\x65rror\x18\x06 \x01(\tH\x02\x88\x01\x01\x42\t\n\x07_digestB\t\n\x07_listedB\x08\n\x06_error\"s\n\x12TokenizationParity\x12\r\n\x05texts\x18\x01 \x01(\x05\x12\x0f\n\x07matched\x18\x02 \x01(\x05\x12=\n\nmismatches\x18\x03 \x03(\x0b\x32).tuneloop.trainer.v1.TokenizationMismatch\"C\n\x14TokenizationMismatch\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\n\n\x02hf\x18\x02 \x03(\x05\x12\x11\n\tllama_cpp\x18\x03 \x03(\x05\"\xf8\x03\n\x0b\x44riftReport\x12\x0f\n\x07prompts\x18\x01 \x01(\x05\x12\x18\n\x10greedy_identical\x18\x02 \x01(\x01\x12\x1f\n\x17greedy_prefix_agreement\x18\x03 \x01(\x01\x12!\n\x19rouge_l_vs_full_precision\x18\x04 \x01(\x01\x12\x12\n\nreferences\x18\x05 \x01(\x05\x12\x19\n\x0crouge_l_full\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x1e\n\x11rouge_l_quantized\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\rrouge_l_drift\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12\x1d\n\x10\x65xact_match_full\x18\t \x01(\x01H\x03\x88\x01\x01\x12\"\n\x15\x65xact_match_quantized\x18\n \x01(\x01H\x04\x88\x01\x01\x12\x0f\n\x07\x66lagged\x18\x0b \x01(\x08\x12\x13\n\x06\x61\x64vice\x18\x0c \x01(\tH\x05\x88\x01\x01\x12\x33\n\x08\x65xamples\x18\r \x03(\x0b\x32!.tuneloop.trainer.v1.DriftExampleB\x0f\n\r_rouge_l_fullB\x14\n\x12_rouge_l_quantizedB\x10\n\x0e_rouge_l_driftB\x13\n\x11_exact_match_fullB\x18\n\x16_exact_match_quantizedB\t\n\x07_advice\"?\n\x0c\x44riftExample\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x0c\n\x04\x66ull\x18\x02 \x01(\t\x12\x11\n\tquantized\x18\x03 \x01(\t2r\n\x0eTrainerService\x12`\n\x0bListRecipes\x12\'.tuneloop.trainer.v1.ListRecipesRequest\x1a(.tuneloop.trainer.v1.ListRecipesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tuneloop.trainer.v1.trainer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LISTRECIPESREQUEST']._serialized_start=58
-  _globals['_LISTRECIPESREQUEST']._serialized_end=78
-  _globals['_RECIPE']._serialized_start=80
-  _globals['_RECIPE']._serialized_end=140
-  _globals['_LISTRECIPESRESPONSE']._serialized_start=142
-  _globals['_LISTRECIPESRESPONSE']._serialized_end=209
-  _globals['_FINETUNEJOBSPEC']._serialized_start=212
-  _globals['_FINETUNEJOBSPEC']._serialized_end=538
-  _globals['_HYPERPARAMETERS']._serialized_start=541
-  _globals['_HYPERPARAMETERS']._serialized_end=702
-  _globals['_METHODSETTINGS']._serialized_start=705
-  _globals['_METHODSETTINGS']._serialized_end=1021
-  _globals['_EXPORTJOBSPEC']._serialized_start=1024
-  _globals['_EXPORTJOBSPEC']._serialized_end=1261
-  _globals['_TRAINERSERVICE']._serialized_start=1263
-  _globals['_TRAINERSERVICE']._serialized_end=1377
+  _globals['_EXPORTRESULT_TIMINGSENTRY']._loaded_options = None
+  _globals['_EXPORTRESULT_TIMINGSENTRY']._serialized_options = b'8\001'
+  _globals['_LISTRECIPESREQUEST']._serialized_start=91
+  _globals['_LISTRECIPESREQUEST']._serialized_end=111
+  _globals['_RECIPE']._serialized_start=113
+  _globals['_RECIPE']._serialized_end=173
+  _globals['_LISTRECIPESRESPONSE']._serialized_start=175
+  _globals['_LISTRECIPESRESPONSE']._serialized_end=242
+  _globals['_FINETUNEJOBSPEC']._serialized_start=245
+  _globals['_FINETUNEJOBSPEC']._serialized_end=571
+  _globals['_HYPERPARAMETERS']._serialized_start=574
+  _globals['_HYPERPARAMETERS']._serialized_end=735
+  _globals['_METHODSETTINGS']._serialized_start=738
+  _globals['_METHODSETTINGS']._serialized_end=1054
+  _globals['_EXPORTJOBSPEC']._serialized_start=1057
+  _globals['_EXPORTJOBSPEC']._serialized_end=1294
+  _globals['_FINETUNERESULT']._serialized_start=1297
+  _globals['_FINETUNERESULT']._serialized_end=1629
+  _globals['_FINETUNEVERDICT']._serialized_start=1631
+  _globals['_FINETUNEVERDICT']._serialized_end=1724
+  _globals['_EPOCHSUMMARY']._serialized_start=1727
+  _globals['_EPOCHSUMMARY']._serialized_end=1948
+  _globals['_EXPORTRESULT']._serialized_start=1951
+  _globals['_EXPORTRESULT']._serialized_end=2564
+  _globals['_EXPORTRESULT_TIMINGSENTRY']._serialized_start=2491
+  _globals['_EXPORTRESULT_TIMINGSENTRY']._serialized_end=2537
+  _globals['_GGUFFILE']._serialized_start=2566
+  _globals['_GGUFFILE']._serialized_end=2625
+  _globals['_OLLAMAIMPORT']._serialized_start=2628
+  _globals['_OLLAMAIMPORT']._serialized_end=2780
+  _globals['_TOKENIZATIONPARITY']._serialized_start=2782
+  _globals['_TOKENIZATIONPARITY']._serialized_end=2897
+  _globals['_TOKENIZATIONMISMATCH']._serialized_start=2899
+  _globals['_TOKENIZATIONMISMATCH']._serialized_end=2966
+  _globals['_DRIFTREPORT']._serialized_start=2969
+  _globals['_DRIFTREPORT']._serialized_end=3473
+  _globals['_DRIFTEXAMPLE']._serialized_start=3475
+  _globals['_DRIFTEXAMPLE']._serialized_end=3538
+  _globals['_TRAINERSERVICE']._serialized_start=3540
+  _globals['_TRAINERSERVICE']._serialized_end=3654
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from tuneloop.common.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -349,3 +350,537 @@ class ExportJobSpec(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportJobSpec: _TypeAlias = ExportJobSpec  # noqa: Y015
+
+@_typing.final
+class FineTuneResult(_message.Message):
+    """A fine-tune's result (StatusChanged.fine_tune): only `hyperparameters` while it runs;
+    everything once it succeeded.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FINE_TUNED_MODEL_FIELD_NUMBER: _builtins.int
+    TRAINED_TOKENS_FIELD_NUMBER: _builtins.int
+    HYPERPARAMETERS_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    EPOCHS_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    fine_tuned_model: _builtins.str
+    """Model name of the final checkpoint, e.g. "ft:smollm2-135m:acme:demo:ftjob-1"."""
+    trained_tokens: _builtins.int
+    """Tokens the job trained on, over all epochs."""
+    @_builtins.property
+    def hyperparameters(self) -> Global___Hyperparameters:
+        """The values "auto" chose, or the ones asked for."""
+
+    @_builtins.property
+    def verdict(self) -> Global___FineTuneVerdict:
+        """What the loss curves say, in plain words."""
+
+    @_builtins.property
+    def epochs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EpochSummary]:
+        """One entry per finished epoch."""
+
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ResultFile]:
+        """The step-metrics CSV."""
+
+    def __init__(
+        self,
+        *,
+        fine_tuned_model: _builtins.str | None = ...,
+        trained_tokens: _builtins.int | None = ...,
+        hyperparameters: Global___Hyperparameters | None = ...,
+        verdict: Global___FineTuneVerdict | None = ...,
+        epochs: _abc.Iterable[Global___EpochSummary] | None = ...,
+        files: _abc.Iterable[_common_pb2.ResultFile] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fine_tuned_model", b"_fine_tuned_model", "_trained_tokens", b"_trained_tokens", "fine_tuned_model", b"fine_tuned_model", "hyperparameters", b"hyperparameters", "trained_tokens", b"trained_tokens", "verdict", b"verdict"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fine_tuned_model", b"_fine_tuned_model", "_trained_tokens", b"_trained_tokens", "epochs", b"epochs", "files", b"files", "fine_tuned_model", b"fine_tuned_model", "hyperparameters", b"hyperparameters", "trained_tokens", b"trained_tokens", "verdict", b"verdict"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fine_tuned_model: _TypeAlias = _typing.Literal["fine_tuned_model"]  # noqa: Y015
+    _WhichOneofArgType__fine_tuned_model: _TypeAlias = _typing.Literal["_fine_tuned_model", b"_fine_tuned_model"]  # noqa: Y015
+    _WhichOneofReturnType__trained_tokens: _TypeAlias = _typing.Literal["trained_tokens"]  # noqa: Y015
+    _WhichOneofArgType__trained_tokens: _TypeAlias = _typing.Literal["_trained_tokens", b"_trained_tokens"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fine_tuned_model) -> _WhichOneofReturnType__fine_tuned_model | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__trained_tokens) -> _WhichOneofReturnType__trained_tokens | None: ...
+
+Global___FineTuneResult: _TypeAlias = FineTuneResult  # noqa: Y015
+
+@_typing.final
+class FineTuneVerdict(_message.Message):
+    """The trainer's reading of a fine-tune's loss curves."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    BEST_EPOCH_FIELD_NUMBER: _builtins.int
+    BEST_CHECKPOINT_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """e.g. "converged", "not_converged", "overfitting"."""
+    best_epoch: _builtins.int
+    """Epoch with the lowest validation loss; 0 when there was no validation."""
+    best_checkpoint: _builtins.str
+    """Model name of that epoch's checkpoint, or of the final one."""
+    message: _builtins.str
+    """The verdict in one sentence."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        best_epoch: _builtins.int = ...,
+        best_checkpoint: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_checkpoint", b"best_checkpoint", "best_epoch", b"best_epoch", "kind", b"kind", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FineTuneVerdict: _TypeAlias = FineTuneVerdict  # noqa: Y015
+
+@_typing.final
+class EpochSummary(_message.Message):
+    """Losses at the end of one epoch; the validation ones only with validation data."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    TRAIN_LOSS_FIELD_NUMBER: _builtins.int
+    VALID_LOSS_FIELD_NUMBER: _builtins.int
+    VALID_PERPLEXITY_FIELD_NUMBER: _builtins.int
+    VALID_TOKEN_ACCURACY_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.int
+    """1-based epoch number."""
+    train_loss: _builtins.float
+    """Mean training loss of the epoch."""
+    valid_loss: _builtins.float
+    """Validation loss."""
+    valid_perplexity: _builtins.float
+    """Validation perplexity, exp(valid_loss)."""
+    valid_token_accuracy: _builtins.float
+    """Share of validation tokens predicted right, 0–1."""
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.int = ...,
+        train_loss: _builtins.float | None = ...,
+        valid_loss: _builtins.float | None = ...,
+        valid_perplexity: _builtins.float | None = ...,
+        valid_token_accuracy: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_train_loss", b"_train_loss", "_valid_loss", b"_valid_loss", "_valid_perplexity", b"_valid_perplexity", "_valid_token_accuracy", b"_valid_token_accuracy", "train_loss", b"train_loss", "valid_loss", b"valid_loss", "valid_perplexity", b"valid_perplexity", "valid_token_accuracy", b"valid_token_accuracy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_train_loss", b"_train_loss", "_valid_loss", b"_valid_loss", "_valid_perplexity", b"_valid_perplexity", "_valid_token_accuracy", b"_valid_token_accuracy", "epoch", b"epoch", "train_loss", b"train_loss", "valid_loss", b"valid_loss", "valid_perplexity", b"valid_perplexity", "valid_token_accuracy", b"valid_token_accuracy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__train_loss: _TypeAlias = _typing.Literal["train_loss"]  # noqa: Y015
+    _WhichOneofArgType__train_loss: _TypeAlias = _typing.Literal["_train_loss", b"_train_loss"]  # noqa: Y015
+    _WhichOneofReturnType__valid_loss: _TypeAlias = _typing.Literal["valid_loss"]  # noqa: Y015
+    _WhichOneofArgType__valid_loss: _TypeAlias = _typing.Literal["_valid_loss", b"_valid_loss"]  # noqa: Y015
+    _WhichOneofReturnType__valid_perplexity: _TypeAlias = _typing.Literal["valid_perplexity"]  # noqa: Y015
+    _WhichOneofArgType__valid_perplexity: _TypeAlias = _typing.Literal["_valid_perplexity", b"_valid_perplexity"]  # noqa: Y015
+    _WhichOneofReturnType__valid_token_accuracy: _TypeAlias = _typing.Literal["valid_token_accuracy"]  # noqa: Y015
+    _WhichOneofArgType__valid_token_accuracy: _TypeAlias = _typing.Literal["_valid_token_accuracy", b"_valid_token_accuracy"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__train_loss) -> _WhichOneofReturnType__train_loss | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__valid_loss) -> _WhichOneofReturnType__valid_loss | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__valid_perplexity) -> _WhichOneofReturnType__valid_perplexity | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__valid_token_accuracy) -> _WhichOneofReturnType__valid_token_accuracy | None: ...
+
+Global___EpochSummary: _TypeAlias = EpochSummary  # noqa: Y015
+
+@_typing.final
+class ExportResult(_message.Message):
+    """An export's result (StatusChanged.export); also written as export-report.json."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class TimingsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    BASE_MODEL_FIELD_NUMBER: _builtins.int
+    ARCHITECTURE_FIELD_NUMBER: _builtins.int
+    QUANTIZATION_FIELD_NUMBER: _builtins.int
+    FILE_TYPE_FIELD_NUMBER: _builtins.int
+    GGUF_FIELD_NUMBER: _builtins.int
+    PRE_TOKENIZER_OVERRIDE_FIELD_NUMBER: _builtins.int
+    SYSTEM_FIELD_NUMBER: _builtins.int
+    OLLAMA_MODEL_FIELD_NUMBER: _builtins.int
+    OLLAMA_CREATE_COMMAND_FIELD_NUMBER: _builtins.int
+    OLLAMA_FIELD_NUMBER: _builtins.int
+    TOKENIZATION_FIELD_NUMBER: _builtins.int
+    DRIFT_FIELD_NUMBER: _builtins.int
+    TIMINGS_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The exported model name."""
+    base_model: _builtins.str
+    """Its base model."""
+    architecture: _builtins.str
+    """Architecture of the merged model, e.g. "LlamaForCausalLM"."""
+    quantization: _builtins.str
+    """GGUF quantisation type, e.g. "q4_K_M"."""
+    file_type: _builtins.int
+    """llama.cpp's file-type number for it."""
+    pre_tokenizer_override: _builtins.str
+    """Pre-tokenizer name recorded in the GGUF where llama.cpp didn't recognise the model's."""
+    system: _builtins.str
+    """System prompt written into the Modelfile."""
+    ollama_model: _builtins.str
+    """Name for `ollama create`."""
+    ollama_create_command: _builtins.str
+    """The whole command, e.g. "ollama create name -f Modelfile"."""
+    @_builtins.property
+    def gguf(self) -> Global___GgufFile:
+        """The GGUF file."""
+
+    @_builtins.property
+    def ollama(self) -> Global___OllamaImport:
+        """The import into an Ollama server, where one was configured."""
+
+    @_builtins.property
+    def tokenization(self) -> Global___TokenizationParity:
+        """Whether llama.cpp tokenises the dataset's texts as the Hugging Face tokenizer does."""
+
+    @_builtins.property
+    def drift(self) -> Global___DriftReport:
+        """Answers of the quantised model against the full-precision one."""
+
+    @_builtins.property
+    def timings(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """Seconds per step, e.g. {"merge_s": 3.1, "total_s": 40.2}."""
+
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ResultFile]:
+        """The GGUF, the Modelfile and the report."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        base_model: _builtins.str = ...,
+        architecture: _builtins.str = ...,
+        quantization: _builtins.str = ...,
+        file_type: _builtins.int = ...,
+        gguf: Global___GgufFile | None = ...,
+        pre_tokenizer_override: _builtins.str | None = ...,
+        system: _builtins.str = ...,
+        ollama_model: _builtins.str = ...,
+        ollama_create_command: _builtins.str = ...,
+        ollama: Global___OllamaImport | None = ...,
+        tokenization: Global___TokenizationParity | None = ...,
+        drift: Global___DriftReport | None = ...,
+        timings: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        files: _abc.Iterable[_common_pb2.ResultFile] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_pre_tokenizer_override", b"_pre_tokenizer_override", "drift", b"drift", "gguf", b"gguf", "ollama", b"ollama", "pre_tokenizer_override", b"pre_tokenizer_override", "tokenization", b"tokenization"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_pre_tokenizer_override", b"_pre_tokenizer_override", "architecture", b"architecture", "base_model", b"base_model", "drift", b"drift", "file_type", b"file_type", "files", b"files", "gguf", b"gguf", "model", b"model", "ollama", b"ollama", "ollama_create_command", b"ollama_create_command", "ollama_model", b"ollama_model", "pre_tokenizer_override", b"pre_tokenizer_override", "quantization", b"quantization", "system", b"system", "timings", b"timings", "tokenization", b"tokenization"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__pre_tokenizer_override: _TypeAlias = _typing.Literal["pre_tokenizer_override"]  # noqa: Y015
+    _WhichOneofArgType__pre_tokenizer_override: _TypeAlias = _typing.Literal["_pre_tokenizer_override", b"_pre_tokenizer_override"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__pre_tokenizer_override) -> _WhichOneofReturnType__pre_tokenizer_override | None: ...
+
+Global___ExportResult: _TypeAlias = ExportResult  # noqa: Y015
+
+@_typing.final
+class GgufFile(_message.Message):
+    """A GGUF file the export wrote."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILENAME_FIELD_NUMBER: _builtins.int
+    BYTES_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    filename: _builtins.str
+    """File name in the export directory."""
+    bytes: _builtins.int
+    """Size in bytes."""
+    sha256: _builtins.str
+    """Hex SHA-256 of the file."""
+    def __init__(
+        self,
+        *,
+        filename: _builtins.str = ...,
+        bytes: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "filename", b"filename", "sha256", b"sha256"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GgufFile: _TypeAlias = GgufFile  # noqa: Y015
+
+@_typing.final
+class OllamaImport(_message.Message):
+    """What the Ollama server answered to the import."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URL_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    LISTED_FIELD_NUMBER: _builtins.int
+    MODELS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    """Server URL."""
+    model: _builtins.str
+    """Model name imported."""
+    digest: _builtins.str
+    """Digest of the model's blob, once imported."""
+    listed: _builtins.bool
+    """Whether the server lists the model afterwards."""
+    error: _builtins.str
+    """Why the import failed; the GGUF and Modelfile are still good."""
+    @_builtins.property
+    def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The models it lists."""
+
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        model: _builtins.str = ...,
+        digest: _builtins.str | None = ...,
+        listed: _builtins.bool | None = ...,
+        models: _abc.Iterable[_builtins.str] | None = ...,
+        error: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_digest", b"_digest", "_error", b"_error", "_listed", b"_listed", "digest", b"digest", "error", b"error", "listed", b"listed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_digest", b"_digest", "_error", b"_error", "_listed", b"_listed", "digest", b"digest", "error", b"error", "listed", b"listed", "model", b"model", "models", b"models", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__digest: _TypeAlias = _typing.Literal["digest"]  # noqa: Y015
+    _WhichOneofArgType__digest: _TypeAlias = _typing.Literal["_digest", b"_digest"]  # noqa: Y015
+    _WhichOneofReturnType__error: _TypeAlias = _typing.Literal["error"]  # noqa: Y015
+    _WhichOneofArgType__error: _TypeAlias = _typing.Literal["_error", b"_error"]  # noqa: Y015
+    _WhichOneofReturnType__listed: _TypeAlias = _typing.Literal["listed"]  # noqa: Y015
+    _WhichOneofArgType__listed: _TypeAlias = _typing.Literal["_listed", b"_listed"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__digest) -> _WhichOneofReturnType__digest | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__error) -> _WhichOneofReturnType__error | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__listed) -> _WhichOneofReturnType__listed | None: ...
+
+Global___OllamaImport: _TypeAlias = OllamaImport  # noqa: Y015
+
+@_typing.final
+class TokenizationParity(_message.Message):
+    """Tokenisation of the same texts by llama.cpp and by the Hugging Face tokenizer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXTS_FIELD_NUMBER: _builtins.int
+    MATCHED_FIELD_NUMBER: _builtins.int
+    MISMATCHES_FIELD_NUMBER: _builtins.int
+    texts: _builtins.int
+    """Texts compared."""
+    matched: _builtins.int
+    """Texts tokenised identically."""
+    @_builtins.property
+    def mismatches(self) -> _containers.RepeatedCompositeFieldContainer[Global___TokenizationMismatch]:
+        """The first few that were not."""
+
+    def __init__(
+        self,
+        *,
+        texts: _builtins.int = ...,
+        matched: _builtins.int = ...,
+        mismatches: _abc.Iterable[Global___TokenizationMismatch] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["matched", b"matched", "mismatches", b"mismatches", "texts", b"texts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TokenizationParity: _TypeAlias = TokenizationParity  # noqa: Y015
+
+@_typing.final
+class TokenizationMismatch(_message.Message):
+    """One text llama.cpp tokenised differently (first 200 characters, first 64 tokens)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    HF_FIELD_NUMBER: _builtins.int
+    LLAMA_CPP_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """The text."""
+    @_builtins.property
+    def hf(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Token ids from the Hugging Face tokenizer."""
+
+    @_builtins.property
+    def llama_cpp(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Token ids from llama.cpp."""
+
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        hf: _abc.Iterable[_builtins.int] | None = ...,
+        llama_cpp: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hf", b"hf", "llama_cpp", b"llama_cpp", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TokenizationMismatch: _TypeAlias = TokenizationMismatch  # noqa: Y015
+
+@_typing.final
+class DriftReport(_message.Message):
+    """The quantised model's greedy answers against the full-precision model's."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMPTS_FIELD_NUMBER: _builtins.int
+    GREEDY_IDENTICAL_FIELD_NUMBER: _builtins.int
+    GREEDY_PREFIX_AGREEMENT_FIELD_NUMBER: _builtins.int
+    ROUGE_L_VS_FULL_PRECISION_FIELD_NUMBER: _builtins.int
+    REFERENCES_FIELD_NUMBER: _builtins.int
+    ROUGE_L_FULL_FIELD_NUMBER: _builtins.int
+    ROUGE_L_QUANTIZED_FIELD_NUMBER: _builtins.int
+    ROUGE_L_DRIFT_FIELD_NUMBER: _builtins.int
+    EXACT_MATCH_FULL_FIELD_NUMBER: _builtins.int
+    EXACT_MATCH_QUANTIZED_FIELD_NUMBER: _builtins.int
+    FLAGGED_FIELD_NUMBER: _builtins.int
+    ADVICE_FIELD_NUMBER: _builtins.int
+    EXAMPLES_FIELD_NUMBER: _builtins.int
+    prompts: _builtins.int
+    """Prompts generated for."""
+    greedy_identical: _builtins.float
+    """Share of prompts with identical greedy answers, %."""
+    greedy_prefix_agreement: _builtins.float
+    """Mean share of tokens agreeing from the start, %."""
+    rouge_l_vs_full_precision: _builtins.float
+    """Quantised answers scored against the full-precision ones, ROUGE-L points."""
+    references: _builtins.int
+    """Prompts with a dataset answer; the scores below are against those answers."""
+    rouge_l_full: _builtins.float
+    """ROUGE-L of the full-precision model, points."""
+    rouge_l_quantized: _builtins.float
+    """ROUGE-L of the quantised model, points."""
+    rouge_l_drift: _builtins.float
+    """Full − quantised ROUGE-L, points; positive: quantisation lost."""
+    exact_match_full: _builtins.float
+    """Exact match of the full-precision model, %."""
+    exact_match_quantized: _builtins.float
+    """Exact match of the quantised model, %."""
+    flagged: _builtins.bool
+    """True when a lossy quantisation lost more than the threshold; `advice` says what to do."""
+    advice: _builtins.str
+    """What to do about a flagged drift."""
+    @_builtins.property
+    def examples(self) -> _containers.RepeatedCompositeFieldContainer[Global___DriftExample]:
+        """The first few prompts with both answers."""
+
+    def __init__(
+        self,
+        *,
+        prompts: _builtins.int = ...,
+        greedy_identical: _builtins.float = ...,
+        greedy_prefix_agreement: _builtins.float = ...,
+        rouge_l_vs_full_precision: _builtins.float = ...,
+        references: _builtins.int = ...,
+        rouge_l_full: _builtins.float | None = ...,
+        rouge_l_quantized: _builtins.float | None = ...,
+        rouge_l_drift: _builtins.float | None = ...,
+        exact_match_full: _builtins.float | None = ...,
+        exact_match_quantized: _builtins.float | None = ...,
+        flagged: _builtins.bool = ...,
+        advice: _builtins.str | None = ...,
+        examples: _abc.Iterable[Global___DriftExample] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_advice", b"_advice", "_exact_match_full", b"_exact_match_full", "_exact_match_quantized", b"_exact_match_quantized", "_rouge_l_drift", b"_rouge_l_drift", "_rouge_l_full", b"_rouge_l_full", "_rouge_l_quantized", b"_rouge_l_quantized", "advice", b"advice", "exact_match_full", b"exact_match_full", "exact_match_quantized", b"exact_match_quantized", "rouge_l_drift", b"rouge_l_drift", "rouge_l_full", b"rouge_l_full", "rouge_l_quantized", b"rouge_l_quantized"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_advice", b"_advice", "_exact_match_full", b"_exact_match_full", "_exact_match_quantized", b"_exact_match_quantized", "_rouge_l_drift", b"_rouge_l_drift", "_rouge_l_full", b"_rouge_l_full", "_rouge_l_quantized", b"_rouge_l_quantized", "advice", b"advice", "exact_match_full", b"exact_match_full", "exact_match_quantized", b"exact_match_quantized", "examples", b"examples", "flagged", b"flagged", "greedy_identical", b"greedy_identical", "greedy_prefix_agreement", b"greedy_prefix_agreement", "prompts", b"prompts", "references", b"references", "rouge_l_drift", b"rouge_l_drift", "rouge_l_full", b"rouge_l_full", "rouge_l_quantized", b"rouge_l_quantized", "rouge_l_vs_full_precision", b"rouge_l_vs_full_precision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__advice: _TypeAlias = _typing.Literal["advice"]  # noqa: Y015
+    _WhichOneofArgType__advice: _TypeAlias = _typing.Literal["_advice", b"_advice"]  # noqa: Y015
+    _WhichOneofReturnType__exact_match_full: _TypeAlias = _typing.Literal["exact_match_full"]  # noqa: Y015
+    _WhichOneofArgType__exact_match_full: _TypeAlias = _typing.Literal["_exact_match_full", b"_exact_match_full"]  # noqa: Y015
+    _WhichOneofReturnType__exact_match_quantized: _TypeAlias = _typing.Literal["exact_match_quantized"]  # noqa: Y015
+    _WhichOneofArgType__exact_match_quantized: _TypeAlias = _typing.Literal["_exact_match_quantized", b"_exact_match_quantized"]  # noqa: Y015
+    _WhichOneofReturnType__rouge_l_drift: _TypeAlias = _typing.Literal["rouge_l_drift"]  # noqa: Y015
+    _WhichOneofArgType__rouge_l_drift: _TypeAlias = _typing.Literal["_rouge_l_drift", b"_rouge_l_drift"]  # noqa: Y015
+    _WhichOneofReturnType__rouge_l_full: _TypeAlias = _typing.Literal["rouge_l_full"]  # noqa: Y015
+    _WhichOneofArgType__rouge_l_full: _TypeAlias = _typing.Literal["_rouge_l_full", b"_rouge_l_full"]  # noqa: Y015
+    _WhichOneofReturnType__rouge_l_quantized: _TypeAlias = _typing.Literal["rouge_l_quantized"]  # noqa: Y015
+    _WhichOneofArgType__rouge_l_quantized: _TypeAlias = _typing.Literal["_rouge_l_quantized", b"_rouge_l_quantized"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__advice) -> _WhichOneofReturnType__advice | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__exact_match_full) -> _WhichOneofReturnType__exact_match_full | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__exact_match_quantized) -> _WhichOneofReturnType__exact_match_quantized | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rouge_l_drift) -> _WhichOneofReturnType__rouge_l_drift | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rouge_l_full) -> _WhichOneofReturnType__rouge_l_full | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rouge_l_quantized) -> _WhichOneofReturnType__rouge_l_quantized | None: ...
+
+Global___DriftReport: _TypeAlias = DriftReport  # noqa: Y015
+
+@_typing.final
+class DriftExample(_message.Message):
+    """One prompt of the drift check with both models' answers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMPT_FIELD_NUMBER: _builtins.int
+    FULL_FIELD_NUMBER: _builtins.int
+    QUANTIZED_FIELD_NUMBER: _builtins.int
+    prompt: _builtins.str
+    """The prompt."""
+    full: _builtins.str
+    """The full-precision model's answer."""
+    quantized: _builtins.str
+    """The quantised model's answer."""
+    def __init__(
+        self,
+        *,
+        prompt: _builtins.str = ...,
+        full: _builtins.str = ...,
+        quantized: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["full", b"full", "prompt", b"prompt", "quantized", b"quantized"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DriftExample: _TypeAlias = DriftExample  # noqa: Y015

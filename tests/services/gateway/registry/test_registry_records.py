@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.registry.records import from_record, record, spec_view
+from services.gateway.registry.records import from_record, full_record, record, spec_view
+from tuneloop.events.v1 import events_pb2
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.errors import InternalError
 
@@ -28,7 +29,7 @@ def test_the_record_uses_proto_field_names_and_leaves_auto_out() -> None:
         "tenant_name": "acme",
         "hyperparameters": {"n_epochs": 3},
         "method": {"lora_rank": 8, "lora_targets": ["q_proj"]},
-        "seed": "42",  # int64 in protobuf JSON
+        "seed": 42,  # int64: a number, not protobuf JSON's string
     }
 
 
@@ -37,6 +38,8 @@ def test_a_record_gives_back_the_message() -> None:
     assert back == SPEC
     assert not back.hyperparameters.HasField("batch_size")
     assert from_record({**record(SPEC), "gone": 1}, trainer_pb2.FineTuneJobSpec) == SPEC
+    # A row written when int64 was stored as protobuf JSON's string reads the same.
+    assert from_record({**record(SPEC), "seed": "42"}, trainer_pb2.FineTuneJobSpec) == SPEC
 
 
 def test_an_unreadable_record_is_an_internal_error() -> None:
@@ -49,4 +52,29 @@ def test_the_view_shows_every_field_but_auto() -> None:
     assert view["validation_file"] == "" and view["suffix"] == ""
     assert view["hyperparameters"] == {"n_epochs": 3}  # batch size etc. are "auto"
     assert view["method"] == {"lora_rank": 8, "lora_targets": ["q_proj"]}
-    assert view["seed"] == 42  # int64: a number in the view, a string in the record
+    assert view["seed"] == 42
+
+
+def test_a_result_shows_zero_counts_nested_int64_as_numbers_and_leaves_unset_optionals_out() -> (
+    None
+):
+    result = trainer_pb2.ExportResult(
+        model="m",
+        gguf=trainer_pb2.GgufFile(filename="m.gguf", bytes=2**40, sha256="ab"),
+        drift=trainer_pb2.DriftReport(prompts=0, examples=[trainer_pb2.DriftExample(prompt="p")]),
+        timings={"total_s": 1.5},
+    )
+    view = full_record(result)
+    assert view["gguf"] == {"filename": "m.gguf", "bytes": 2**40, "sha256": "ab"}
+    assert view["drift"]["prompts"] == 0 and view["drift"]["flagged"] is False
+    assert "advice" not in view["drift"] and "rouge_l_drift" not in view["drift"]
+    assert view["drift"]["examples"] == [{"prompt": "p", "full": "", "quantized": ""}]
+    assert view["timings"] == {"total_s": 1.5}
+    assert "ollama" not in view and "pre_tokenizer_override" not in view
+    assert view["files"] == [] and view["file_type"] == 0
+
+
+def test_a_notes_free_form_data_is_kept_as_written() -> None:
+    note = events_pb2.Note()
+    note.data.update({"worker": "vm:1", "seed": "42", "nested": {"bytes": "7"}})
+    assert record(note) == {"data": {"worker": "vm:1", "seed": "42", "nested": {"bytes": "7"}}}
