@@ -31,9 +31,12 @@ class PreparedJob:
     split_note: str
 
 
-def _read(data_dir: Path, relpath: str, param: str) -> list[Conversation]:
-    """The file's conversations; a file with any bad record fails the job before training."""
-    return load_conversations(data_dir / relpath, param=param)
+@dataclass(frozen=True)
+class InputPaths:
+    """Where the job's files are on this host (resolved by id, tuneloop_core.uploads)."""
+
+    training: Path
+    validation: Path | None = None
 
 
 def job_spec(request: events_pb2.JobRequested) -> trainer_pb2.FineTuneJobSpec:
@@ -46,15 +49,18 @@ def job_spec(request: events_pb2.JobRequested) -> trainer_pb2.FineTuneJobSpec:
     return request.fine_tune
 
 
-def from_pb(request: events_pb2.JobRequested, data_dir: Path, output: Path) -> PreparedJob:
-    """Everything the job needs before training; `output` holds its checkpoints."""
+def from_pb(
+    request: events_pb2.JobRequested, data_dir: Path, output: Path, files: InputPaths
+) -> PreparedJob:
+    """Everything the job needs before training; `output` holds its checkpoints. A file
+    with any bad record fails the job before training."""
     spec = job_spec(request)
     recipe = recipe_for(spec)
     base = basemodels.resolve(spec.base_model, data_dir)
-    train = _read(data_dir, spec.training_file_path, "training_file")
+    train = load_conversations(files.training, param="training_file")
     seed = int(spec.seed) or fine_tune.DEFAULT_SEED
-    if spec.validation_file_path:
-        validation = _read(data_dir, spec.validation_file_path, "validation_file")
+    if files.validation is not None:
+        validation = load_conversations(files.validation, param="validation_file")
         note = f"validating on {len(validation)} examples of the validation file"
     elif len(train) >= recipe.data.min_examples_for_split and recipe.data.validation_split > 0:
         order = list(range(len(train)))

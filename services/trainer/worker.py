@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from services.trainer import checkpoints, results
-from services.trainer.prepare import PreparedJob, from_pb
+from services.trainer.prepare import InputPaths, PreparedJob, from_pb, job_spec
 from services.trainer.run import SftRecipe
 from services.trainer.settings import TrainerSettings
 from services.trainer.spec import model_name
@@ -27,7 +27,8 @@ from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.trainer.v1 import trainer_pb2
-from tuneloop_core import layout
+from tuneloop_core import layout, uploads
+from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.bus.jobrun import JobRun, JobWorker, note
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ class FineTuneWorker(JobWorker):
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
         events = run.events
         output = self.data_dir / layout.in_data_dir(layout.fine_tune_dir(request.job_id))
-        prepared = await asyncio.to_thread(from_pb, request, self.data_dir, output)
+        prepared = await asyncio.to_thread(
+            from_pb, request, self.data_dir, output, await self._inputs(request)
+        )
         spec, hp = prepared.spec, prepared.hyperparameters
         values = {k: v for k, v in dataclasses.asdict(hp).items() if k != "explanation"}
         chosen = trainer_pb2.Hyperparameters(**values)
@@ -62,6 +65,17 @@ class FineTuneWorker(JobWorker):
             )
             await events.publish(hp.explanation, note=note({"hyperparameters": values}))
         await self._train(run, request, prepared)
+
+    async def _inputs(self, request: events_pb2.JobRequested) -> InputPaths:
+        """The job's training and validation files, resolved by id."""
+        spec = job_spec(request)
+        store = ArtifactStore(layout.store_root(self.data_dir))
+
+        async def path(file_id: str) -> Path:
+            return (await uploads.resolve(self.gateway, store, request.tenant_id, file_id)).path
+
+        validation = await path(spec.validation_file) if spec.validation_file else None
+        return InputPaths(await path(spec.training_file), validation)
 
     async def _train(
         self, run: JobRun, request: events_pb2.JobRequested, prepared: PreparedJob

@@ -21,7 +21,7 @@ def check(spec: evaluator_pb2.EvaluationJobSpec) -> None:
     the gateway fails the job with the error the API would have given."""
     if not spec.models and not spec.predictions:
         raise InvalidRequestError("the evaluation names no models", param="models")
-    if not spec.dataset_path:
+    if not (spec.predictions_file if spec.predictions else spec.dataset_file):
         raise InvalidRequestError("the evaluation names no dataset", param="dataset_file")
     sampling.check(spec.max_tokens, spec.temperature, spec.top_p)
     if spec.max_examples < 0:

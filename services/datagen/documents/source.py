@@ -9,10 +9,10 @@ import logging
 
 from services.datagen.documents.chunk import Chunk, ChunkingOptions, chunk_document
 from services.datagen.documents.parse import parse_document
-from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from tuneloop.gateway.v1 import gateway_pb2_grpc
+from tuneloop_core import uploads
 from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.errors import InvalidRequestError, TuneloopError
-from tuneloop_core.grpc.client import call
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,12 @@ async def read_chunks(
     options: ChunkingOptions,
 ) -> tuple[str, list[Chunk]]:
     """(document name, its chunks)."""
-    file = await call(
-        gateway.GetFile, gateway_pb2.GetFileRequest(tenant_id=tenant_id, file_id=file_id)
-    )
+    file = await uploads.resolve(gateway, artifacts, tenant_id, file_id)
     if file.bytes == 0:
         raise InvalidRequestError(f"{file.filename} is empty (0 bytes)", code="empty_document")
 
     def parse_and_chunk() -> list[Chunk]:
-        return chunk_document(parse_document(artifacts.path(file.path), file.filename), options)
+        return chunk_document(parse_document(file.path, file.filename), options)
 
     try:
         chunks = await asyncio.to_thread(parse_and_chunk)

@@ -99,7 +99,7 @@ class IngestWorker(JobWorker):
     ):
         super().__init__(js, gateway, control_poll_s)
         self.knowledge = knowledge
-        # Where the gateway stores uploads; GetFile paths are relative to it.
+        # The shared artifact store, where input files are (tuneloop_core.uploads).
         self.artifacts = ArtifactStore(layout.store_root(data_dir))
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:

@@ -25,7 +25,7 @@ class ModelEntry:
 @dataclass(frozen=True)
 class EvaluationSpec:
     models: list[ModelEntry]
-    dataset_path: str  # relative to the artifact store
+    file_id: str  # the dataset, or the predictions file
     predictions: bool  # the file holds predictions already: score it, generate nothing
     metrics: list[str]
     generation: GenerationSettings
@@ -37,7 +37,6 @@ class EvaluationSpec:
     seed: int = 0
     max_examples: int = 0  # 0: all
     fine_tuning_job: str = ""
-    training_metrics_path: str = ""  # relative to the artifact store; "" when none
     comparison: str = ""
     votes: dict[str, int] = field(default_factory=dict)
 
@@ -56,7 +55,7 @@ def from_pb(spec: evaluator_pb2.EvaluationJobSpec) -> EvaluationSpec:
             )
             for m in spec.models
         ],
-        dataset_path=spec.dataset_path,
+        file_id=spec.predictions_file if spec.predictions else spec.dataset_file,
         predictions=spec.predictions,
         metrics=list(spec.metrics),
         generation=GenerationSettings(
@@ -70,7 +69,6 @@ def from_pb(spec: evaluator_pb2.EvaluationJobSpec) -> EvaluationSpec:
         seed=spec.seed,
         max_examples=spec.max_examples,
         fine_tuning_job=spec.fine_tuning_job,
-        training_metrics_path=spec.training_metrics_path,
         comparison=spec.comparison,
         votes=dict(spec.votes),
     )

@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from services.evaluator.evaluation.examples import (
@@ -27,7 +28,7 @@ from services.evaluator.generation import AnsweringWorker
 from tuneloop.common.v1 import common_pb2
 from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop.events.v1 import events_pb2
-from tuneloop_core import layout
+from tuneloop_core import layout, uploads
 from tuneloop_core.bus.jobrun import JobRun
 from tuneloop_core.errors import InvalidRequestError
 
@@ -40,8 +41,7 @@ class EvaluationWorker(AnsweringWorker):
     kind = KIND
     title = "evaluation"
 
-    def _examples(self, spec: EvaluationSpec) -> tuple[list[Example], list[str]]:
-        path = self.store.path(spec.dataset_path)
+    def _examples(self, spec: EvaluationSpec, path: Path) -> tuple[list[Example], list[str]]:
         if not path.is_file():
             raise InvalidRequestError("the evaluation's file is gone", param="dataset_file")
         if spec.predictions:
@@ -58,7 +58,8 @@ class EvaluationWorker(AnsweringWorker):
         check_metrics(spec.metrics)  # fail before any generation on a typo
         if spec.validators is not None:
             check_names(spec.validators)
-        examples, notes = await asyncio.to_thread(self._examples, spec)
+        file = await uploads.resolve(self.gateway, self.store, request.tenant_id, spec.file_id)
+        examples, notes = await asyncio.to_thread(self._examples, spec, file.path)
         answers: dict[str, list[str]] = {}
         if spec.predictions:
             if not spec.models:
@@ -98,8 +99,8 @@ class EvaluationWorker(AnsweringWorker):
 
     def _store(self, job_id: str, spec: EvaluationSpec, results: dict[str, Any]) -> dict[str, str]:
         curves = (
-            read_curves(self.store.path(spec.training_metrics_path))
-            if spec.training_metrics_path
+            read_curves(self.store.path(layout.step_metrics(spec.fine_tuning_job)))
+            if spec.fine_tuning_job
             else None
         )
         results = {

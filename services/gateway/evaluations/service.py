@@ -21,7 +21,6 @@ from services.gateway.served_models import served, unknown_model
 from services.gateway.state import GatewayState
 from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop.inference.v1 import inference_pb2
-from tuneloop_core import layout
 from tuneloop_core.errors import ConflictError, InternalError, InvalidRequestError, NotFoundError
 
 KIND = JobKind(
@@ -134,7 +133,6 @@ async def create(state: GatewayState, tenant: Tenant, req: CreateEvaluationReque
         models=[evaluator_pb2.EvaluatedModel(**entry) for entry in models],
         dataset_file=req.dataset_file or "",
         predictions_file=req.predictions_file or "",
-        dataset_path=file.path,
         predictions=req.predictions_file is not None,
         metrics=req.metrics or [],
         max_tokens=req.max_tokens,
@@ -149,10 +147,6 @@ async def create(state: GatewayState, tenant: Tenant, req: CreateEvaluationReque
         headline_metric=req.headline_metric,
         seed=req.seed,
         fine_tuning_job=req.fine_tuning_job or "",
-        # The trainer's step metrics of the job, for the report's training curves.
-        training_metrics_path=(
-            layout.step_metrics(req.fine_tuning_job) if req.fine_tuning_job else ""
-        ),
         comparison=req.comparison or "",
         votes=await _votes(state, tenant, req.comparison) if req.comparison else {},
     )

@@ -14,7 +14,6 @@ from services.gateway.served_models import served
 from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop.trainer.v1 import trainer_pb2
-from tuneloop_core import layout
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 from tuneloop_core.quantization import DEFAULT_QUANTIZATION, check_quantization
 
@@ -48,19 +47,19 @@ async def _find_model(state: GatewayState, tenant: Tenant, model: str) -> infere
     )
 
 
-def _dataset_path(
+def _dataset_file(
     state: GatewayState, tenant: Tenant, info: inference_pb2.ModelInfo, file_id: str | None
 ) -> str:
-    """Where the drift check's prompts come from (relative to the data directory): the
-    given file, else the adapter's fine-tuning validation (or training) file, else none."""
+    """The file id the drift check's prompts come from: the given file, else the adapter's
+    fine-tuning validation (or training) file, else none."""
     if file_id:
         try:
-            file = state.registry.get_file(tenant.id, file_id)
+            state.registry.get_file(tenant.id, file_id)
         except NotFoundError:
             raise InvalidRequestError(
                 f"File '{file_id}' does not exist", param="validation_file", code="file_not_found"
             ) from None
-        return layout.in_data_dir(file.path)
+        return file_id
     if not info.job_id:
         return ""
     try:
@@ -68,7 +67,7 @@ def _dataset_path(
     except NotFoundError:
         return ""
     spec = job.spec or {}
-    return str(spec.get("validation_file_path") or spec.get("training_file_path") or "")
+    return str(spec.get("validation_file") or spec.get("training_file") or "")
 
 
 def _check_prompts(prompts: list[str] | None) -> list[str]:
@@ -110,7 +109,7 @@ async def create_export(
     if adapter:
         parent = await _find_model(state, tenant, info.parent)
         base_path = parent.path
-    dataset = await asyncio.to_thread(_dataset_path, state, tenant, info, validation_file)
+    dataset = await asyncio.to_thread(_dataset_file, state, tenant, info, validation_file)
     # Paths travel in the spec so the worker needs no access to the inference service.
     spec = trainer_pb2.ExportJobSpec(
         model=model,
@@ -121,7 +120,7 @@ async def create_export(
         ollama_model=ollama_model or default_ollama_name(model, quantization),
         system=system or "",
         prompts=checked_prompts,
-        dataset_path=dataset,
+        dataset_file=dataset,
         pre_tokenizer=pre_tokenizer or "",
         context_length=info.context_length,
     )

@@ -17,7 +17,6 @@ from services.gateway.registry.transitions import JobStatus
 from services.gateway.served_models import served_base_models
 from services.gateway.state import GatewayState
 from tuneloop.trainer.v1 import trainer_pb2
-from tuneloop_core import layout
 from tuneloop_core.errors import (
     DeadlineExceededError,
     InvalidRequestError,
@@ -82,7 +81,9 @@ async def _check_base_model(state: GatewayState, name: str, tenant: Tenant) -> N
         )
 
 
-def _file_path(state: GatewayState, tenant: Tenant, file_id: str, param: str) -> str:
+def _check_file(state: GatewayState, tenant: Tenant, file_id: str, param: str) -> None:
+    """The file exists, is the tenant's and was uploaded for fine-tuning; the trainer
+    resolves it by id when it takes the job."""
     try:
         file = state.registry.get_file(tenant.id, file_id)
     except NotFoundError:
@@ -95,12 +96,11 @@ def _file_path(state: GatewayState, tenant: Tenant, file_id: str, param: str) ->
             param=param,
             code="invalid_file_purpose",
         )
-    return layout.in_data_dir(file.path)
 
 
 def to_pb(req: CreateFineTuningJobRequest, tenant: Tenant) -> trainer_pb2.FineTuneJobSpec:
     """The request as the trainer's contract, checked against its bounds; "auto" stays
-    unset. The files' paths are added once the files are found."""
+    unset."""
     if req.suffix is not None and not SUFFIX.match(req.suffix):
         raise InvalidRequestError(
             "suffix may use letters, digits, '.', '_' and '-'", param="suffix"
@@ -122,13 +122,9 @@ def to_pb(req: CreateFineTuningJobRequest, tenant: Tenant) -> trainer_pb2.FineTu
 
 async def create(state: GatewayState, tenant: Tenant, req: CreateFineTuningJobRequest) -> Job:
     spec = to_pb(req, tenant)
-    spec.training_file_path = await asyncio.to_thread(
-        _file_path, state, tenant, req.training_file, "training_file"
-    )
+    await asyncio.to_thread(_check_file, state, tenant, req.training_file, "training_file")
     if req.validation_file:
-        spec.validation_file_path = await asyncio.to_thread(
-            _file_path, state, tenant, req.validation_file, "validation_file"
-        )
+        await asyncio.to_thread(_check_file, state, tenant, req.validation_file, "validation_file")
     await _check_base_model(state, req.model, tenant)
     if req.recipe is not None:
         await _check_recipe(state, req.recipe)

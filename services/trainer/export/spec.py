@@ -21,9 +21,10 @@ class ExportSpec:
     ollama_model: str
     system: str  # empty: the dataset's, if it had one
     prompts: list[str]
-    dataset_path: str  # relative to the data directory; empty: none
+    dataset_path: str  # where the drift check's dataset is on this host; empty: none
     pre_tokenizer: str  # empty: only what llama.cpp recognises
     context_length: int
+    dataset_file: str = ""  # its file id, which the worker resolves into dataset_path
 
     @property
     def file_stem(self) -> str:
@@ -46,7 +47,8 @@ def from_pb(spec: trainer_pb2.ExportJobSpec) -> ExportSpec:
         ollama_model=spec.ollama_model,
         system=spec.system,
         prompts=list(spec.prompts),
-        dataset_path=spec.dataset_path,
+        dataset_path="",
         pre_tokenizer=spec.pre_tokenizer,
         context_length=spec.context_length,
+        dataset_file=spec.dataset_file,
     )

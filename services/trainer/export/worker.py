@@ -16,8 +16,10 @@ from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
 from tuneloop.trainer.v1 import trainer_pb2
-from tuneloop_core import layout
+from tuneloop_core import layout, uploads
+from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.bus.jobrun import JobRun, JobWorker
+from tuneloop_core.errors import NotFoundError
 
 KIND = common_pb2.JOB_KIND_EXPORT
 
@@ -36,6 +38,7 @@ class ExportWorker(JobWorker):
     ):
         super().__init__(js, gateway, control_poll_s)
         self.data_dir = data_dir
+        self.store = ArtifactStore(layout.store_root(data_dir))
         self.settings = settings
 
     def _local(self, path: str) -> str:
@@ -45,13 +48,27 @@ class ExportWorker(JobWorker):
             return path
         return str(self.data_dir / path)
 
+    async def _dataset(self, run: JobRun, tenant_id: str, file_id: str) -> str:
+        """Where the drift check's dataset is; none when the job names none, or when the
+        file was deleted since (the export goes on without its prompts)."""
+        if not file_id:
+            return ""
+        try:
+            return str((await uploads.resolve(self.gateway, self.store, tenant_id, file_id)).path)
+        except NotFoundError:
+            await run.note(
+                f"The dataset {file_id} is gone; the drift check uses no prompts from it.",
+                level="warning",
+            )
+            return ""
+
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
         spec = from_pb(request.export)
         spec = dataclasses.replace(
             spec,
             base_path=self._local(spec.base_path),
             adapter_path=self._local(spec.adapter_path),
-            dataset_path=self._local(spec.dataset_path),
+            dataset_path=await self._dataset(run, request.tenant_id, spec.dataset_file),
         )
         if status != common_pb2.JOB_STATUS_RUNNING:
             await run.running(f"Exporting {spec.model} to GGUF ({spec.quantization}).")

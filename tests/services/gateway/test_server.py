@@ -21,6 +21,8 @@ from support.inprocess import running
 from tuneloop.common.v1 import common_pb2
 from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tuneloop.trainer.v1 import trainer_pb2
+from tuneloop_core import layout, uploads
+from tuneloop_core.artifacts import ArtifactStore
 from tuneloop_core.bus.publish import EventPublisher
 from tuneloop_core.errors import NotFoundError
 from tuneloop_core.grpc.client import call, open_channel
@@ -125,6 +127,15 @@ async def test_grpc_gateway_service(stack: Stack, common: CommonSettings) -> Non
             )
         status = await call(stub.GetJobStatus, gateway_pb2.GetJobStatusRequest(job_id="ftjob-1"))
         assert status.status == common_pb2.JOB_STATUS_QUEUED
+
+        # How every worker finds a job's input file: by id, on this host's artifact store.
+        aio = gateway_pb2_grpc.GatewayServiceStub(channel)
+        store = ArtifactStore(layout.store_root(common.data_dir))
+        found = await uploads.resolve(aio, store, tenant.id, "file-abc")
+        assert (found.filename, found.bytes) == ("train.jsonl", 12)
+        assert found.path == store.root / "files" / "file-abc"
+        with pytest.raises(NotFoundError):
+            await uploads.resolve(aio, store, other.id, "file-abc")
 
 
 async def wait_for_status(registry: Registry, job_id: str, status: str) -> None:

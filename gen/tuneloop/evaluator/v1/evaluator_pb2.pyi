@@ -107,7 +107,6 @@ class EvaluationJobSpec(_message.Message):
     MODELS_FIELD_NUMBER: _builtins.int
     DATASET_FILE_FIELD_NUMBER: _builtins.int
     PREDICTIONS_FILE_FIELD_NUMBER: _builtins.int
-    DATASET_PATH_FIELD_NUMBER: _builtins.int
     PREDICTIONS_FIELD_NUMBER: _builtins.int
     METRICS_FIELD_NUMBER: _builtins.int
     MAX_TOKENS_FIELD_NUMBER: _builtins.int
@@ -122,15 +121,12 @@ class EvaluationJobSpec(_message.Message):
     HEADLINE_METRIC_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
     FINE_TUNING_JOB_FIELD_NUMBER: _builtins.int
-    TRAINING_METRICS_PATH_FIELD_NUMBER: _builtins.int
     COMPARISON_FIELD_NUMBER: _builtins.int
     VOTES_FIELD_NUMBER: _builtins.int
     dataset_file: _builtins.str
     """Dataset file id; empty when a predictions file is scored."""
     predictions_file: _builtins.str
     """Predictions file id; empty when the models answer the dataset."""
-    dataset_path: _builtins.str
-    """The dataset's (or predictions') path in the artifact store."""
     predictions: _builtins.bool
     """True: the file holds predictions already; score it, generate nothing."""
     max_tokens: _builtins.int
@@ -154,9 +150,9 @@ class EvaluationJobSpec(_message.Message):
     seed: _builtins.int
     """Seed of the pairwise judge's order randomisation."""
     fine_tuning_job: _builtins.str
-    """Fine-tuning job whose base and epochs are the models; empty = none."""
-    training_metrics_path: _builtins.str
-    """That job's step metrics in the artifact store, for the training curves; empty = none."""
+    """Fine-tuning job whose base and epochs are the models (its step metrics give the
+    report's training curves); empty = none.
+    """
     comparison: _builtins.str
     """Comparison whose vote tallies the report shows; empty = none."""
     @_builtins.property
@@ -181,7 +177,6 @@ class EvaluationJobSpec(_message.Message):
         models: _abc.Iterable[Global___EvaluatedModel] | None = ...,
         dataset_file: _builtins.str = ...,
         predictions_file: _builtins.str = ...,
-        dataset_path: _builtins.str = ...,
         predictions: _builtins.bool = ...,
         metrics: _abc.Iterable[_builtins.str] | None = ...,
         max_tokens: _builtins.int = ...,
@@ -196,13 +191,12 @@ class EvaluationJobSpec(_message.Message):
         headline_metric: _builtins.str = ...,
         seed: _builtins.int = ...,
         fine_tuning_job: _builtins.str = ...,
-        training_metrics_path: _builtins.str = ...,
         comparison: _builtins.str = ...,
         votes: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "dataset_file", b"dataset_file", "dataset_path", b"dataset_path", "fine_tuning_job", b"fine_tuning_job", "headline_metric", b"headline_metric", "judge_model", b"judge_model", "judge_pairwise", b"judge_pairwise", "language", b"language", "max_examples", b"max_examples", "max_tokens", b"max_tokens", "metrics", b"metrics", "models", b"models", "predictions", b"predictions", "predictions_file", b"predictions_file", "seed", b"seed", "temperature", b"temperature", "top_p", b"top_p", "training_metrics_path", b"training_metrics_path", "validators", b"validators", "validators_set", b"validators_set", "votes", b"votes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "dataset_file", b"dataset_file", "fine_tuning_job", b"fine_tuning_job", "headline_metric", b"headline_metric", "judge_model", b"judge_model", "judge_pairwise", b"judge_pairwise", "language", b"language", "max_examples", b"max_examples", "max_tokens", b"max_tokens", "metrics", b"metrics", "models", b"models", "predictions", b"predictions", "predictions_file", b"predictions_file", "seed", b"seed", "temperature", b"temperature", "top_p", b"top_p", "validators", b"validators", "validators_set", b"validators_set", "votes", b"votes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

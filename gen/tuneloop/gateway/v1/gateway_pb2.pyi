@@ -66,7 +66,7 @@ class GetFileResponse(_message.Message):
     sha256: _builtins.str
     """SHA-256 of the content, hex."""
     path: _builtins.str
-    """Path of the content in the artifact store, relative to the data directory."""
+    """Path of the content, relative to the artifact store's root (tuneloop_core.uploads)."""
     def __init__(
         self,
         *,

@@ -102,9 +102,7 @@ class FineTuneJobSpec(_message.Message):
 
     BASE_MODEL_FIELD_NUMBER: _builtins.int
     TRAINING_FILE_FIELD_NUMBER: _builtins.int
-    TRAINING_FILE_PATH_FIELD_NUMBER: _builtins.int
     VALIDATION_FILE_FIELD_NUMBER: _builtins.int
-    VALIDATION_FILE_PATH_FIELD_NUMBER: _builtins.int
     SUFFIX_FIELD_NUMBER: _builtins.int
     TENANT_NAME_FIELD_NUMBER: _builtins.int
     HYPERPARAMETERS_FIELD_NUMBER: _builtins.int
@@ -114,13 +112,9 @@ class FineTuneJobSpec(_message.Message):
     base_model: _builtins.str
     """Base model name as the inference service serves it, e.g. "smollm2-135m"."""
     training_file: _builtins.str
-    """Training file id, e.g. "file-abc"."""
-    training_file_path: _builtins.str
-    """Training file path in the artifact store, relative to the data directory."""
+    """Training file id, e.g. "file-abc"; the worker resolves it (tuneloop_core.uploads)."""
     validation_file: _builtins.str
     """Validation file id; empty = an automatic 10 % split of the training file."""
-    validation_file_path: _builtins.str
-    """Validation file path, relative to the data directory; empty when none."""
     suffix: _builtins.str
     """Up to 64 characters added to the fine-tuned model names."""
     tenant_name: _builtins.str
@@ -144,9 +138,7 @@ class FineTuneJobSpec(_message.Message):
         *,
         base_model: _builtins.str = ...,
         training_file: _builtins.str = ...,
-        training_file_path: _builtins.str = ...,
         validation_file: _builtins.str = ...,
-        validation_file_path: _builtins.str = ...,
         suffix: _builtins.str = ...,
         tenant_name: _builtins.str = ...,
         hyperparameters: Global___Hyperparameters | None = ...,
@@ -156,7 +148,7 @@ class FineTuneJobSpec(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["hyperparameters", b"hyperparameters", "method", b"method"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "hyperparameters", b"hyperparameters", "method", b"method", "recipe", b"recipe", "seed", b"seed", "suffix", b"suffix", "tenant_name", b"tenant_name", "training_file", b"training_file", "training_file_path", b"training_file_path", "validation_file", b"validation_file", "validation_file_path", b"validation_file_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "hyperparameters", b"hyperparameters", "method", b"method", "recipe", b"recipe", "seed", b"seed", "suffix", b"suffix", "tenant_name", b"tenant_name", "training_file", b"training_file", "validation_file", b"validation_file"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -299,7 +291,7 @@ class ExportJobSpec(_message.Message):
     OLLAMA_MODEL_FIELD_NUMBER: _builtins.int
     SYSTEM_FIELD_NUMBER: _builtins.int
     PROMPTS_FIELD_NUMBER: _builtins.int
-    DATASET_PATH_FIELD_NUMBER: _builtins.int
+    DATASET_FILE_FIELD_NUMBER: _builtins.int
     PRE_TOKENIZER_FIELD_NUMBER: _builtins.int
     CONTEXT_LENGTH_FIELD_NUMBER: _builtins.int
     model: _builtins.str
@@ -316,9 +308,9 @@ class ExportJobSpec(_message.Message):
     """Name for `ollama create`, e.g. "smollm2-135m-acme-gongwen-ftjob-1:q4_k_m"."""
     system: _builtins.str
     """System prompt for the Modelfile; empty = the dataset's, if it had one."""
-    dataset_path: _builtins.str
-    """Dataset the drift check draws prompts from, relative to the data directory; empty =
-    none.
+    dataset_file: _builtins.str
+    """Dataset file id the drift check draws prompts from; empty = none. The worker resolves
+    it (tuneloop_core.uploads).
     """
     pre_tokenizer: _builtins.str
     """llama.cpp pre-tokenizer name to record; empty = only what llama.cpp recognises."""
@@ -339,13 +331,13 @@ class ExportJobSpec(_message.Message):
         ollama_model: _builtins.str = ...,
         system: _builtins.str = ...,
         prompts: _abc.Iterable[_builtins.str] | None = ...,
-        dataset_path: _builtins.str = ...,
+        dataset_file: _builtins.str = ...,
         pre_tokenizer: _builtins.str = ...,
         context_length: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_path", b"adapter_path", "base_model", b"base_model", "base_path", b"base_path", "context_length", b"context_length", "dataset_path", b"dataset_path", "model", b"model", "ollama_model", b"ollama_model", "pre_tokenizer", b"pre_tokenizer", "prompts", b"prompts", "quantization", b"quantization", "system", b"system"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_path", b"adapter_path", "base_model", b"base_model", "base_path", b"base_path", "context_length", b"context_length", "dataset_file", b"dataset_file", "model", b"model", "ollama_model", b"ollama_model", "pre_tokenizer", b"pre_tokenizer", "prompts", b"prompts", "quantization", b"quantization", "system", b"system"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

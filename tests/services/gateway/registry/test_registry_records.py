@@ -13,7 +13,7 @@ from tuneloop_core.errors import InternalError
 SPEC = trainer_pb2.FineTuneJobSpec(
     base_model="smollm2-135m",
     training_file="file-a",
-    training_file_path="artifacts/files/a.jsonl",
+    validation_file="file-v",
     tenant_name="acme",
     hyperparameters=trainer_pb2.Hyperparameters(n_epochs=3),
     method=trainer_pb2.MethodSettings(lora_rank=8, lora_targets=["q_proj"]),
@@ -25,7 +25,7 @@ def test_the_record_uses_proto_field_names_and_leaves_auto_out() -> None:
     assert record(SPEC) == {
         "base_model": "smollm2-135m",
         "training_file": "file-a",
-        "training_file_path": "artifacts/files/a.jsonl",
+        "validation_file": "file-v",
         "tenant_name": "acme",
         "hyperparameters": {"n_epochs": 3},
         "method": {"lora_rank": 8, "lora_targets": ["q_proj"]},
@@ -37,7 +37,9 @@ def test_a_record_gives_back_the_message() -> None:
     back = from_record(record(SPEC), trainer_pb2.FineTuneJobSpec)
     assert back == SPEC
     assert not back.hyperparameters.HasField("batch_size")
-    assert from_record({**record(SPEC), "gone": 1}, trainer_pb2.FineTuneJobSpec) == SPEC
+    # A row with a field the message no longer has (a path, before files went by id).
+    old = {**record(SPEC), "training_file_path": "artifacts/files/a.jsonl"}
+    assert from_record(old, trainer_pb2.FineTuneJobSpec) == SPEC
     # A row written when int64 was stored as protobuf JSON's string reads the same.
     assert from_record({**record(SPEC), "seed": "42"}, trainer_pb2.FineTuneJobSpec) == SPEC
 
@@ -49,7 +51,7 @@ def test_an_unreadable_record_is_an_internal_error() -> None:
 
 def test_the_view_shows_every_field_but_auto() -> None:
     view = spec_view(record(SPEC), trainer_pb2.FineTuneJobSpec)
-    assert view["validation_file"] == "" and view["suffix"] == ""
+    assert view["validation_file"] == "file-v" and view["suffix"] == ""
     assert view["hyperparameters"] == {"n_epochs": 3}  # batch size etc. are "auto"
     assert view["method"] == {"lora_rank": 8, "lora_targets": ["q_proj"]}
     assert view["seed"] == 42
