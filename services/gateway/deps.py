@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 
+from services.gateway.registry.aio import AsyncRegistry
 from services.gateway.registry.models import ApiKey, Tenant
-from services.gateway.registry.store import Registry
 from services.gateway.state import GatewayState
 from tuneloop_core.errors import AuthenticationError
 
@@ -21,11 +20,11 @@ def get_state(request: Request) -> GatewayState:
 StateDep = Annotated[GatewayState, Depends(get_state)]
 
 
-def get_registry(state: StateDep) -> Registry:
+def get_registry(state: StateDep) -> AsyncRegistry:
     return state.registry
 
 
-RegistryDep = Annotated[Registry, Depends(get_registry)]
+RegistryDep = Annotated[AsyncRegistry, Depends(get_registry)]
 
 
 def bearer_key(request: Request) -> str:
@@ -42,7 +41,7 @@ def bearer_key(request: Request) -> str:
 
 async def authenticate(request: Request, registry: RegistryDep) -> Tenant:
     """The tenant of the `Authorization: Bearer <key>` header; 401 otherwise."""
-    return await run_in_threadpool(registry.authenticate, bearer_key(request))
+    return await registry.authenticate(bearer_key(request))
 
 
 CurrentTenant = Annotated[Tenant, Depends(authenticate)]
@@ -50,7 +49,7 @@ CurrentTenant = Annotated[Tenant, Depends(authenticate)]
 
 async def current_key(request: Request, registry: RegistryDep, _: CurrentTenant) -> ApiKey:
     """The record of the request's API key, for what is counted per key (votes)."""
-    return await run_in_threadpool(registry.api_key, bearer_key(request))
+    return await registry.api_key(bearer_key(request))
 
 
 CurrentKey = Annotated[ApiKey, Depends(current_key)]

@@ -15,6 +15,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from services.gateway.registry.aio import AsyncRegistry
 from services.gateway.registry.models import JobEventRow
 from services.gateway.registry.records import full_record, record
 from services.gateway.registry.store import Registry
@@ -66,10 +67,10 @@ def apply_event(
     return True
 
 
-async def _settle(registry: Registry, artifacts: ArtifactStore, msg: Msg) -> None:
+async def _settle(registry: AsyncRegistry, artifacts: ArtifactStore, msg: Msg) -> None:
     try:
         event = events_pb2.JobEvent.FromString(msg.data)
-        await asyncio.to_thread(apply_event, registry, event, artifacts)
+        await registry.run(apply_event, registry.sync, event, artifacts)
     except (DecodeError, NotFoundError) as exc:
         log.warning("dropping event on %s: %s", msg.subject, exc)
         await msg.term()
@@ -82,7 +83,7 @@ async def _settle(registry: Registry, artifacts: ArtifactStore, msg: Msg) -> Non
 
 async def run_job_state_consumer(
     js: JetStreamContext,
-    registry: Registry,
+    registry: AsyncRegistry,
     artifacts: ArtifactStore,
     stop: asyncio.Event,
     batch: int = 64,

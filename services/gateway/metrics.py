@@ -72,7 +72,7 @@ async def scrape(state: GatewayState) -> bytes:
     """This process's metrics plus the jobs and queue gauges, read now."""
     now = CollectorRegistry()
     jobs = Gauge("tuneloop_jobs", "jobs in the registry", ["kind", "status"], registry=now)
-    for kind, status, n in await asyncio.to_thread(state.registry.count_jobs):
+    for kind, status, n in await state.registry.count_jobs():
         jobs.labels(kind, status).set(n)
     depth = Gauge(
         "tuneloop_queue_depth",

@@ -13,8 +13,7 @@ from services.gateway.app import create_app
 from services.gateway.clients import ServiceClients
 from services.gateway.grpc_api import GatewayServicer
 from services.gateway.job_state import run_job_state_consumer
-from services.gateway.registry.db import Database
-from services.gateway.registry.store import Registry
+from services.gateway.registry.aio import AsyncRegistry
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from tuneloop.gateway.v1 import gateway_pb2, gateway_pb2_grpc
@@ -37,9 +36,9 @@ async def serve(
     settings: GatewaySettings, *, install_signals: bool = True, on_started: OnStarted | None = None
 ) -> None:
     common = settings.common
-    registry = Registry(Database(common.database_url))
+    registry = AsyncRegistry.connect(common.database_url)
     async with ServiceRuntime(settings, install_signals=install_signals) as runtime:
-        runtime.enter_callback(registry.db.close)
+        runtime.enter_callback(registry.close)
         clients = await runtime.enter(ServiceClients(common.service_addrs()))
         nats = await runtime.connect_nats()
         state = GatewayState(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 
 from services.gateway.clients import ServiceClients
-from services.gateway.registry.store import Registry
+from services.gateway.registry.aio import AsyncRegistry
 from services.gateway.settings import GatewaySettings
 from tuneloop_core.artifacts import ArtifactStore
 
@@ -15,7 +15,7 @@ from tuneloop_core.artifacts import ArtifactStore
 @dataclass
 class GatewayState:
     settings: GatewaySettings
-    registry: Registry
+    registry: AsyncRegistry  # awaited; `registry.sync` for plain calls (tests, CLI)
     artifacts: ArtifactStore
     clients: ServiceClients
     nats: Client | None = None  # None only in tests that exercise HTTP alone

@@ -15,7 +15,7 @@ MULTIPART = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
 
 
 def tenant_id(gateway: Gateway, key: str | None = None) -> str:
-    return gateway.state.registry.authenticate(key or gateway.key).id
+    return gateway.state.registry.sync.authenticate(key or gateway.key).id
 
 
 def stored_files(gateway: Gateway) -> list[Path]:

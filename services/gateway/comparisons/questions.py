@@ -3,12 +3,14 @@ format people already keep their test questions in), checked before any job star
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+from services.gateway.files.service import input_file
 from services.gateway.registry.models import Tenant
 from services.gateway.state import GatewayState
-from tuneloop_core.errors import InvalidRequestError, NotFoundError
+from tuneloop_core.errors import InvalidRequestError
 
 MAX_QUESTIONS = 200
 # Characters; a question is a prompt, not a document. With MAX_QUESTIONS this keeps the
@@ -70,15 +72,15 @@ def check_questions(value: Any, param: str) -> list[str]:
     return [item.strip() for item in value]
 
 
-def questions_from_file(state: GatewayState, tenant: Tenant, file_id: str) -> list[str]:
-    """The questions in one of the tenant's files (blocking: run it in a thread)."""
+def _head(state: GatewayState, path: str, size: int) -> bytes:
+    with state.artifacts.open(path) as handle:
+        return handle.read(size)
+
+
+async def questions_from_file(state: GatewayState, tenant: Tenant, file_id: str) -> list[str]:
+    """The questions in one of the tenant's files."""
     param = "questions_file"
-    try:
-        file = state.registry.get_file(tenant.id, file_id)
-    except NotFoundError:
-        raise InvalidRequestError(
-            f"File '{file_id}' does not exist", param=param, code="file_not_found"
-        ) from None
+    file = await input_file(state, tenant, file_id, param)
     if file.bytes > MAX_FILE_BYTES:
         raise InvalidRequestError(
             f"File '{file_id}' has {file.bytes} bytes; a questions file may have at most "
@@ -86,8 +88,7 @@ def questions_from_file(state: GatewayState, tenant: Tenant, file_id: str) -> li
             param=param,
             code="invalid_questions",
         )
-    with state.artifacts.open(file.path) as handle:
-        raw = handle.read(MAX_FILE_BYTES + 1)
+    raw = await asyncio.to_thread(_head, state, file.path, MAX_FILE_BYTES + 1)
     try:
         # utf-8-sig: files saved by Windows editors often start with a BOM.
         data = json.loads(raw.decode("utf-8-sig"))

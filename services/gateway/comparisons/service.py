@@ -16,7 +16,7 @@ from services.gateway.comparisons.protocol import (
 from services.gateway.comparisons.questions import check_questions, questions_from_file
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
-from services.gateway.registry.comparisons import AnswerTally, ComparisonVotes
+from services.gateway.registry.comparisons import AnswerTally
 from services.gateway.registry.models import Job, Tenant
 from services.gateway.registry.transitions import JobStatus
 from services.gateway.served_models import served_model_names, unknown_model
@@ -68,7 +68,7 @@ async def create(state: GatewayState, tenant: Tenant, req: CreateComparisonReque
         questions = check_questions(req.questions, "questions")
     else:
         assert req.questions_file is not None
-        questions = await asyncio.to_thread(questions_from_file, state, tenant, req.questions_file)
+        questions = await questions_from_file(state, tenant, req.questions_file)
     await _check_models(state, tenant, req.models)
     # The questions travel in the spec, so the worker needs no file access and a file
     # deleted later does not change what was compared.
@@ -138,13 +138,16 @@ def _view(
     )
 
 
-def _read(state: GatewayState, job: Job) -> tuple[ComparisonAnswers | None, list[AnswerTally]]:
-    return load_answers(state, job), ComparisonVotes(state.registry.db).tallies(job.id)
+async def _read(
+    state: GatewayState, job: Job
+) -> tuple[ComparisonAnswers | None, list[AnswerTally]]:
+    answers = await asyncio.to_thread(load_answers, state, job)
+    return answers, await state.registry.votes.tallies(job.id)
 
 
 async def view(state: GatewayState, tenant: Tenant, comparison_id: str) -> ComparisonObject:
     job = await jobs.get(state, tenant, KIND, comparison_id)
-    answers, tallies = await asyncio.to_thread(_read, state, job)
+    answers, tallies = await _read(state, job)
     return _view(job, answers, tallies)
 
 
@@ -186,6 +189,6 @@ def _csv(answers: ComparisonAnswers, tallies: list[AnswerTally]) -> bytes:
 async def export_csv(state: GatewayState, tenant: Tenant, comparison_id: str) -> bytes:
     """One row per question: the question, then each model's answer and its votes."""
     job = await finished(state, tenant, comparison_id)
-    answers, tallies = await asyncio.to_thread(_read, state, job)
+    answers, tallies = await _read(state, job)
     assert answers is not None  # a succeeded comparison has its answers
     return _csv(answers, tallies)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.gateway.comparisons.protocol import (
     QuestionVotes,
     VotedAnswer,
@@ -66,8 +64,8 @@ async def vote(
     """Give (or withdraw) the key's thumbs-up; doing either twice changes nothing."""
     job = await finished(state, tenant, comparison_id)
     _check_answer(job, req.question_index, req.model)
-    store = ComparisonVotes(state.registry.db)
-    return await asyncio.to_thread(_vote, store, job, req, key)
+    votes = state.registry.votes
+    return await votes.run(_vote, votes.sync, job, req, key)
 
 
 def _tallies(store: ComparisonVotes, job: Job, key: ApiKey) -> VoteTallies:
@@ -95,4 +93,5 @@ async def tallies(
 ) -> VoteTallies:
     """Votes per model and per question, and which answers the calling key voted for."""
     job = await jobs.get(state, tenant, KIND, comparison_id)
-    return await asyncio.to_thread(_tallies, ComparisonVotes(state.registry.db), job, key)
+    votes = state.registry.votes
+    return await votes.run(_tallies, votes.sync, job, key)

@@ -24,7 +24,6 @@ from services.gateway.datagen.service import KIND
 from services.gateway.files import service as files
 from services.gateway.files.protocol import FileObject
 from services.gateway.registry.models import DatagenPairReview, Job, Tenant
-from services.gateway.registry.reviews import PairReviews
 from services.gateway.registry.transitions import JobStatus
 from services.gateway.state import GatewayState
 from tuneloop_core.datasets import Conversation, DatasetFormat, Role, Turn, write_dataset
@@ -34,9 +33,9 @@ PAIRS_SUFFIX = "-pairs.jsonl"
 EXTENSIONS = {"alpaca": "json", "sharegpt": "json", "openai": "jsonl"}
 
 
-def _finished_job(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
+async def _finished_job(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
     try:
-        job = state.registry.get_job(job_id, tenant.id)
+        job = await state.registry.get_job(job_id, tenant.id)
     except NotFoundError:
         raise NotFoundError(f"No such datagen job: {job_id}", param="job_id") from None
     if job.kind != KIND.token:
@@ -50,14 +49,18 @@ def _finished_job(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
     return job
 
 
-def _generated(state: GatewayState, tenant: Tenant, job: Job) -> list[dict[str, Any]]:
+def _read_pairs(state: GatewayState, path: str) -> list[dict[str, Any]]:
+    with state.artifacts.open(path) as handle:
+        text = handle.read().decode("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+async def _generated(state: GatewayState, tenant: Tenant, job: Job) -> list[dict[str, Any]]:
     """The pairs as the job wrote them, in file order."""
     for file_id in (job.result or {}).get("result_files") or []:
-        file = state.registry.get_file(tenant.id, str(file_id))
+        file = await state.registry.get_file(tenant.id, str(file_id))
         if file.filename.endswith(PAIRS_SUFFIX):
-            with state.artifacts.open(file.path) as handle:
-                text = handle.read().decode("utf-8")
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
+            return await asyncio.to_thread(_read_pairs, state, file.path)
     raise NotFoundError(f"Datagen job {job.id} has no pairs file", param="job_id")
 
 
@@ -80,21 +83,22 @@ def _view(pair: dict[str, Any], review: DatagenPairReview | None) -> PairObject:
     )
 
 
-def _reviewed(state: GatewayState, tenant: Tenant, job_id: str) -> list[PairObject]:
-    job = _finished_job(state, tenant, job_id)
-    reviews = PairReviews(state.registry.db).of_job(job.id)
-    return [_view(pair, reviews.get(str(pair["id"]))) for pair in _generated(state, tenant, job)]
+async def _reviewed(state: GatewayState, tenant: Tenant, job_id: str) -> list[PairObject]:
+    job = await _finished_job(state, tenant, job_id)
+    reviews = await state.registry.reviews.of_job(job.id)
+    generated = await _generated(state, tenant, job)
+    return [_view(pair, reviews.get(str(pair["id"]))) for pair in generated]
 
 
-def _list(
+async def list_pairs(
     state: GatewayState,
     tenant: Tenant,
     job_id: str,
-    split: str | None,
-    confirmed: bool | None,
-    dropped: bool | None,
+    split: str | None = None,
+    confirmed: bool | None = None,
+    dropped: bool | None = None,
 ) -> PairList:
-    pairs = _reviewed(state, tenant, job_id)
+    pairs = await _reviewed(state, tenant, job_id)
     counts = {
         "total": len(pairs),
         "confirmed": sum(p.confirmed for p in pairs),
@@ -111,45 +115,37 @@ def _list(
     return PairList(data=shown, counts=counts)
 
 
-async def list_pairs(
-    state: GatewayState,
-    tenant: Tenant,
-    job_id: str,
-    split: str | None = None,
-    confirmed: bool | None = None,
-    dropped: bool | None = None,
-) -> PairList:
-    return await asyncio.to_thread(_list, state, tenant, job_id, split, confirmed, dropped)
-
-
-def _update(
-    state: GatewayState, tenant: Tenant, job_id: str, pair_id: str, update: PairUpdate
-) -> PairObject:
-    job = _finished_job(state, tenant, job_id)
-    pair = next((p for p in _generated(state, tenant, job) if str(p["id"]) == pair_id), None)
-    if pair is None:
-        raise NotFoundError(f"Datagen job {job_id} has no pair {pair_id}", param="pair_id")
-    changes = update.model_dump(exclude_unset=True)
-    review = PairReviews(state.registry.db).save(job.id, pair_id, **changes)
-    return _view(pair, review)
-
-
 async def update_pair(
     state: GatewayState, tenant: Tenant, job_id: str, pair_id: str, update: PairUpdate
 ) -> PairObject:
-    return await asyncio.to_thread(_update, state, tenant, job_id, pair_id, update)
+    job = await _finished_job(state, tenant, job_id)
+    generated = await _generated(state, tenant, job)
+    pair = next((p for p in generated if str(p["id"]) == pair_id), None)
+    if pair is None:
+        raise NotFoundError(f"Datagen job {job_id} has no pair {pair_id}", param="pair_id")
+    changes = update.model_dump(exclude_unset=True)
+    review = await state.registry.reviews.save(job.id, pair_id, changes)
+    return _view(pair, review)
 
 
 def _conversation(pair: PairObject) -> Conversation:
     return Conversation(turns=(Turn(Role.USER, pair.question), Turn(Role.ASSISTANT, pair.answer)))
 
 
-def _dataset_bytes(
+def _dataset_bytes(pairs: list[PairObject], req: ReviewedDatasetRequest) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"dataset.{EXTENSIONS[req.format]}"
+        write_dataset((_conversation(p) for p in pairs), path, DatasetFormat(req.format))
+        return path.read_bytes()
+
+
+async def create_dataset(
     state: GatewayState, tenant: Tenant, job_id: str, req: ReviewedDatasetRequest
-) -> bytes:
+) -> FileObject:
+    """The kept pairs (edits applied) as a new file with purpose `fine-tune`."""
     pairs = [
         p
-        for p in _reviewed(state, tenant, job_id)
+        for p in await _reviewed(state, tenant, job_id)
         if not p.dropped
         and (req.split == "all" or p.split == req.split)
         and (p.confirmed or not req.confirmed_only)
@@ -161,17 +157,7 @@ def _dataset_bytes(
             param="split",
             code="empty_dataset",
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"dataset.{EXTENSIONS[req.format]}"
-        write_dataset((_conversation(p) for p in pairs), path, DatasetFormat(req.format))
-        return path.read_bytes()
-
-
-async def create_dataset(
-    state: GatewayState, tenant: Tenant, job_id: str, req: ReviewedDatasetRequest
-) -> FileObject:
-    """The kept pairs (edits applied) as a new file with purpose `fine-tune`."""
-    content = await asyncio.to_thread(_dataset_bytes, state, tenant, job_id, req)
+    content = await asyncio.to_thread(_dataset_bytes, pairs, req)
     suffix = "-confirmed" if req.confirmed_only else ""
     name = f"{job_id}-reviewed-{req.split}{suffix}.{EXTENSIONS[req.format]}"
     return await files.upload(state, tenant, io.BytesIO(content), name, "fine-tune")

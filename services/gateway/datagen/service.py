@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.gateway.datagen.protocol import CreateDatagenJobRequest, TeacherIn
+from services.gateway.files.service import input_file
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
 from services.gateway.registry.models import Job, Tenant
 from services.gateway.served_models import require_served, served_base_models
 from services.gateway.state import GatewayState
 from tuneloop.datagen.v1 import datagen_pb2
-from tuneloop_core.errors import InvalidRequestError, NotFoundError
+from tuneloop_core.errors import InvalidRequestError
 
 KIND = JobKind(
     token="datagen",
@@ -23,14 +22,9 @@ KIND = JobKind(
 DOCUMENT_PURPOSES = frozenset({"datagen", "knowledge", "user_data", "assistants"})
 
 
-def _check_files(state: GatewayState, tenant: Tenant, file_ids: list[str]) -> None:
+async def _check_files(state: GatewayState, tenant: Tenant, file_ids: list[str]) -> None:
     for file_id in file_ids:
-        try:
-            file = state.registry.get_file(tenant.id, file_id)
-        except NotFoundError:
-            raise InvalidRequestError(
-                f"File '{file_id}' does not exist", param="file_ids", code="file_not_found"
-            ) from None
+        file = await input_file(state, tenant, file_id, "file_ids")
         if file.purpose not in DOCUMENT_PURPOSES:
             raise InvalidRequestError(
                 f"File '{file_id}' has purpose '{file.purpose}'; upload documents with "
@@ -45,7 +39,7 @@ async def create(
 ) -> Job:
     if len(set(req.file_ids)) != len(req.file_ids):
         raise InvalidRequestError("a file is listed twice", param="file_ids")
-    await asyncio.to_thread(_check_files, state, tenant, req.file_ids)
+    await _check_files(state, tenant, req.file_ids)
     if req.teacher is None:
         bases = await served_base_models(state, tenant)
         if not bases:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.gateway.datasets.protocol import (
     DatasetValidation,
     LengthStats,
@@ -21,7 +19,7 @@ async def validate(
     state: GatewayState, tenant: Tenant, req: ValidateDatasetRequest
 ) -> DatasetValidation:
     try:
-        file = await asyncio.to_thread(state.registry.get_file, tenant.id, req.file_id)
+        file = await state.registry.get_file(tenant.id, req.file_id)
     except NotFoundError:
         raise InvalidRequestError(
             f"File '{req.file_id}' does not exist", param="file_id", code="file_not_found"

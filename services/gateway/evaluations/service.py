@@ -14,7 +14,6 @@ from services.gateway.evaluations.protocol import CreateEvaluationRequest
 from services.gateway.fine_tuning import service as fine_tuning
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
-from services.gateway.registry.comparisons import ComparisonVotes
 from services.gateway.registry.models import File, Job, Tenant
 from services.gateway.registry.transitions import JobStatus
 from services.gateway.served_models import served, unknown_model
@@ -34,9 +33,9 @@ FINE_TUNE = dataclasses.replace(fine_tuning.JOB_KIND, param="fine_tuning_job")
 COMPARISON = dataclasses.replace(comparisons.KIND, param="comparison")
 
 
-def _file(state: GatewayState, tenant: Tenant, file_id: str, param: str) -> File:
+async def _file(state: GatewayState, tenant: Tenant, file_id: str, param: str) -> File:
     try:
-        return state.registry.get_file(tenant.id, file_id)
+        return await state.registry.get_file(tenant.id, file_id)
     except NotFoundError:
         raise NotFoundError(
             f"No such File object: {file_id}", param=param, code="file_not_found"
@@ -46,9 +45,7 @@ def _file(state: GatewayState, tenant: Tenant, file_id: str, param: str) -> File
 async def _job_models(state: GatewayState, tenant: Tenant, job_id: str) -> list[dict[str, Any]]:
     """The job's base model, then one entry per epoch checkpoint, oldest first."""
     job = await jobs.get(state, tenant, FINE_TUNE, job_id)
-    rows = await asyncio.to_thread(
-        state.registry.list_events_newest_first, job_id, None, 10_000, "checkpoint_saved"
-    )
+    rows = await state.registry.list_events_newest_first(job_id, None, 10_000, "checkpoint_saved")
     saved = [r.data or {} for r in rows if not (r.data or {}).get("is_final")]
     saved.sort(key=lambda data: int(data.get("epoch", 0)))
     if not saved:
@@ -72,7 +69,7 @@ async def _available(state: GatewayState, tenant: Tenant) -> dict[str, inference
 async def _votes(state: GatewayState, tenant: Tenant, comparison_id: str) -> dict[str, int]:
     """The comparison's votes per model so far (a snapshot for the report)."""
     await jobs.get(state, tenant, COMPARISON, comparison_id)
-    tallies = await asyncio.to_thread(ComparisonVotes(state.registry.db).tallies, comparison_id)
+    tallies = await state.registry.votes.tallies(comparison_id)
     totals: dict[str, int] = {}
     for tally in tallies:
         totals[tally.model] = totals.get(tally.model, 0) + tally.votes
@@ -123,9 +120,7 @@ async def create(state: GatewayState, tenant: Tenant, req: CreateEvaluationReque
             param="models",
         )
     param = "dataset_file" if req.dataset_file else "predictions_file"
-    file = await asyncio.to_thread(
-        _file, state, tenant, req.dataset_file or req.predictions_file or "", param
-    )
+    file = await _file(state, tenant, req.dataset_file or req.predictions_file or "", param)
     models = await _models(state, tenant, req)
     if req.predictions_file is not None:
         models = [{"name": "predictions", "label": file.filename}]

@@ -4,9 +4,9 @@ No FastAPI here."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 
+from services.gateway.files.service import input_file
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
 from services.gateway.registry.models import Job, Tenant
@@ -47,23 +47,17 @@ async def _find_model(state: GatewayState, tenant: Tenant, model: str) -> infere
     )
 
 
-def _dataset_file(
+async def _dataset_file(
     state: GatewayState, tenant: Tenant, info: inference_pb2.ModelInfo, file_id: str | None
 ) -> str:
     """The file id the drift check's prompts come from: the given file, else the adapter's
     fine-tuning validation (or training) file, else none."""
     if file_id:
-        try:
-            state.registry.get_file(tenant.id, file_id)
-        except NotFoundError:
-            raise InvalidRequestError(
-                f"File '{file_id}' does not exist", param="validation_file", code="file_not_found"
-            ) from None
-        return file_id
+        return (await input_file(state, tenant, file_id, "validation_file")).id
     if not info.job_id:
         return ""
     try:
-        job = state.registry.get_job(info.job_id, tenant.id)
+        job = await state.registry.get_job(info.job_id, tenant.id)
     except NotFoundError:
         return ""
     spec = job.spec or {}
@@ -109,7 +103,7 @@ async def create_export(
     if adapter:
         parent = await _find_model(state, tenant, info.parent)
         base_path = parent.path
-    dataset = await asyncio.to_thread(_dataset_file, state, tenant, info, validation_file)
+    dataset = await _dataset_file(state, tenant, info, validation_file)
     # Paths travel in the spec so the worker needs no access to the inference service.
     spec = trainer_pb2.ExportJobSpec(
         model=model,

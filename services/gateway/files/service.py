@@ -12,6 +12,7 @@ from services.gateway.files.protocol import UPLOAD_PURPOSES, DeletedFile, FileLi
 from services.gateway.registry.models import File, Tenant
 from services.gateway.state import GatewayState
 from tuneloop_core import layout
+from tuneloop_core.artifacts import StoredArtifact
 from tuneloop_core.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
 from tuneloop_core.ids import new_id
 
@@ -60,11 +61,7 @@ def check_purpose(purpose: str) -> None:
         )
 
 
-def _store(
-    state: GatewayState, tenant: Tenant, source: BinaryIO, filename: str, purpose: str
-) -> File:
-    file_id = new_id("file")
-    relpath = layout.upload(tenant.id, file_id)
+def _write(state: GatewayState, relpath: str, source: BinaryIO) -> StoredArtifact:
     max_mb = state.settings.max_upload_mb
     try:
         stored = state.artifacts.write(relpath, source, max_bytes=max_mb << 20)
@@ -72,23 +69,10 @@ def _store(
         raise PayloadTooLargeError(
             f"The file is larger than the upload limit of {max_mb} MiB.", param="file"
         ) from None
-    try:
-        if stored.bytes == 0:
-            raise InvalidRequestError("The file is empty.", param="file", code="empty_file")
-        return state.registry.add_file(
-            File(
-                id=file_id,
-                tenant_id=tenant.id,
-                filename=filename,
-                purpose=purpose,
-                bytes=stored.bytes,
-                sha256=stored.sha256,
-                path=stored.relpath,
-            )
-        )
-    except BaseException:
-        state.artifacts.delete(relpath)  # no bytes without a registry row
-        raise
+    if stored.bytes == 0:
+        state.artifacts.delete(relpath)
+        raise InvalidRequestError("The file is empty.", param="file", code="empty_file")
+    return stored
 
 
 async def upload(
@@ -99,7 +83,23 @@ async def upload(
     name = clean_filename(filename)
     if not name:
         raise InvalidRequestError("The uploaded file has no filename.", param="file")
-    return file_view(await asyncio.to_thread(_store, state, tenant, source, name, purpose))
+    file_id = new_id("file")
+    relpath = layout.upload(tenant.id, file_id)
+    stored = await asyncio.to_thread(_write, state, relpath, source)
+    file = File(
+        id=file_id,
+        tenant_id=tenant.id,
+        filename=name,
+        purpose=purpose,
+        bytes=stored.bytes,
+        sha256=stored.sha256,
+        path=stored.relpath,
+    )
+    try:
+        return file_view(await state.registry.add_file(file))
+    except BaseException:
+        await asyncio.to_thread(state.artifacts.delete, relpath)  # no bytes without a row
+        raise
 
 
 async def page(
@@ -113,8 +113,7 @@ async def page(
 ) -> FileList:
     if after is not None and not plausible_id(after):
         raise InvalidRequestError("'after' is not a file id.", param="after")
-    files, has_more = await asyncio.to_thread(
-        state.registry.page_files,
+    files, has_more = await state.registry.page_files(
         tenant.id,
         limit=limit,
         purpose=purpose,
@@ -130,21 +129,20 @@ async def page(
     )
 
 
-def _get(state: GatewayState, tenant: Tenant, file_id: str) -> File:
+async def _get(state: GatewayState, tenant: Tenant, file_id: str) -> File:
     """The tenant's file; another tenant's is not found, exactly like a missing one."""
     check_id(file_id)
-    return state.registry.get_file(tenant.id, file_id)
+    return await state.registry.get_file(tenant.id, file_id)
 
 
 async def retrieve(state: GatewayState, tenant: Tenant, file_id: str) -> FileObject:
-    return file_view(await asyncio.to_thread(_get, state, tenant, file_id))
+    return file_view(await _get(state, tenant, file_id))
 
 
-def _open(state: GatewayState, tenant: Tenant, file_id: str) -> tuple[File, BinaryIO, int]:
-    file = _get(state, tenant, file_id)
-    handle = state.artifacts.open(file.path)
+def _open(state: GatewayState, path: str) -> tuple[BinaryIO, int]:
+    handle = state.artifacts.open(path)
     try:
-        return file, handle, os.fstat(handle.fileno()).st_size
+        return handle, os.fstat(handle.fileno()).st_size
     except BaseException:
         handle.close()
         raise
@@ -155,17 +153,26 @@ async def open_content(
 ) -> tuple[File, BinaryIO, int]:
     """The file, an open handle on its bytes (the caller closes it) and their count. Once
     open, the bytes stay readable even if the file is deleted meanwhile."""
-    return await asyncio.to_thread(_open, state, tenant, file_id)
-
-
-def _delete(state: GatewayState, tenant: Tenant, file_id: str) -> None:
-    # The row goes first: a failure in between leaves unreachable bytes, never a row
-    # pointing at nothing.
-    check_id(file_id)
-    file = state.registry.delete_file(tenant.id, file_id)
-    state.artifacts.delete(file.path)
+    file = await _get(state, tenant, file_id)
+    handle, size = await asyncio.to_thread(_open, state, file.path)
+    return file, handle, size
 
 
 async def delete(state: GatewayState, tenant: Tenant, file_id: str) -> DeletedFile:
-    await asyncio.to_thread(_delete, state, tenant, file_id)
+    # The row goes first: a failure in between leaves unreachable bytes, never a row
+    # pointing at nothing.
+    check_id(file_id)
+    file = await state.registry.delete_file(tenant.id, file_id)
+    await asyncio.to_thread(state.artifacts.delete, file.path)
     return DeletedFile(id=file_id)
+
+
+async def input_file(state: GatewayState, tenant: Tenant, file_id: str, param: str) -> File:
+    """A file a request names as a job's input: a 400 naming `param` when the tenant has
+    no such file (the request is wrong, not the URL)."""
+    try:
+        return await state.registry.get_file(tenant.id, file_id)
+    except NotFoundError:
+        raise InvalidRequestError(
+            f"File '{file_id}' does not exist", param=param, code="file_not_found"
+        ) from None

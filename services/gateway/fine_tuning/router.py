@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -33,9 +32,7 @@ async def create_job(
 async def list_jobs(
     state: StateDep, tenant: CurrentTenant, limit: Limit = 20, after: str | None = None
 ) -> Page[FineTuningJob]:
-    jobs = await asyncio.to_thread(
-        state.registry.list_jobs, tenant.id, service.KIND, limit + 1, after
-    )
+    jobs = await state.registry.list_jobs(tenant.id, service.KIND, limit + 1, after)
     return Page(data=[job_view(j) for j in jobs[:limit]], has_more=len(jobs) > limit)
 
 
@@ -75,9 +72,7 @@ async def list_events(
     """Newest first, like OpenAI; `after` is the id of the last event of the previous page."""
     await service.get(state, tenant, job_id)
     before = _before_seq(after, f"ftevent-{job_id}-")
-    rows = await asyncio.to_thread(
-        state.registry.list_events_newest_first, job_id, before, limit + 1
-    )
+    rows = await state.registry.list_events_newest_first(job_id, before, limit + 1)
     return Page(data=[event_view(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
 
@@ -87,9 +82,7 @@ async def list_checkpoints(
 ) -> Page[FineTuningJobCheckpoint]:
     await service.get(state, tenant, job_id)
     # One row per epoch (at most a few dozen), so the `after` cursor is applied here.
-    rows = await asyncio.to_thread(
-        state.registry.list_events_newest_first, job_id, None, 10_000, "checkpoint_saved"
-    )
+    rows = await state.registry.list_events_newest_first(job_id, None, 10_000, "checkpoint_saved")
     saved = [checkpoint_view(r) for r in rows if not (r.data or {}).get("is_final")]
     if after is not None:
         ids = [c.id for c in saved]

@@ -4,10 +4,10 @@ API request to the contract the trainer reads (`FineTuneJobSpec`)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 
+from services.gateway.files.service import input_file
 from services.gateway.fine_tuning.protocol import CreateFineTuningJobRequest, HyperparametersIn
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
@@ -20,7 +20,6 @@ from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.errors import (
     DeadlineExceededError,
     InvalidRequestError,
-    NotFoundError,
     ServiceUnavailableError,
 )
 from tuneloop_core.grpc.client import call
@@ -81,15 +80,10 @@ async def _check_base_model(state: GatewayState, name: str, tenant: Tenant) -> N
         )
 
 
-def _check_file(state: GatewayState, tenant: Tenant, file_id: str, param: str) -> None:
+async def _check_file(state: GatewayState, tenant: Tenant, file_id: str, param: str) -> None:
     """The file exists, is the tenant's and was uploaded for fine-tuning; the trainer
     resolves it by id when it takes the job."""
-    try:
-        file = state.registry.get_file(tenant.id, file_id)
-    except NotFoundError:
-        raise InvalidRequestError(
-            f"File '{file_id}' does not exist", param=param, code="file_not_found"
-        ) from None
+    file = await input_file(state, tenant, file_id, param)
     if file.purpose != "fine-tune":
         raise InvalidRequestError(
             f"File '{file_id}' has purpose '{file.purpose}'; upload it with purpose 'fine-tune'",
@@ -122,9 +116,9 @@ def to_pb(req: CreateFineTuningJobRequest, tenant: Tenant) -> trainer_pb2.FineTu
 
 async def create(state: GatewayState, tenant: Tenant, req: CreateFineTuningJobRequest) -> Job:
     spec = to_pb(req, tenant)
-    await asyncio.to_thread(_check_file, state, tenant, req.training_file, "training_file")
+    await _check_file(state, tenant, req.training_file, "training_file")
     if req.validation_file:
-        await asyncio.to_thread(_check_file, state, tenant, req.validation_file, "validation_file")
+        await _check_file(state, tenant, req.validation_file, "validation_file")
     await _check_base_model(state, req.model, tenant)
     if req.recipe is not None:
         await _check_recipe(state, req.recipe)
@@ -160,12 +154,12 @@ async def cancel(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
 async def pause(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
     """The worker notices at its next step, saves its state and lets go of the job."""
     await get(state, tenant, job_id)
-    return await asyncio.to_thread(state.registry.transition_job, job_id, JobStatus.PAUSED)
+    return await state.registry.transition_job(job_id, JobStatus.PAUSED)
 
 
 async def resume(state: GatewayState, tenant: Tenant, job_id: str) -> Job:
     """Queue the job again; a worker continues from the state saved at the pause."""
     await get(state, tenant, job_id)
-    job = await asyncio.to_thread(state.registry.transition_job, job_id, JobStatus.QUEUED)
+    job = await state.registry.transition_job(job_id, JobStatus.QUEUED)
     await jobs.queue(state, job, from_record(job.spec, trainer_pb2.FineTuneJobSpec))
     return job

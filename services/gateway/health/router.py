@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from services.gateway.deps import StateDep
@@ -23,7 +22,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(state: StateDep) -> dict[str, Any] | JSONResponse:
     checks: dict[str, bool] = {
         "nats": state.nats is not None and state.nats.is_connected,
-        "database": await run_in_threadpool(state.registry.db.ping),
+        "database": await state.registry.ping(),
     }
     checks.update(await state.clients.health(state.settings.health_timeout_s))
     failing = sorted(name for name, ok in checks.items() if not ok)

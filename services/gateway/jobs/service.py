@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +40,7 @@ async def submit(
     *JobSpec; the registry keeps its JSON form."""
     if state.nats is None:
         raise ServiceUnavailableError("the job queue (NATS) is not connected")
-    job = await asyncio.to_thread(
-        state.registry.create_job,
+    job = await state.registry.create_job(
         tenant.id,
         kind.token,
         record(spec),
@@ -70,7 +68,7 @@ async def queue(state: GatewayState, job: Job, spec: Message) -> None:
 async def get(state: GatewayState, tenant: Tenant, kind: JobKind, job_id: str) -> Job:
     """The tenant's job of this kind; another tenant's job is simply not found."""
     try:
-        job = await asyncio.to_thread(state.registry.get_job, job_id, tenant.id)
+        job = await state.registry.get_job(job_id, tenant.id)
     except NotFoundError:
         job = None
     if job is None or job.kind != kind.token:
@@ -81,16 +79,14 @@ async def get(state: GatewayState, tenant: Tenant, kind: JobKind, job_id: str) -
 async def cancel(state: GatewayState, tenant: Tenant, kind: JobKind, job_id: str) -> Job:
     """The worker notices at its next step and stops; a finished job cannot be cancelled."""
     await get(state, tenant, kind, job_id)
-    return await asyncio.to_thread(state.registry.transition_job, job_id, JobStatus.CANCELLED)
+    return await state.registry.transition_job(job_id, JobStatus.CANCELLED)
 
 
 async def page(
     state: GatewayState, tenant: Tenant, kind: JobKind, limit: int, after: str | None
 ) -> tuple[list[Job], bool]:
     """Newest first; `after` is the id of the last job of the previous page."""
-    jobs = await asyncio.to_thread(
-        state.registry.list_jobs, tenant.id, kind.token, limit + 1, after
-    )
+    jobs = await state.registry.list_jobs(tenant.id, kind.token, limit + 1, after)
     return jobs[:limit], len(jobs) > limit
 
 
@@ -112,9 +108,7 @@ async def events(
 ) -> tuple[list[JobEventRow], bool]:
     """Oldest first, so a client polling with `after` = the last id it saw gets what is new."""
     await get(state, tenant, kind, job_id)
-    rows = await asyncio.to_thread(
-        state.registry.list_events, job_id, _seq_after(job_id, after), limit + 1
-    )
+    rows = await state.registry.list_events(job_id, _seq_after(job_id, after), limit + 1)
     return rows[:limit], len(rows) > limit
 
 

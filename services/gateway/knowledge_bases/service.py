@@ -7,8 +7,6 @@ the tenant again on its side.
 
 from __future__ import annotations
 
-import asyncio
-
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
 from services.gateway.knowledge_bases.protocol import (
@@ -18,7 +16,7 @@ from services.gateway.knowledge_bases.protocol import (
     SearchHitObject,
     Source,
 )
-from services.gateway.registry.knowledge import INGEST_KIND, KnowledgeBases
+from services.gateway.registry.knowledge import INGEST_KIND
 from services.gateway.registry.models import Job, KnowledgeBase, Tenant
 from services.gateway.state import GatewayState
 from tuneloop.datagen.v1 import datagen_pb2
@@ -38,12 +36,8 @@ SEARCH_TIMEOUT_S = 30.0
 HEADING_SEPARATOR = " > "
 
 
-def table(state: GatewayState) -> KnowledgeBases:
-    return KnowledgeBases(state.registry.db)
-
-
 async def view(state: GatewayState, kb: KnowledgeBase) -> KnowledgeBaseObject:
-    totals = await asyncio.to_thread(table(state).totals, kb.id)
+    totals = await state.registry.knowledge_bases.totals(kb.id)
     return KnowledgeBaseObject(
         id=kb.id,
         created_at=kb.created_at,
@@ -75,17 +69,17 @@ async def create(state: GatewayState, tenant: Tenant, body: KnowledgeBaseCreate)
         top_k=body.top_k,
         score_threshold=body.score_threshold,
     )
-    return await asyncio.to_thread(table(state).add, kb)
+    return await state.registry.knowledge_bases.add(kb)
 
 
 async def get(state: GatewayState, tenant: Tenant, kb_id: str) -> KnowledgeBase:
-    return await asyncio.to_thread(table(state).get, tenant.id, kb_id)
+    return await state.registry.knowledge_bases.get(tenant.id, kb_id)
 
 
 async def page(
     state: GatewayState, tenant: Tenant, limit: int, after: str | None
 ) -> tuple[list[KnowledgeBase], bool]:
-    return await asyncio.to_thread(table(state).page, tenant.id, limit, after)
+    return await state.registry.knowledge_bases.page(tenant.id, limit, after)
 
 
 async def delete(state: GatewayState, tenant: Tenant, kb_id: str) -> KnowledgeBase:
@@ -95,7 +89,7 @@ async def delete(state: GatewayState, tenant: Tenant, kb_id: str) -> KnowledgeBa
         knowledge_base_id=kb.id, tenant_id=tenant.id, embedding_model=kb.embedding_model
     )
     await call(state.clients.datagen.DeleteKnowledgeBase, request)
-    return await asyncio.to_thread(table(state).delete, tenant.id, kb_id)
+    return await state.registry.knowledge_bases.delete(tenant.id, kb_id)
 
 
 async def add_documents(
@@ -106,7 +100,7 @@ async def add_documents(
     kb = await get(state, tenant, kb_id)
     file_ids = list(dict.fromkeys(body.file_ids))  # once each, in the order given
     for file_id in file_ids:
-        await asyncio.to_thread(state.registry.get_file, tenant.id, file_id)
+        await state.registry.get_file(tenant.id, file_id)
     chunking = body.chunking
     spec = datagen_pb2.KbIngestJobSpec(
         knowledge_base_id=kb.id,

@@ -25,7 +25,9 @@ class PairReviews:
         with self.db.session() as s:
             return {r.pair_id: r for r in s.scalars(query)}
 
-    def save(self, job_id: str, pair_id: str, **changes: str | bool | None) -> DatagenPairReview:
+    def save(
+        self, job_id: str, pair_id: str, changes: dict[str, str | bool | None]
+    ) -> DatagenPairReview:
         """Apply `changes` (question, answer, confirmed, dropped) to the pair's review,
         creating it on first use; returns the review as stored."""
         unknown = set(changes) - set(_FIELDS)

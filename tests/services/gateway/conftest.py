@@ -12,8 +12,7 @@ import pytest_asyncio
 
 from services.gateway.app import create_app
 from services.gateway.clients import ServiceClients
-from services.gateway.registry.db import Database
-from services.gateway.registry.store import Registry
+from services.gateway.registry.aio import AsyncRegistry
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from services.inference.server import serve as serve_inference
@@ -31,7 +30,7 @@ async def gateway(common: CommonSettings) -> AsyncIterator[Gateway]:
     inference_settings = InferenceSettings(grpc_port=0, shutdown_grace_s=1, common=common)
     async with running(serve_inference, inference_settings) as inference:
         assert inference.grpc is not None
-        registry = Registry(Database(common.database_url))
+        registry = AsyncRegistry.connect(common.database_url)
         clients = ServiceClients({"inference": f"127.0.0.1:{inference.grpc.port}"})
         state = GatewayState(
             settings=GatewaySettings(common=common),
@@ -40,12 +39,12 @@ async def gateway(common: CommonSettings) -> AsyncIterator[Gateway]:
             clients=clients,
         )
         app = create_app(state)
-        key, _ = registry.create_api_key("acme")
+        key, _ = registry.sync.create_api_key("acme")
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
             yield Gateway(app=app, state=state, http=http, key=key)
         await clients.close()
-        registry.db.close()
+        registry.close()
 
 
 @pytest.fixture

@@ -31,9 +31,9 @@ async def test_invalid_key_is_401(gateway: Gateway) -> None:
 
 
 async def test_revoked_key_is_401(gateway: Gateway) -> None:
-    key, record = gateway.state.registry.create_api_key("acme", "to revoke")
+    key, record = gateway.state.registry.sync.create_api_key("acme", "to revoke")
     assert (await gateway.http.get("/v1/models", headers=gateway.auth(key))).status_code == 200
-    gateway.state.registry.revoke_api_key(record.id)
+    gateway.state.registry.sync.revoke_api_key(record.id)
     response = await gateway.http.get("/v1/models", headers=gateway.auth(key))
     assert_envelope(response, 401, "invalid_api_key")
 

@@ -75,7 +75,7 @@ async def test_a_questions_file_must_hold_a_json_array_of_strings(
 
 
 async def test_another_tenants_questions_file_is_not_found(gateway: Gateway) -> None:
-    other_key, _ = gateway.state.registry.create_api_key("globex")
+    other_key, _ = gateway.state.registry.sync.create_api_key("globex")
     file_id = await upload(gateway, json.dumps(["a"]).encode(), key=other_key)
     body = {"models": VALID["models"], "questions_file": file_id}
     error = assert_envelope(await create(gateway, body), 400, "file_not_found")
@@ -83,7 +83,7 @@ async def test_another_tenants_questions_file_is_not_found(gateway: Gateway) -> 
 
 
 async def test_unfinished_and_foreign_comparisons(gateway: Gateway) -> None:
-    registry = gateway.state.registry
+    registry = gateway.state.registry.sync
     tenant = registry.authenticate(gateway.key)
     spec = {**VALID, "max_tokens": 8, "temperature": 0, "top_p": 1, "system": ""}
     registry.create_job(tenant.id, "comparison", spec, job_id="cmpjob-queued")

@@ -73,7 +73,7 @@ async def test_upload_from_a_path_with_a_chinese_name(
         "fine-tune",
         "processed",
     )
-    row = gateway.state.registry.get_file(tenant_id(gateway), created.id)
+    row = gateway.state.registry.sync.get_file(tenant_id(gateway), created.id)
     assert row.sha256 == hashlib.sha256(content).hexdigest()
     assert row.path == f"files/{tenant_id(gateway)}/{created.id}"
     assert gateway.state.artifacts.path(row.path).read_bytes() == content
@@ -222,7 +222,7 @@ async def test_size_cap_holds_without_a_content_length(gateway: Gateway) -> None
     assert_envelope(response, 413, "payload_too_large")
     assert sent == 4 * MiB  # the rest of the body was read and dropped, not left unread
     assert stored_files(gateway) == []
-    assert gateway.state.registry.list_files(tenant_id(gateway)) == []
+    assert gateway.state.registry.sync.list_files(tenant_id(gateway)) == []
 
 
 async def test_upload_without_a_valid_key_is_refused_before_the_body(gateway: Gateway) -> None:
@@ -250,7 +250,7 @@ async def test_bad_uploads(gateway: Gateway) -> None:
         response = await upload(gateway, files, data)
         assert assert_envelope(response, 400, code)["param"] == param, (files, data)
     assert stored_files(gateway) == []
-    assert gateway.state.registry.list_files(tenant_id(gateway)) == []
+    assert gateway.state.registry.sync.list_files(tenant_id(gateway)) == []
 
 
 async def test_uploads_that_are_not_one_file_form(gateway: Gateway) -> None:

@@ -11,7 +11,7 @@ from support.uploads import upload
 
 
 def set_created_at(gateway: Gateway, stamps: dict[str, int]) -> None:
-    with gateway.state.registry.db.session() as s:
+    with gateway.state.registry.sync.db.session() as s:
         for file_id, created_at in stamps.items():
             row = s.get(File, file_id)
             assert row is not None
@@ -105,7 +105,7 @@ async def test_another_tenant_sees_nothing_and_touches_nothing(
     gateway: Gateway, sdk: openai.AsyncOpenAI
 ) -> None:
     mine = await sdk.files.create(file=("secret.txt", b"secret"), purpose="user_data")
-    other_key, _ = gateway.state.registry.create_api_key("globex")
+    other_key, _ = gateway.state.registry.sync.create_api_key("globex")
     theirs = await upload(gateway, {"file": ("t.txt", b"theirs")}, {"purpose": "evals"}, other_key)
     assert theirs.status_code == 200, theirs.text
 
