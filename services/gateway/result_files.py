@@ -8,10 +8,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from services.gateway.ids import new_id
 from services.gateway.registry.models import File
 from services.gateway.registry.store import Registry
 from tuneloop_core.artifacts import ArtifactStore
-from tuneloop_core.ids import new_id
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ import unicodedata
 from typing import BinaryIO, Literal
 
 from services.gateway.files.protocol import UPLOAD_PURPOSES, DeletedFile, FileList, FileObject
+from services.gateway.ids import new_id
 from services.gateway.registry.models import File, Tenant
 from services.gateway.state import GatewayState
 from tuneloop_core import layout
 from tuneloop_core.artifacts import StoredArtifact
 from tuneloop_core.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
-from tuneloop_core.ids import new_id
 
 MAX_FILENAME_CHARS = 500  # the width of files.filename
 MAX_ID_CHARS = 64  # the width of files.id

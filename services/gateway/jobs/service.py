@@ -7,6 +7,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from services.gateway.ids import PREFIXES, new_id
 from services.gateway.jobs.protocol import JobError, JobEventObject, JobObject
 from services.gateway.registry.models import Job, JobEventRow, Tenant
 from services.gateway.registry.records import record, spec_view
@@ -15,7 +16,6 @@ from services.gateway.state import GatewayState
 from tuneloop_core.bus.publish import publish_job
 from tuneloop_core.bus.subjects import KINDS_BY_TOKEN
 from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from tuneloop_core.ids import PREFIXES, new_id
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ the tenant again on its side.
 
 from __future__ import annotations
 
+from services.gateway.ids import PREFIXES, new_id
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
 from services.gateway.knowledge_bases.protocol import (
@@ -23,7 +24,6 @@ from tuneloop.datagen.v1 import datagen_pb2
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 from tuneloop_core.grpc.client import call
-from tuneloop_core.ids import PREFIXES, new_id
 
 INGEST = JobKind(
     token=INGEST_KIND,

@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.gateway.ids import new_id
 from services.gateway.registry.db import Database
 from services.gateway.registry.models import (
     ApiKey,
@@ -28,7 +29,6 @@ from tuneloop_core.errors import (
     InvalidRequestError,
     NotFoundError,
 )
-from tuneloop_core.ids import new_id
 
 API_KEY_PREFIX = "tl-"
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from services.gateway.ids import new_id
 from services.gateway.registry.models import File, ModelRecord
 from services.gateway.registry.store import Registry
 from tuneloop_core.errors import ConflictError, NotFoundError
-from tuneloop_core.ids import new_id
 
 
 @dataclass
