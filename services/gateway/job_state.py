@@ -17,7 +17,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.gateway.registry.aio import AsyncRegistry
 from services.gateway.registry.models import JobEventRow
-from services.gateway.registry.records import full_record, record
+from services.gateway.registry.records import record, result_record
 from services.gateway.registry.store import Registry
 from services.gateway.registry.transitions import ALLOWED, JobStatus, status_from_pb
 from services.gateway.result_files import register_result_files
@@ -54,7 +54,7 @@ def apply_event(
     if event.WhichOneof("payload") == "status_changed":
         change = event.status_changed
         kind_result = change.WhichOneof("result")
-        result = full_record(getattr(change, kind_result)) if kind_result else None
+        result = result_record(getattr(change, kind_result)) if kind_result else None
         target = status_from_pb(change.status)
         allowed = target in ALLOWED[JobStatus(job.status)]
         if result and "files" in result and artifacts is not None and allowed:

@@ -43,6 +43,13 @@ def from_record(row: dict[str, Any], spec_type: type[SpecT]) -> SpecT:
         raise InternalError(f"the job's stored spec is not a valid {name}: {exc}") from exc
 
 
+def result_record(message: Message) -> dict[str, Any]:
+    """A job's typed result as `jobs.result` keeps it: `full_record`, and an unset `optional`
+    field or sub-message is null (e.g. a matrix row's `epoch` for the base model), so every
+    key of the result is always there."""
+    return _unset_as_null(message, full_record(message))
+
+
 def spec_view(row: dict[str, Any], spec_type: type[Message]) -> dict[str, Any]:
     """A job's spec as the API's `spec` object shows it: every field of the kind's message
     (an unset `optional` field, which means "auto", stays out)."""
@@ -81,3 +88,19 @@ def _plain_message(field: FieldDescriptor) -> Descriptor | None:
     if kind is None or kind.GetOptions().map_entry or kind.full_name.startswith("google."):
         return None
     return kind
+
+
+def _unset_as_null(message: Message, view: dict[str, Any]) -> dict[str, Any]:
+    for field in cast(Descriptor, message.DESCRIPTOR).fields:
+        inner = _plain_message(field)
+        if field.is_repeated:
+            if inner is not None and field.name in view:
+                for item, item_view in zip(
+                    getattr(message, field.name), view[field.name], strict=True
+                ):
+                    _unset_as_null(item, item_view)
+        elif field.has_presence and not message.HasField(field.name):
+            view[field.name] = None
+        elif inner is not None:
+            _unset_as_null(getattr(message, field.name), view[field.name])
+    return view

@@ -185,6 +185,8 @@ async def test_job_state_consumer_applies_events_once(stack: Stack, common: Comm
     assert job.result == {
         "fine_tuned_model": "ft:m:acme::ftjob-ev",
         "trained_tokens": 7,
+        "hyperparameters": None,  # an unset optional field or message: null, never missing
+        "verdict": None,
         "epochs": [],
         "result_files": [],
     }

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.registry.records import from_record, full_record, record, spec_view
+from services.gateway.registry.records import (
+    from_record,
+    full_record,
+    record,
+    result_record,
+    spec_view,
+)
+from tuneloop.evaluator.v1 import evaluator_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.errors import InternalError
@@ -80,3 +87,21 @@ def test_a_notes_free_form_data_is_kept_as_written() -> None:
     note = events_pb2.Note()
     note.data.update({"worker": "vm:1", "seed": "42", "nested": {"bytes": "7"}})
     assert record(note) == {"data": {"worker": "vm:1", "seed": "42", "nested": {"bytes": "7"}}}
+
+
+def test_a_jobs_result_shows_unset_optionals_as_null_at_every_depth() -> None:
+    result = evaluator_pb2.EvaluationResult(
+        matrix=[
+            evaluator_pb2.MatrixRow(model="base", is_base=True, metrics={"rouge-l": 5.8}),
+            evaluator_pb2.MatrixRow(model="ft", epoch=2, judge_mean=7.5),
+        ],
+        best_model="ft",
+    )
+    view = result_record(result)
+    base, tuned = view["matrix"]
+    assert (base["epoch"], base["judge_mean"], base["metrics"]) == (None, None, {"rouge-l": 5.8})
+    assert (tuned["epoch"], tuned["judge_mean"], tuned["metrics"]) == (2, 7.5, {})
+    assert view["suggestions"] == [] and view["report_file"] == ""
+    export = result_record(trainer_pb2.ExportResult(drift=trainer_pb2.DriftReport(prompts=3)))
+    assert export["ollama"] is None and export["pre_tokenizer_override"] is None
+    assert export["drift"]["advice"] is None and export["drift"]["prompts"] == 3
