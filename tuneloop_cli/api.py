@@ -11,6 +11,8 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tuneloop_cli.progress import ProgressLines
+
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -74,6 +76,8 @@ class Api:
             TextColumn("{task.completed}/{task.total}"),
             TimeElapsedColumn(),
         )
+        # A live bar draws nothing where stderr is not a terminal: plain lines there.
+        lines = None if err.is_terminal else ProgressLines(err)
         with Progress(*columns, console=err, transient=True) as bar:
             task = bar.add_task(title, total=None)
             while True:
@@ -83,12 +87,14 @@ class Api:
                     after = event["id"]
                     data = event.get("data") or {}
                     if event["type"] == "progress" and data.get("total"):
-                        bar.update(
-                            task,
-                            description=f"{title}: {data.get('stage', '')}",
-                            completed=int(data.get("done", 0)),
-                            total=int(data["total"]),
+                        stage, done, total = (
+                            f"{title}: {data.get('stage', '')}",
+                            int(data.get("done", 0)),
+                            int(data["total"]),
                         )
+                        bar.update(task, description=stage, completed=done, total=total)
+                        if lines is not None:
+                            lines.show(stage, done, total)
                     elif event["message"]:
                         err.print(f"  {event['message']}", soft_wrap=True, markup=False)
                 if page["has_more"]:
