@@ -50,11 +50,11 @@ def job_spec(request: events_pb2.JobRequested) -> trainer_pb2.FineTuneJobSpec:
 
 
 def from_pb(
-    request: events_pb2.JobRequested, data_dir: Path, output: Path, files: InputPaths
+    spec: trainer_pb2.FineTuneJobSpec, data_dir: Path, output: Path, files: InputPaths
 ) -> PreparedJob:
-    """Everything the job needs before training; `output` holds its checkpoints. A file
-    with any bad record fails the job before training."""
-    spec = job_spec(request)
+    """Everything the job needs before training, from its checked spec (`job_spec`);
+    `output` holds its checkpoints. A file with any bad record fails the job before
+    training."""
     recipe = recipe_for(spec)
     base = basemodels.resolve(spec.base_model, data_dir)
     train = load_conversations(files.training, param="training_file")

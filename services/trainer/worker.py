@@ -46,14 +46,15 @@ class FineTuneWorker(JobWorker):
         super().__init__(js, gateway)
         self.settings = settings
         self.data_dir = settings.common.data_dir
+        self.store = ArtifactStore(layout.store_root(self.data_dir))
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
         events = run.events
         output = self.data_dir / layout.in_data_dir(layout.fine_tune_dir(request.job_id))
-        prepared = await asyncio.to_thread(
-            from_pb, request, self.data_dir, output, await self._inputs(request)
-        )
-        spec, hp = prepared.spec, prepared.hyperparameters
+        spec = job_spec(request)
+        files = await self._inputs(request.tenant_id, spec)
+        prepared = await asyncio.to_thread(from_pb, spec, self.data_dir, output, files)
+        hp = prepared.hyperparameters
         values = {k: v for k, v in dataclasses.asdict(hp).items() if k != "explanation"}
         chosen = trainer_pb2.Hyperparameters(**values)
         if status != common_pb2.JOB_STATUS_RUNNING:
@@ -66,13 +67,11 @@ class FineTuneWorker(JobWorker):
             await events.publish(hp.explanation, note=note({"hyperparameters": values}))
         await self._train(run, request, prepared)
 
-    async def _inputs(self, request: events_pb2.JobRequested) -> InputPaths:
+    async def _inputs(self, tenant_id: str, spec: trainer_pb2.FineTuneJobSpec) -> InputPaths:
         """The job's training and validation files, resolved by id."""
-        spec = job_spec(request)
-        store = ArtifactStore(layout.store_root(self.data_dir))
 
         async def path(file_id: str) -> Path:
-            return (await uploads.resolve(self.gateway, store, request.tenant_id, file_id)).path
+            return (await uploads.resolve(self.gateway, self.store, tenant_id, file_id)).path
 
         validation = await path(spec.validation_file) if spec.validation_file else None
         return InputPaths(await path(spec.training_file), validation)

@@ -1,7 +1,8 @@
 """The registry as the gateway's async code calls it: the one boundary between the event
 loop and the database. SQLAlchemy sessions here are synchronous (SQLite and PostgreSQL
-alike), so every call runs on the registry's own thread pool, sized like its connection
-pool; handlers simply `await state.registry.get_job(...)`.
+alike), so every call runs on the registry's own thread pool (fewer threads than the
+engine's default 5 + 10 connections, so none waits for a connection); handlers simply
+`await state.registry.get_job(...)`. Only the operations the gateway awaits are wrapped.
 
 `Registry` and the tables beside it (knowledge bases, votes, pair reviews) stay plain
 synchronous classes: the CLI and tests use them directly, and `run` takes a function that
@@ -62,10 +63,8 @@ class AsyncKnowledgeBases(_Pooled[KnowledgeBases]):
 
 
 class AsyncComparisonVotes(_Pooled[ComparisonVotes]):
-    add = _pooled(ComparisonVotes.add)
-    withdraw = _pooled(ComparisonVotes.withdraw)
+    # A vote and its tally run together through `run` (votes.py).
     tallies = _pooled(ComparisonVotes.tallies)
-    of_key = _pooled(ComparisonVotes.of_key)
 
 
 class AsyncPairReviews(_Pooled[PairReviews]):
@@ -86,10 +85,6 @@ class AsyncRegistry(_Pooled[Registry]):
     @classmethod
     def connect(cls, url: str) -> AsyncRegistry:
         return cls(Registry(Database(url)))
-
-    @property
-    def db(self) -> Database:
-        return self.sync.db
 
     async def ping(self) -> bool:
         return await self.run(self.sync.db.ping)
@@ -112,6 +107,3 @@ class AsyncRegistry(_Pooled[Registry]):
     transition_job = _pooled(Registry.transition_job)
     list_events = _pooled(Registry.list_events)
     list_events_newest_first = _pooled(Registry.list_events_newest_first)
-    upsert_model = _pooled(Registry.upsert_model)
-    list_models = _pooled(Registry.list_models)
-    delete_model = _pooled(Registry.delete_model)
