@@ -32,15 +32,19 @@ START_TIMEOUT_S = 600  # a vLLM cold start takes 40-90 s on 2 idle cores, more u
 
 
 @asynccontextmanager
-async def running_patiently(serve: ServeFn, settings: Any) -> AsyncIterator[ServiceRuntime]:
-    """`support.inprocess.running` with a longer start timeout: its 30 s is shorter than a
-    vLLM engine takes to start on this machine."""
+async def running_patiently(
+    serve: ServeFn, settings: Any, start_timeout_s: float = START_TIMEOUT_S
+) -> AsyncIterator[ServiceRuntime]:
+    """`support.inprocess.running` with a longer start timeout: the tests' is shorter than a
+    vLLM engine takes to start on this machine (the longer of the two applies)."""
     started: asyncio.Future[ServiceRuntime] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
         serve(settings, install_signals=False, on_started=started.set_result)
     )
     done, _ = await asyncio.wait(
-        {task, started}, timeout=START_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+        {task, started},
+        timeout=max(start_timeout_s, START_TIMEOUT_S),
+        return_when=asyncio.FIRST_COMPLETED,
     )
     if started not in done:
         task.cancel()
