@@ -13,7 +13,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuneloop_cli.progress import ProgressLines
 
-FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+# A job ends in one of these; an eval run (OpenAI's shape) says "completed" / "canceled".
+SUCCEEDED = frozenset({"succeeded", "completed"})
+FINISHED = SUCCEEDED | {"failed", "cancelled", "canceled"}
 
 
 class ApiError(Exception):
@@ -66,8 +68,10 @@ class Api:
         poll_s: float = 2.0,
         timeout_s: float = 3600.0,
     ) -> dict[str, Any]:
-        """Poll a Tuneloop job (`path` = e.g. /v1/datagen/jobs/<id>) until it finishes,
-        showing its progress events as a bar and its other events as lines."""
+        """Poll a job of any kind (`path` = e.g. /v1/datagen/jobs/<id>) until it finishes,
+        showing its progress events as a bar (as plain lines, each the event's own message
+        such as "evaluation: answers 12/68 for epoch 2", where stderr is no terminal) and
+        its other events as lines."""
         after: str | None = None
         deadline = time.monotonic() + timeout_s
         columns = (
@@ -94,7 +98,8 @@ class Api:
                         )
                         bar.update(task, description=stage, completed=done, total=total)
                         if lines is not None:
-                            lines.show(stage, done, total)
+                            shown = f"{title}: {event['message']}" if event["message"] else ""
+                            lines.show(stage, done, total, shown)
                     elif event["message"]:
                         err.print(f"  {event['message']}", soft_wrap=True, markup=False)
                 if page["has_more"]:
@@ -105,7 +110,7 @@ class Api:
                 if time.monotonic() > deadline:
                     raise ApiError(f"{title} did not finish in {timeout_s:.0f} s")
                 time.sleep(poll_s)
-        if job["status"] != "succeeded":
+        if job["status"] not in SUCCEEDED:
             error = (job.get("error") or {}).get("message", "no error message")
             raise ApiError(f"{title} ended {job['status']}: {error}")
         return job

@@ -15,8 +15,9 @@ from rich.table import Table
 
 from services.gateway.registry.db import Database
 from services.gateway.registry.store import Registry
-from tuneloop_cli.probes import probe_all
+from tuneloop_cli.probes import probe_all, served_base_models
 from tuneloop_cli.supervisor import RunFiles, Supervisor
+from tuneloop_core import basemodels
 from tuneloop_core.errors import TuneloopError
 from tuneloop_core.settings import CommonSettings
 
@@ -126,7 +127,25 @@ def status(out: Console) -> int:
     for name, ok in health.items():
         table.add_row(name, addrs[name], "[green]healthy[/green]" if ok else "[red]down[/red]")
     out.print(table)
+    _print_base_models(common, health.get("inference", False), out)
     return 0 if all(health.values()) else 1
+
+
+def _print_base_models(common: CommonSettings, inference_up: bool, out: Console) -> None:
+    """Which base models are served (as the inference service says), or why none is."""
+    served = None
+    if inference_up:
+        served = asyncio.run(served_base_models(common.service_addrs()["inference"]))
+    installed = [m.name for m in basemodels.list_models(common.data_dir)]
+    if served:
+        out.print(f"Base models served: {', '.join(served)}", highlight=False)
+    elif served is not None and installed:  # installed after the last rescan, or broken
+        out.print(
+            f"[yellow]Base models installed but not served yet:[/yellow] {', '.join(installed)} "
+            "(the inference service loads them within a minute; see its log if not)"
+        )
+    elif not installed:
+        out.print(f"[yellow]{basemodels.NO_BASE_MODEL}[/yellow]", highlight=False)
 
 
 def create_key(tenant: str, name: str, out: Console, err: Console) -> int:

@@ -128,7 +128,11 @@ class Summary:
 
     def _print_matrix(self, out: Console) -> None:
         n = len(self.evaluation.get("examples") or []) or "the"
-        table = Table(title=f"Held-out paraphrases ({n} questions never seen in training)")
+        scoring = self.evaluation.get("scoring")  # how BLEU-4 and ROUGE were computed
+        table = Table(
+            title=f"Held-out paraphrases ({n} questions never seen in training)",
+            caption=f"scoring: {scoring}" if scoring else None,
+        )
         for column in ("model", "ROUGE-L", "BLEU-4", "exact match", "judge (1–10)"):
             table.add_column(column, justify="left" if column == "model" else "right")
         best = self.evaluation.get("best_model") or self.best_row["model"]

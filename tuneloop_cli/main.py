@@ -7,7 +7,10 @@
     tuneloop keys create --tenant N print a new API key (the only time it is shown)
     tuneloop models pull NAME       install a known base model (smollm2-135m) offline
     tuneloop models add NAME SOURCE register a local model directory or a hub id
+    tuneloop models remove NAME     delete an installed base model (the stack unloads it)
     tuneloop models list            base models on this machine
+    tuneloop models add-adapter NAME PATH --base BASE
+                                    serve a LoRA adapter trained elsewhere (through the API)
 
 The data directory is $TUNELOOP_DATA_DIR (default ~/.local/share/tuneloop).
 """
@@ -16,12 +19,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
-from tuneloop_cli import commands, demo, models
+from tuneloop_cli import adapters, commands, demo, models
 from tuneloop_core.logs import configure_logging
+from tuneloop_core.settings import CommonSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     add = models_sub.add_parser("add", help="register a local model directory or a hub id")
     add.add_argument("name", help="name to serve it under (a-z 0-9 . _ -)")
     add.add_argument("source", help="a Hugging Face model directory, or a hub id org/name")
+    remove = models_sub.add_parser("remove", help="delete a base model; the stack unloads it")
+    remove.add_argument("name", help="an installed base model (see `tuneloop models list`)")
+    remove.add_argument("--yes", "-y", action="store_true", help="do not ask to confirm")
     models_sub.add_parser("list", help="base models on this machine")
+    add_adapter = models_sub.add_parser(
+        "add-adapter", help="serve a LoRA adapter trained elsewhere (PEFT folder or archive)"
+    )
+    add_adapter.add_argument("name", help="model name to serve it under")
+    add_adapter.add_argument("path", type=Path, help="a PEFT adapter folder, .tar.gz or .zip")
+    add_adapter.add_argument("--base", required=True, help="the served base model it was tuned on")
+    add_adapter.add_argument("--url", default=None, help="gateway URL (default: this stack's)")
+    add_adapter.add_argument(
+        "--key", default=os.environ.get("TUNELOOP_API_KEY"), help="API key (TUNELOOP_API_KEY)"
+    )
     return parser
 
 
@@ -96,6 +115,11 @@ def _models(args: argparse.Namespace, out: Console, err: Console) -> int:
         return models.pull(args.name, args.force, args.dtype, out, err)
     if args.models_command == "add":
         return models.add(args.name, args.source, out, err)
+    if args.models_command == "add-adapter":
+        url = args.url or CommonSettings().gateway_url
+        return adapters.add_adapter(args.name, args.path, args.base, url, args.key, out, err)
+    if args.models_command == "remove":
+        return models.remove(args.name, args.yes, out, err)
     return models.list_models(out, err)
 
 

@@ -8,7 +8,9 @@ from urllib.parse import urlparse
 
 import httpx
 
-from tuneloop_core.grpc.client import check_health
+from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
+from tuneloop_core.errors import TuneloopError
+from tuneloop_core.grpc.client import call, check_health, open_channel
 from tuneloop_core.settings import CommonSettings
 
 
@@ -47,3 +49,14 @@ async def probe_all(
     health.update(zip(names, results[:-1], strict=True))
     health["gateway-http"] = results[-1]
     return health
+
+
+async def served_base_models(addr: str, timeout_s: float = 2.0) -> list[str] | None:
+    """The base models the inference service at `addr` serves; None when it cannot say."""
+    async with open_channel(addr) as channel:
+        stub = inference_pb2_grpc.InferenceServiceStub(channel)
+        try:
+            reply = await call(stub.ListModels, inference_pb2.ListModelsRequest(), timeout_s)
+        except TuneloopError:
+            return None
+    return [m.name for m in reply.models if m.kind == inference_pb2.MODEL_KIND_BASE]

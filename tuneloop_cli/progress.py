@@ -21,8 +21,9 @@ class ProgressLines:
         self._done = 0
         self._at = 0.0
 
-    def show(self, stage: str, done: int, total: int) -> bool:
-        """Print `stage: done/total` if it is news; True when a line was printed."""
+    def show(self, stage: str, done: int, total: int, message: str = "") -> bool:
+        """Print `message` (else `stage: done/total`) if it is news; True when a line was
+        printed. News is judged by `stage`, `done` and `total` alone."""
         now = self.clock()
         news = (
             stage != self._stage
@@ -33,5 +34,6 @@ class ProgressLines:
         if not news:
             return False
         self._stage, self._done, self._at = stage, done, now
-        self.err.print(f"  {stage}: {done}/{total}", soft_wrap=True, markup=False)
+        shown = message or f"{stage}: {done}/{total}"
+        self.err.print(f"  {shown}", soft_wrap=True, markup=False)
         return True

@@ -23,6 +23,8 @@ from tuneloop_core.gguf_convert import Dtype, Progress, convert_gguf, installed_
 
 METADATA_FILE = "tuneloop-model.json"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # fullmatch: no "\n" slips in
+# What the inference log, `tuneloop status` and a request for a model say when none is.
+NO_BASE_MODEL = "no base model installed: run `tuneloop models pull smollm2-135m`"
 HUB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
@@ -161,6 +163,20 @@ def register(name: str, source: str, data_dir: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def remove(name: str, data_dir: Path) -> BaseModelInfo:
+    """Delete `<data_dir>/models/<name>/` (a registered model's own weights stay where they
+    are); returns what it was. The directory is renamed away first, so a scan never sees a
+    half-deleted model."""
+    directory = models_dir(data_dir) / check_name(name)
+    info = _read_info(directory)
+    if info is None:
+        raise _not_found(f"The model '{name}' is not installed")
+    doomed = directory.with_name(f".{name}.removed-{int(time.time() * 1000)}")
+    directory.rename(doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+    return info
 
 
 def _directory_info(directory: Path, name: str) -> BaseModelInfo:

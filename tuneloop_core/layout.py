@@ -8,6 +8,9 @@ the store root unless a function says otherwise; nobody else builds them.
     datagen/<dgjob>/                          a datagen job's datasets and pair list
     evaluations/<eval-id>/                    results.json and report.html
     comparisons/<cmp-id>/answers.json         a comparison's answer matrix
+    batches/<batch-id>/                       a batch's output.jsonl and errors.jsonl
+    adapters/<tenant>/<name>/                 an imported adapter (PEFT, validated)
+    adapters/.staging/                        archives being unpacked and checked
 """
 
 from __future__ import annotations
@@ -59,3 +62,32 @@ def evaluation_report(evaluation_id: str) -> str:
 
 def comparison_answers(comparison_id: str) -> str:
     return f"comparisons/{comparison_id}/answers.json"
+
+
+def eval_output_items(run_id: str) -> str:
+    return f"evals/runs/{run_id}/output_items.jsonl"
+
+
+def eval_report(run_id: str) -> str:
+    return f"evals/runs/{run_id}/report.html"
+
+
+def batch_output(batch_id: str) -> str:
+    """A batch's answered requests (OpenAI's output file), appended chunk by chunk."""
+    return f"batches/{batch_id}/output.jsonl"
+
+
+def batch_errors(batch_id: str) -> str:
+    """A batch's failed requests and malformed lines (OpenAI's error file)."""
+    return f"batches/{batch_id}/errors.jsonl"
+
+
+def imported_adapter(tenant_id: str, name: str) -> str:
+    """An adapter trained elsewhere, kept once its archive passed the checks."""
+    return f"adapters/{tenant_id}/{name}"
+
+
+def adapter_staging() -> str:
+    """Where an adapter archive is unpacked and checked before it is kept (in the store, so
+    the move into place is a rename)."""
+    return "adapters/.staging"

@@ -1,5 +1,6 @@
-"""ValidateDataset: any accepted dataset file → detected format, every bad record, counts,
-duplicates and length statistics (the shared dataset library does the reading)."""
+"""ValidateDataset: any accepted dataset file → detected format and kind (conversations or
+preference pairs), every bad record, counts, duplicates and length statistics (the shared
+dataset library does the reading)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def validate_file(
     report = validate_dataset(path, schema=schema)
     reply = datagen_pb2.ValidateDatasetResponse(
         format=report.format.value if report.format else "",
+        kind=report.kind.value if report.kind else "",
         n_records=report.records,
         n_valid=report.valid,
         n_duplicates=report.duplicates,

@@ -49,11 +49,21 @@ def _messages(conversation: Sequence[Message]) -> list[inference_pb2.ChatMessage
     ]
 
 
-async def generate_answer(
+@dataclass(frozen=True)
+class Completion:
+    """One whole answer with how it ended and what it cost."""
+
+    text: str
+    finish_reason: str  # "stop", "length", …
+    prompt_tokens: int
+    completion_tokens: int
+
+
+async def generate_completion(
     stub: inference_pb2_grpc.InferenceServiceAsyncStub,
     request: inference_pb2.GenerateRequest,
     patience_s: float = ANSWER_PATIENCE_S,
-) -> str:
+) -> Completion:
     """The whole answer to one request (the stream's deltas joined). While the inference
     service is unreachable (restarting), the answer is asked for again, from the start, for
     up to `patience_s`: an evaluation outlives a restart instead of failing. Greedy answers
@@ -66,8 +76,24 @@ async def generate_answer(
     )
     async for attempt in retrying:
         with attempt:
-            parts = [reply.text_delta async for reply in stream(stub.Generate, request)]
-    return "".join(parts)
+            replies = [reply async for reply in stream(stub.Generate, request)]
+    last = replies[-1] if replies else inference_pb2.GenerateResponse()
+    reason = inference_pb2.FinishReason.Name(last.finish_reason)
+    return Completion(
+        text="".join(reply.text_delta for reply in replies),
+        finish_reason=reason.removeprefix("FINISH_REASON_").lower(),
+        prompt_tokens=last.usage.prompt_tokens,
+        completion_tokens=last.usage.completion_tokens,
+    )
+
+
+async def generate_answer(
+    stub: inference_pb2_grpc.InferenceServiceAsyncStub,
+    request: inference_pb2.GenerateRequest,
+    patience_s: float = ANSWER_PATIENCE_S,
+) -> str:
+    """The text of `generate_completion`."""
+    return (await generate_completion(stub, request, patience_s)).text
 
 
 async def generate_answers(

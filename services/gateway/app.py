@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from services.gateway.adapters.router import router as adapters_router
+from services.gateway.batches.router import router as batches_router
 from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.chat.router import router as chat_router
 from services.gateway.comparisons.router import router as comparisons_router
@@ -14,6 +16,8 @@ from services.gateway.datasets.router import router as datasets_router
 from services.gateway.deps import authenticate
 from services.gateway.embeddings.router import router as embeddings_router
 from services.gateway.errors import install_error_handlers
+from services.gateway.evals.router import graders_router
+from services.gateway.evals.router import router as evals_router
 from services.gateway.evaluations.router import router as evaluations_router
 from services.gateway.exports.router import router as exports_router
 from services.gateway.files.router import router as files_router
@@ -22,6 +26,8 @@ from services.gateway.health.router import router as health_router
 from services.gateway.knowledge_bases.router import router as knowledge_bases_router
 from services.gateway.metrics import install_metrics
 from services.gateway.models.router import router as models_router
+from services.gateway.ollama.router import router as ollama_router
+from services.gateway.responses.router import router as responses_router
 from services.gateway.state import GatewayState
 
 
@@ -37,7 +43,9 @@ def create_app(state: GatewayState) -> FastAPI:
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(authenticate)])
     routers = (
         models_router,
+        adapters_router,
         chat_router,
+        responses_router,
         completions_router,
         embeddings_router,
         files_router,
@@ -46,12 +54,17 @@ def create_app(state: GatewayState) -> FastAPI:
         comparisons_router,
         exports_router,
         evaluations_router,
+        evals_router,
+        batches_router,
+        graders_router,
         datasets_router,
         datagen_router,
     )
     for router in routers:
         v1.include_router(router)
     app.include_router(v1)
+    # Ollama's native API at /api/*, with the same keys and tenants as /v1.
+    app.include_router(ollama_router, dependencies=[Depends(authenticate)])
     install_console(app)  # `/` and `/console/*`, outside the /v1 auth
     install_metrics(app)  # `/metrics` for Prometheus, outside the /v1 auth too
     app.add_middleware(BodyLimitMiddleware, limit_bytes=state.settings.max_request_mb << 20)

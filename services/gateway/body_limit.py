@@ -14,8 +14,10 @@ from tuneloop_core.errors import PayloadTooLargeError
 
 
 def is_upload(scope: Scope) -> bool:
-    """`POST /v1/files`: multipart uploads, capped by `max_upload_mb` in their router."""
-    return bool(scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/files")
+    """`POST /v1/files` and `POST /v1/adapters`: multipart uploads, capped in their routers
+    (`max_upload_mb`, `adapter_max_archive_mb`)."""
+    path = scope["path"].rstrip("/")
+    return bool(scope["method"] == "POST" and path in ("/v1/files", "/v1/adapters"))
 
 
 class BodyLimitMiddleware:
@@ -38,7 +40,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit_bytes:
-            response = error_response(PayloadTooLargeError(self._message()))
+            response = error_response(PayloadTooLargeError(self._message()), scope["path"])
             await response(scope, receive, send)
             return
         received = 0

@@ -8,6 +8,7 @@ from types import TracebackType
 import grpc
 
 from tuneloop.datagen.v1 import datagen_pb2_grpc
+from tuneloop.evaluator.v1 import evals_pb2_grpc
 from tuneloop.inference.v1 import inference_pb2_grpc
 from tuneloop.trainer.v1 import trainer_pb2_grpc
 from tuneloop_core.grpc.client import check_health, open_channel
@@ -32,6 +33,10 @@ class ServiceClients:
     @property
     def datagen(self) -> datagen_pb2_grpc.DatagenServiceAsyncStub:
         return datagen_pb2_grpc.DatagenServiceStub(self.channel("datagen"))
+
+    @property
+    def evaluator(self) -> evals_pb2_grpc.EvaluatorServiceAsyncStub:
+        return evals_pb2_grpc.EvaluatorServiceStub(self.channel("evaluator"))
 
     @property
     def trainer(self) -> trainer_pb2_grpc.TrainerServiceAsyncStub:

@@ -39,9 +39,10 @@ def bearer_key(request: Request) -> str:
     return key.strip()
 
 
-async def authenticate(request: Request, registry: RegistryDep) -> Tenant:
-    """The tenant of the `Authorization: Bearer <key>` header; 401 otherwise."""
-    return await registry.authenticate(bearer_key(request))
+async def authenticate(request: Request, state: StateDep) -> Tenant:
+    """The tenant of the `Authorization: Bearer <key>` header; 401 otherwise (a key that
+    passed is trusted for `api_key_cache_s` seconds, see key_cache.py)."""
+    return await state.api_keys.tenant(state.registry, bearer_key(request))
 
 
 CurrentTenant = Annotated[Tenant, Depends(authenticate)]

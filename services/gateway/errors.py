@@ -19,9 +19,14 @@ from tuneloop_core.errors import (
 log = logging.getLogger(__name__)
 
 
-def error_response(error: TuneloopError) -> JSONResponse:
+OLLAMA_PREFIX = "/api/"  # Ollama's native API answers errors as {"error": "<message>"}
+
+
+def error_response(error: TuneloopError, path: str = "") -> JSONResponse:
+    """The OpenAI envelope; Ollama's `{"error": message}` for a request under /api/."""
     headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
-    return JSONResponse(error.envelope(), status_code=error.http_status, headers=headers)
+    body = {"error": error.message} if path.startswith(OLLAMA_PREFIX) else error.envelope()
+    return JSONResponse(body, status_code=error.http_status, headers=headers)
 
 
 def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
@@ -60,13 +65,13 @@ def _common_prefix(locations: list[list[str]]) -> list[str]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    async def on_tuneloop_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_tuneloop_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, TuneloopError)
-        return error_response(exc)
+        return error_response(exc, request.url.path)
 
-    async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(_validation_error(exc))
+        return error_response(_validation_error(exc), request.url.path)
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -76,11 +81,12 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"Method {request.method} is not allowed for {request.url.path}."
         else:
             message = str(exc.detail)
-        return error_response(error_for_http_status(exc.status_code, message))
+        return error_response(error_for_http_status(exc.status_code, message), request.url.path)
 
-    async def on_unhandled(_: Request, exc: Exception) -> JSONResponse:
+    async def on_unhandled(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
-        return error_response(InternalError("The server had an error processing your request."))
+        error = InternalError("The server had an error processing your request.")
+        return error_response(error, request.url.path)
 
     app.add_exception_handler(TuneloopError, on_tuneloop_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -29,6 +29,7 @@ class Sampling:
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int = 0  # 0 disables top-k
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     presence_penalty: float = 0.0
@@ -39,6 +40,7 @@ class Sampling:
     def to_pb(self, choice: int) -> inference_pb2.SamplingParams:
         params = inference_pb2.SamplingParams(
             max_tokens=self.max_tokens or 0,
+            top_k=self.top_k,
             stop=self.stop,
             presence_penalty=self.presence_penalty,
             frequency_penalty=self.frequency_penalty,

@@ -15,7 +15,6 @@ import time
 from collections.abc import AsyncIterator
 
 from pydantic import BaseModel
-from sse_starlette import EventSourceResponse
 
 from services.gateway.chat import service as chat
 from services.gateway.chat.protocol import (
@@ -34,7 +33,7 @@ from services.gateway.knowledge_bases import service as knowledge_bases
 from services.gateway.knowledge_bases.protocol import KnowledgeBaseRef, SearchHitObject, Source
 from services.gateway.registry.models import Tenant
 from services.gateway.state import GatewayState
-from services.gateway.streaming import sse_response
+from services.gateway.streaming import EventStreamResponse, sse_response
 from tuneloop_core.errors import InvalidRequestError
 
 NOT_IN_DOCUMENTS = {"zh": "資料中未提及。", "en": "Not in the documents."}
@@ -128,7 +127,7 @@ def reference(req: ChatCompletionRequest) -> KnowledgeBaseRef:
 
 async def answer(
     state: GatewayState, req: ChatCompletionRequest, tenant: Tenant
-) -> RagChatCompletion | EventSourceResponse:
+) -> RagChatCompletion | EventStreamResponse:
     """A chat completion (or its SSE stream) grounded on the request's knowledge base."""
     ref = reference(req)
     asked = question(req)

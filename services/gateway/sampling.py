@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.gateway.generation import Sampling
+from services.gateway.generation import MAX_CHOICES, Sampling
 from tuneloop_core.errors import InvalidRequestError
+
+# protobuf's int64, less the n choices added to it (each choice gets seed + its index)
+Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1 - MAX_CHOICES)]
 
 
 class StreamOptions(BaseModel):
@@ -22,11 +27,12 @@ class SamplingFields(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=-1)  # vLLM's extension (Ollama's option); -1 or 0: off
     n: int = Field(1, ge=1, le=16)
     stream: bool = False
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: Seed | None = None
     presence_penalty: float = Field(0.0, ge=-2, le=2)
     frequency_penalty: float = Field(0.0, ge=-2, le=2)
     user: str | None = None
@@ -44,6 +50,7 @@ class SamplingFields(BaseModel):
             max_tokens=max_tokens,
             temperature=self.temperature,
             top_p=self.top_p,
+            top_k=max(self.top_k or 0, 0),
             stop=stops,
             seed=self.seed,
             presence_penalty=self.presence_penalty,

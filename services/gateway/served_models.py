@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from services.gateway.registry.models import Tenant
 from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
-from tuneloop_core.errors import InvalidRequestError, ServiceUnavailableError
+from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from tuneloop_core.grpc.client import call
 
 
@@ -57,3 +57,17 @@ async def require_served(state: GatewayState, tenant: Tenant, name: str, param: 
     available = await served_model_names(state, tenant)
     if name not in available:
         raise unknown_model(name, param, available)
+
+
+async def find_owned_model(
+    state: GatewayState, tenant: Tenant, model: str
+) -> inference_pb2.ModelInfo:
+    """The base model or the tenant's own adapter named `model`; anything else is a 404, so
+    another tenant's adapter looks exactly like one that does not exist."""
+    for info in await served(state, tenant, "look up the model"):
+        owned = info.kind == inference_pb2.MODEL_KIND_BASE or info.tenant_id == tenant.id
+        if info.name == model and owned:
+            return info
+    raise NotFoundError(
+        f"The model '{model}' does not exist", param="model", code="model_not_found"
+    )

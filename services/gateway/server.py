@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from services.gateway.app import create_app
+from services.gateway.batches.worker import start_batch_worker
 from services.gateway.clients import ServiceClients
 from services.gateway.grpc_api import GatewayServicer
 from services.gateway.job_state import run_job_state_consumer
@@ -55,6 +56,7 @@ async def serve(
         )
         consumer = run_job_state_consumer(runtime.js, registry, state.artifacts, runtime.stop)
         runtime.start_task(consumer)
+        start_batch_worker(runtime, state)  # batches are answered by this process's services
         http = _HttpServer(
             uvicorn.Config(
                 create_app(state), host=settings.host, port=settings.port, log_config=None

@@ -7,6 +7,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
 
 
@@ -36,6 +37,22 @@ class Embedder:
         self.name = name
         self._model: Any = None
         self._lock = asyncio.Lock()
+        self._path: Path | None = None
+
+    def installed(self) -> bool:
+        """Whether the model is there to load (its package or directory), without loading it."""
+        if self._path is None:
+            try:
+                self._path = resolve_embedding_model(self.name)
+            except NotFoundError:
+                return False
+        return True
+
+    def info(self) -> inference_pb2.ModelInfo:
+        """How ListModels shows it (beside the base models and adapters)."""
+        return inference_pb2.ModelInfo(
+            name=self.name, kind=inference_pb2.MODEL_KIND_EMBEDDING, path=str(self._path or "")
+        )
 
     async def _load(self) -> Any:
         async with self._lock:

@@ -52,6 +52,10 @@ def load_request(
     )
 
 
+# Handles one message of a followed subject (its payload still encoded).
+MessageHandler = Callable[[Msg], Awaitable[None]]
+
+
 async def run_hotloader(
     js: JetStreamContext,
     load: AdapterLoaderFn,
@@ -60,11 +64,8 @@ async def run_hotloader(
     watch_s: float = 5.0,
 ) -> None:
     """Load every announced checkpoint whose files still exist, until `stop` is set."""
-    last_seq = 0  # the stream sequence of the last event seen
 
     async def on_message(msg: Msg) -> None:
-        nonlocal last_seq
-        last_seq = max(last_seq, msg.metadata.sequence.stream)
         try:
             event = events_pb2.JobEvent.FromString(msg.data)
         except Exception:
@@ -83,6 +84,26 @@ async def run_hotloader(
         except TuneloopError as exc:
             log.warning("could not load %s: %s", saved.model_name, exc.message)
 
+    await follow(js, CHECKPOINT_SUBJECT, subjects.STREAM_EVENTS, on_message, stop, watch_s)
+
+
+async def follow(
+    js: JetStreamContext,
+    subject: str,
+    stream: str,
+    handle: MessageHandler,
+    stop: asyncio.Event,
+    watch_s: float = 5.0,
+) -> None:
+    """Hand every message of `subject` in `stream` to `handle`, from the start and then as
+    they come, until `stop` is set; a lost consumer is replaced after the last one seen."""
+    last_seq = 0  # the stream sequence of the last message seen
+
+    async def on_message(msg: Msg) -> None:
+        nonlocal last_seq
+        last_seq = max(last_seq, msg.metadata.sequence.stream)
+        await handle(msg)
+
     async def subscribe() -> JetStreamContext.PushSubscription:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
         if last_seq:
@@ -90,11 +111,7 @@ async def run_hotloader(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=last_seq + 1
             )
         return await js.subscribe(
-            CHECKPOINT_SUBJECT,
-            stream=subjects.STREAM_EVENTS,
-            ordered_consumer=True,
-            config=config,
-            cb=on_message,
+            subject, stream=stream, ordered_consumer=True, config=config, cb=on_message
         )
 
     subscription = await subscribe()
@@ -108,7 +125,7 @@ async def run_hotloader(
                 await subscription.consumer_info()
                 continue
             except nats.js.errors.NotFoundError:
-                log.warning("hot-load consumer lost; subscribing again after event %d", last_seq)
+                log.warning("consumer of %s lost; subscribing again after %d", subject, last_seq)
             except (TimeoutError, nats.errors.Error):
                 continue  # NATS unreachable now: look again at the next tick
             with contextlib.suppress(Exception):
@@ -116,7 +133,7 @@ async def run_hotloader(
             try:
                 subscription = await subscribe()
             except (TimeoutError, nats.errors.Error) as exc:
-                log.warning("cannot subscribe to checkpoint events yet: %s", exc)
+                log.warning("cannot subscribe to %s yet: %s", subject, exc)
     finally:
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()

@@ -23,14 +23,23 @@ DEFAULT_MAX_TOKENS = 512
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
-    def __init__(self, catalog: Catalog, embedder: Embedder, data_dir: Path):
+    def __init__(
+        self, catalog: Catalog, embedder: Embedder, data_dir: Path, max_lora_rank: int = 0
+    ):
         self.catalog = catalog
         self.embedder = embedder
         self.data_dir = data_dir
+        self.max_lora_rank = max_lora_rank  # told to the gateway, which checks imports by it
 
     async def Generate(
         self, request: inference_pb2.GenerateRequest, context: Context
     ) -> AsyncIterator[inference_pb2.GenerateResponse]:
+        if request.model and request.model == self.embedder.name:
+            raise InvalidRequestError(
+                f"'{request.model}' is an embedding model: it embeds text, it does not generate",
+                param="model",
+                code="model_not_supported",
+            )
         served = self.catalog.resolve(request.model, request.tenant_id)
         engine = served.engine
         generation = request_from_pb(request, served.adapter)
@@ -46,14 +55,15 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             )
         sampling = dataclasses.replace(generation.sampling, max_tokens=max_tokens)
         generation = dataclasses.replace(generation, sampling=sampling)
-        stream = engine.generate(generation)
-        try:
-            async for chunk in stream:
-                if chunk.finish_reason is not None:
-                    GENERATED_TOKENS.labels(type(engine).__name__).inc(chunk.completion_tokens)
-                yield chunk_to_pb(chunk)
-        finally:
-            await stream.aclose()  # the client went away: stop generating
+        with self.catalog.generating(engine):  # a base being unloaded waits for this
+            stream = engine.generate(generation)
+            try:
+                async for chunk in stream:
+                    if chunk.finish_reason is not None:
+                        GENERATED_TOKENS.labels(type(engine).__name__).inc(chunk.completion_tokens)
+                    yield chunk_to_pb(chunk)
+            finally:
+                await stream.aclose()  # the client went away: stop generating
 
     async def LoadAdapter(
         self, request: inference_pb2.LoadAdapterRequest, context: Context
@@ -79,14 +89,21 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     async def UnloadAdapter(
         self, request: inference_pb2.UnloadAdapterRequest, context: Context
     ) -> inference_pb2.UnloadAdapterResponse:
-        served = self.catalog.remove_adapter(request.name, request.tenant_id)
-        await served.engine.unload_adapter(request.name)
+        await self.unload(request.name, request.tenant_id)
         return inference_pb2.UnloadAdapterResponse(unloaded=True)
+
+    async def unload(self, name: str, tenant_id: str) -> None:
+        """UnloadAdapter without a gRPC context, for the imported adapters' replay too."""
+        served = self.catalog.remove_adapter(name, tenant_id)
+        await served.engine.unload_adapter(name)
 
     async def ListModels(
         self, request: inference_pb2.ListModelsRequest, context: Context
     ) -> inference_pb2.ListModelsResponse:
-        return inference_pb2.ListModelsResponse(models=self.catalog.list(request.tenant_id))
+        models = self.catalog.list(request.tenant_id)
+        if self.embedder.installed():
+            models.append(self.embedder.info())
+        return inference_pb2.ListModelsResponse(models=models, max_lora_rank=self.max_lora_rank)
 
     async def Embed(
         self, request: inference_pb2.EmbedRequest, context: Context

@@ -36,6 +36,14 @@ class InferenceSettings(ServiceSettings):
         description="sentence-transformers model: a directory or a package that ships one",
     )
     hotload: bool = Field(True, description="load adapters announced by checkpoint events")
+    rescan_s: float = Field(
+        10.0,
+        description="seconds between rescans of <data_dir>/models for base models added or "
+        "removed while running (the fallback when the CLI's bus announcement was missed)",
+    )
+    unload_grace_s: float = Field(
+        30.0, description="seconds a removed base model's running requests get to finish"
+    )
     gguf_models: dict[str, str] = Field(
         default_factory=dict,
         description="name → GGUF file or export folder, served with llama.cpp (what Ollama runs)",

@@ -35,10 +35,19 @@ def checkpoint_dir(output: Path, epoch: int) -> Path:
     return output / f"ckpt-{epoch}"
 
 
+def _save_model(model: Any, target: Path) -> None:
+    """The trained weights only: a DPO run's frozen reference adapter is not saved."""
+    adapters = getattr(model, "peft_config", {})
+    if len(adapters) > 1:
+        model.save_pretrained(target, selected_adapters=["default"])
+    else:
+        model.save_pretrained(target)
+
+
 def save_weights(model: Any, tokenizer: Any, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    _save_model(model, tmp)
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
@@ -52,8 +61,15 @@ class TrainingObjects:
     scheduler: Any
 
 
-def save_state(output: Path, objects: TrainingObjects, progress: Progress) -> None:
-    """Everything needed to resume: trainable weights too, so a pause mid-epoch loses nothing."""
+def save_state(
+    output: Path,
+    objects: TrainingObjects,
+    progress: Progress,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Everything needed to resume: trainable weights too, so a pause mid-epoch loses nothing;
+    `extra` is a method's own (e.g. DPO's reference log-probabilities), given back by
+    `restore_optimizer`."""
     import torch
 
     model, tokenizer = objects.model, objects.tokenizer
@@ -63,17 +79,17 @@ def save_state(output: Path, objects: TrainingObjects, progress: Progress) -> No
     tmp = output / ".state.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp / "weights")
+    _save_model(model, tmp / "weights")
     tokenizer.save_pretrained(tmp / "weights")
-    torch.save(
-        {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "python_rng": random.getstate(),
-        },
-        tmp / "trainer.pt",
-    )
+    saved = {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "python_rng": random.getstate(),
+    }
+    if extra is not None:
+        saved["extra"] = extra
+    torch.save(saved, tmp / "trainer.pt")
     (tmp / "progress.json").write_text(json.dumps(asdict(progress)))
     shutil.rmtree(state, ignore_errors=True)
     tmp.rename(state)
@@ -98,7 +114,8 @@ def load_progress(output: Path) -> Progress | None:
     return Progress(**json.loads(path.read_text()))
 
 
-def restore_optimizer(output: Path, optimizer: Any, scheduler: Any) -> None:
+def restore_optimizer(output: Path, optimizer: Any, scheduler: Any) -> dict[str, Any]:
+    """Optimizer, scheduler and RNG state as saved; returns the method's `extra` state."""
     import torch
 
     # On the CPU first: every rank of a data-parallel run reads the file rank 0 wrote, and
@@ -108,6 +125,8 @@ def restore_optimizer(output: Path, optimizer: Any, scheduler: Any) -> None:
     scheduler.load_state_dict(saved["scheduler"])
     torch.set_rng_state(saved["torch_rng"])
     random.setstate(saved["python_rng"])
+    extra: dict[str, Any] = saved.get("extra", {})
+    return extra
 
 
 def state_weights(output: Path) -> Path:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -26,11 +26,12 @@ from typing import Any, Literal, TypeVar
 import torch
 
 from services.trainer.checkpoints import Progress
-from services.trainer.loss import LossResult, causal_lm_loss
+from services.trainer.loss import causal_lm_loss
 from services.trainer.run import RunHooks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Objective = Callable[[Any, dict[str, Any]], Any]  # (model, batch) -> what backward starts from
 CPU = torch.device("cpu")
 
 
@@ -111,24 +112,28 @@ def world_from_environment() -> World:
 
 
 class LossForward(torch.nn.Module):
-    """`causal_lm_loss` as a module's forward, so that DDP can wrap the computation."""
+    """A recipe's objective (`causal_lm_loss` for SFT, the answers' log-probabilities for
+    DPO) as a module's forward, so that DDP can wrap the computation."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, objective: Objective = causal_lm_loss):
         super().__init__()
         self.model = model
+        self.objective = objective
 
-    def forward(self, batch: dict[str, Any]) -> LossResult:
-        return causal_lm_loss(self.model, batch)
+    def forward(self, batch: dict[str, Any]) -> Any:
+        return self.objective(self.model, batch)
 
 
-def loss_forward(model: Any, world: World) -> torch.nn.Module:
-    """The trainable model's loss as a module: DDP-wrapped when there are several ranks.
+def loss_forward(
+    model: Any, world: World, objective: Objective = causal_lm_loss
+) -> torch.nn.Module:
+    """The trainable model's objective as a module: DDP-wrapped when there are several ranks.
 
     find_unused_parameters stays off: every trainable weight (LoRA matrices on every
     targeted layer, or every weight of a full fine-tune) is used by every forward, and
     the recipe gives a rank with no examples of its own a zero-weighted one, so each rank
     produces a gradient for every parameter every step."""
-    module = LossForward(model)
+    module = LossForward(model, objective)
     if not world.distributed:
         return module
     from torch.nn.parallel import DistributedDataParallel

@@ -20,9 +20,35 @@ class LossResult:
     correct: int  # of which the argmax prediction was right
 
 
-def _parts(model: Any) -> tuple[Any, Any]:
+def backbone_and_head(model: Any) -> tuple[Any, Any]:
+    """The transformer body and the LM head of a causal LM (PEFT-wrapped or not)."""
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model
     return causal.model, causal.lm_head
+
+
+@dataclass
+class Labelled:
+    """The backbone's hidden states at the positions that predict a labelled token."""
+
+    head: Any  # the LM head, to be applied to `hidden` only
+    hidden: Any  # (labelled tokens, hidden size)
+    targets: Any  # (labelled tokens,) the token each position predicts
+    selected: Any  # (rows, positions - 1) bool: which positions those are
+
+
+def labelled_hidden(model: Any, batch: dict[str, Any]) -> Labelled:
+    """One backbone forward over a packed batch (`data.to_tensors`), kept at the labelled
+    positions only: SFT's loss and DPO's log-probs both project just these."""
+    backbone, head = backbone_and_head(model)
+    hidden = backbone(
+        input_ids=batch["input_ids"],
+        position_ids=batch["position_ids"],
+        segment_bounds=batch["segment_bounds"],
+        use_cache=False,
+    ).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    selected = targets != IGNORE
+    return Labelled(head, hidden[:, :-1][selected], targets[selected], selected)
 
 
 def causal_lm_loss(model: Any, batch: dict[str, Any]) -> LossResult:
@@ -33,23 +59,15 @@ def causal_lm_loss(model: Any, batch: dict[str, Any]) -> LossResult:
 
     from services.trainer.head_loss import fusable, head_loss
 
-    backbone, head = _parts(model)
-    hidden = backbone(
-        input_ids=batch["input_ids"],
-        position_ids=batch["position_ids"],
-        segment_bounds=batch["segment_bounds"],
-        use_cache=False,
-    ).last_hidden_state
-    targets = batch["labels"][:, 1:]
-    selected = targets != IGNORE
-    wanted = targets[selected]
+    labelled = labelled_hidden(model, batch)
+    head, wanted = labelled.head, labelled.targets
     if wanted.numel() == 0:
-        zero = hidden.sum() * 0.0
+        zero = labelled.hidden.sum() * 0.0
         return LossResult(zero, 0, 0)
     if fusable(head):
-        loss, correct = head_loss(head, hidden[:, :-1][selected], wanted)
+        loss, correct = head_loss(head, labelled.hidden, wanted)
         return LossResult(loss, int(wanted.numel()), correct)
-    logits = head(hidden[:, :-1][selected]).float()
+    logits = head(labelled.hidden).float()
     loss = F.cross_entropy(logits, wanted)
     with torch.no_grad():
         correct = int((logits.argmax(-1) == wanted).sum())

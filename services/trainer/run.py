@@ -1,4 +1,5 @@
-"""The SFT recipe: setup → train (epoch by epoch) → save_checkpoint → cleanup.
+"""The training lifecycle every method shares (`TrainingRecipe`: setup → train, epoch by
+epoch → save_checkpoint → cleanup) and the SFT recipe on it; DPO is `services.trainer.dpo`.
 
 Runs synchronously (in a worker thread); it reports through `RunHooks`, which the job
 worker turns into events, and asks the hooks between steps whether to pause or cancel.
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from services.trainer import checkpoints
 from services.trainer.checkpoints import Progress
 from services.trainer.data import IGNORE, Example, pack, to_tensors, tokenize_conversation
-from services.trainer.loss import causal_lm_loss
+from services.trainer.loss import LossResult, causal_lm_loss
 from services.trainer.model_setup import apply_method, frozen_dtype, load_model
 from services.trainer.recipes.config import Recipe
 from tuneloop_core.datasets.conversation import Turn
@@ -43,10 +44,11 @@ class RunSettings:
     base_path: Path
     output: Path  # checkpoints and resume state
     n_epochs: int
-    batch_size: int
+    batch_size: int  # examples per step (DPO: preference pairs)
     learning_rate: float
     seed: int
     max_seq_length: int
+    start_adapter: Path | None = None  # an adapter to continue from (a fine-tuned model's)
 
 
 class RunHooks(Protocol):
@@ -56,21 +58,51 @@ class RunHooks(Protocol):
     def warn(self, message: str) -> None: ...
 
 
-class SftRecipe:
-    def __init__(
-        self,
-        settings: RunSettings,
-        train: Sequence[Sequence[Turn]],
-        validation: Sequence[Sequence[Turn]],
-        hooks: RunHooks,
-    ):
+class TrainingRecipe:
+    """What every method shares: the model (base + adapter, or continued from one), the
+    optimiser and schedule, the step loop with pause/cancel, per-epoch checkpoints and the
+    resume state. A method supplies its data (`_prepare_data`, `n_train`), what its model
+    computes (`objective`), one step's forward and backward (`_forward_backward`), what an
+    epoch reports (`_epoch_metrics`, `evaluate`) and anything more to keep in the resume
+    state (`_extra_state`, `_restore_extra`)."""
+
+    def __init__(self, settings: RunSettings, hooks: RunHooks):
         self.settings = settings
         self.hooks = hooks
-        self._train_turns = train
-        self._validation_turns = validation
         self.progress = Progress()
-        self.train_examples: list[Example] = []
-        self.validation_examples: list[Example] = []
+
+    # --- what a method supplies -------------------------------------------------------
+
+    @property
+    def n_train(self) -> int:
+        raise NotImplementedError
+
+    def _prepare_data(self) -> None:
+        """Tokenise the data (the tokenizer is loaded; the model not yet)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def objective(model: Any, batch: dict[str, Any]) -> Any:
+        """What the trainable model computes on a batch (DDP wraps this computation)."""
+        raise NotImplementedError
+
+    def _forward_backward(self, picked: list[int]) -> tuple[dict[str, float], int]:
+        """Backward of the step on training examples `picked`; returns its metrics
+        ("train_loss" first) and the tokens it processed."""
+        raise NotImplementedError
+
+    def _epoch_metrics(self, steps: list[dict[str, float]]) -> dict[str, float]:
+        """An epoch's training metrics from its steps' (those this process ran)."""
+        return {"train_loss": sum(m["train_loss"] for m in steps) / len(steps)} if steps else {}
+
+    def evaluate(self) -> dict[str, float]:
+        return {}
+
+    def _extra_state(self) -> dict[str, Any] | None:
+        return None
+
+    def _restore_extra(self, extra: dict[str, Any]) -> None:
+        return None
 
     # --- setup ------------------------------------------------------------------------
 
@@ -89,14 +121,11 @@ class SftRecipe:
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id
-        self.train_examples = self._tokenize(self._train_turns, "training")
-        self.validation_examples = self._tokenize(self._validation_turns, "validation")
+        self._prepare_data()
         saved = checkpoints.load_progress(s.output)
-        full = s.recipe.adapter.kind == "full"
-        state = checkpoints.state_weights(s.output)
-        base = load_model(state if saved and full else s.base_path, s.recipe)
-        self.model = apply_method(base, s.recipe, state if saved and not full else None)
-        self.loss_forward = ddp.loss_forward(self.model, self.world)  # on the rank's device
+        self.model = self._build_model(resuming=saved is not None)
+        # on the rank's device
+        self.loss_forward = ddp.loss_forward(self.model, self.world, self.objective)
         self.dtype = frozen_dtype(s.recipe)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
@@ -110,41 +139,47 @@ class SftRecipe:
             num_training_steps=total,
         )
         if saved is not None:
-            checkpoints.restore_optimizer(s.output, self.optimizer, self.scheduler)
+            extra = checkpoints.restore_optimizer(s.output, self.optimizer, self.scheduler)
+            self._restore_extra(extra)
             self.progress = saved
             log.info("resumed at epoch %d step %d", saved.epoch, saved.step_in_epoch)
+
+    def _build_model(self, resuming: bool) -> Any:
+        """The base model wrapped for the method: a resumed run continues from its saved
+        weights, a new one from the start adapter, if any, else a fresh adapter."""
+        s = self.settings
+        full = s.recipe.adapter.kind == "full"
+        state = checkpoints.state_weights(s.output)
+        base = load_model(state if resuming and full else s.base_path, s.recipe)
+        return apply_method(base, s.recipe, state if resuming and not full else s.start_adapter)
 
     def _tokenize(self, conversations: Sequence[Sequence[Turn]], what: str) -> list[Example]:
         examples = [
             tokenize_conversation(self.tokenizer, turns, self.settings.max_seq_length)
             for turns in conversations
         ]
-        truncated = [i + 1 for i, e in enumerate(examples) if e.truncated]
+        self._warn_truncated([e.truncated for e in examples], what)
+        return [e for e in examples if e.trained_tokens > 0]
+
+    def _warn_truncated(self, truncated_flags: Sequence[bool], what: str) -> None:
+        truncated = [i + 1 for i, flag in enumerate(truncated_flags) if flag]
         if truncated:
             shown = ", ".join(map(str, truncated[:10]))
             self.hooks.warn(
                 f"{len(truncated)} {what} examples are longer than {self.settings.max_seq_length} "
                 f"tokens and were truncated (examples {shown}{'…' if len(truncated) > 10 else ''})"
             )
-        return [e for e in examples if e.trained_tokens > 0]
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.train_examples) / self.settings.batch_size)
+        return math.ceil(self.n_train / self.settings.batch_size)
 
     # --- train ------------------------------------------------------------------------
 
     def _epoch_order(self, epoch: int) -> list[int]:
-        order = list(range(len(self.train_examples)))
+        order = list(range(self.n_train))
         random.Random(self.settings.seed * 1000 + epoch).shuffle(order)
         return order
-
-    def _batch(self, examples: Sequence[Example]) -> dict[str, Any]:
-        packed = pack(examples, self.settings.recipe.data.packing)
-        tensors = to_tensors(packed, self.pad_id)
-        return {
-            name: t.to(self.world.device) if hasattr(t, "to") else t for name, t in tensors.items()
-        }
 
     def forward_precision(self) -> contextlib.ExitStack:
         """bf16 autocast when the frozen weights are bf16: the fp32 LoRA weights are cast
@@ -170,15 +205,14 @@ class SftRecipe:
         while self.progress.epoch < s.n_epochs:
             epoch = self.progress.epoch
             order = self._epoch_order(epoch)
-            losses: list[float] = []
+            steps: list[dict[str, float]] = []
             for step in range(self.progress.step_in_epoch, self.steps_per_epoch):
                 stop = self.hooks.stop_requested()
                 if stop is not None:
                     return self._stop(stop)
                 picked = order[step * s.batch_size : (step + 1) * s.batch_size]
-                chosen = [self.train_examples[i] for i in picked]
                 started = time.perf_counter()
-                loss, accuracy = self._forward_backward(chosen)
+                measured, tokens = self._forward_backward(picked)
                 trainable = [p for p in self.model.parameters() if p.requires_grad]
                 grad_norm = float(
                     torch.nn.utils.clip_grad_norm_(trainable, s.recipe.optim.max_grad_norm)
@@ -187,25 +221,24 @@ class SftRecipe:
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 seconds = time.perf_counter() - started
-                tokens = sum(len(e.input_ids) for e in chosen)
                 self.progress.step_in_epoch = step + 1
                 self.progress.global_step += 1
                 self.progress.trained_tokens += tokens
                 TRAINED_TOKENS.labels(s.recipe.name).inc(tokens)
-                losses.append(loss)
+                steps.append(measured)
                 at = epoch + (step + 1) / self.steps_per_epoch
                 metrics = {
-                    "train_loss": losses[-1],
+                    "train_loss": measured["train_loss"],
                     "learning_rate": float(self.scheduler.get_last_lr()[0]),
                     "grad_norm": grad_norm,
                     "tokens_per_second": tokens / seconds if seconds > 0 else 0.0,
-                    "train_token_accuracy": accuracy,
+                    **{k: v for k, v in measured.items() if k != "train_loss"},
                 }
                 self.progress.rows.append(
                     {"step": self.progress.global_step, "epoch": at, **metrics}
                 )
                 self.hooks.on_step(self.progress, at, metrics)
-            self._end_epoch(epoch, losses)
+            self._end_epoch(epoch, steps)
         if self.world.is_main:
             final = s.output / "final"
             shutil.rmtree(final, ignore_errors=True)
@@ -213,9 +246,100 @@ class SftRecipe:
         self.world.barrier()  # every rank returns once the final weights are on disk
         return "finished"
 
-    def _forward_backward(self, chosen: list[Example]) -> tuple[float, float]:
-        """Backward of the step's loss; returns its value (mean over the labelled tokens of
-        all of `chosen`) and the token accuracy."""
+    def _end_epoch(self, epoch: int, steps: list[dict[str, float]]) -> None:
+        metrics = self._epoch_metrics(steps)
+        metrics.update(self.evaluate())
+        self.progress.epoch = epoch + 1
+        self.progress.step_in_epoch = 0
+        self.progress.history.append({"epoch": float(epoch + 1), **metrics})
+        self.progress.rows.append(
+            {"epoch": float(epoch + 1), **{f"epoch_{k}": v for k, v in metrics.items()}}
+        )
+        checkpoint = self.save_checkpoint(epoch + 1)
+        self.hooks.on_epoch(epoch + 1, metrics, checkpoint)
+        # A worker killed between the save and this line re-announces the epoch on resume.
+        self.progress.announced = epoch + 1
+        if self.world.is_main:
+            checkpoints.write_progress(self.settings.output, self.progress)
+
+    def _stop(self, stop: Literal["pause", "cancel"]) -> Outcome:
+        if stop == "pause":
+            self._save_state()
+            self.world.barrier()
+            return "paused"
+        return "cancelled"
+
+    # --- save_checkpoint / cleanup ----------------------------------------------------
+
+    def save_checkpoint(self, epoch: int) -> Path:
+        """The epoch's weights (servable) and the resume state (rank 0 writes them)."""
+        target = checkpoints.checkpoint_dir(self.settings.output, epoch)
+        if self.world.is_main:
+            checkpoints.save_weights(self.model, self.tokenizer, target)
+        self._save_state()
+        return target
+
+    def _save_state(self) -> None:
+        if not self.world.is_main:
+            return  # every rank holds the same weights and optimizer state
+        checkpoints.save_state(
+            self.settings.output,
+            checkpoints.TrainingObjects(self.model, self.tokenizer, self.optimizer, self.scheduler),
+            self.progress,
+            self._extra_state(),
+        )
+
+    def cleanup(self, keep_state: bool) -> None:
+        if not keep_state and self.world.is_main:
+            checkpoints.discard_state(self.settings.output)
+        del self.model, self.loss_forward, self.optimizer, self.scheduler
+        self.world.close()
+
+
+class SftRecipe(TrainingRecipe):
+    """Supervised fine-tuning: the loss over the assistant tokens of conversations."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        train: Sequence[Sequence[Turn]],
+        validation: Sequence[Sequence[Turn]],
+        hooks: RunHooks,
+    ):
+        super().__init__(settings, hooks)
+        self._train_turns = train
+        self._validation_turns = validation
+        self.train_examples: list[Example] = []
+        self.validation_examples: list[Example] = []
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_examples)
+
+    def _prepare_data(self) -> None:
+        self.train_examples = self._tokenize(self._train_turns, "training")
+        self.validation_examples = self._tokenize(self._validation_turns, "validation")
+
+    @staticmethod
+    def objective(model: Any, batch: dict[str, Any]) -> LossResult:
+        return causal_lm_loss(model, batch)
+
+    def _batch(self, examples: Sequence[Example]) -> dict[str, Any]:
+        packed = pack(examples, self.settings.recipe.data.packing)
+        tensors = to_tensors(packed, self.pad_id)
+        return {
+            name: t.to(self.world.device) if hasattr(t, "to") else t for name, t in tensors.items()
+        }
+
+    def _forward_backward(self, picked: list[int]) -> tuple[dict[str, float], int]:
+        """Backward of the step's loss; its value is the mean over the labelled tokens of
+        all the step's examples, with the token accuracy."""
+        chosen = [self.train_examples[i] for i in picked]
+        loss, accuracy = self._sft_backward(chosen)
+        tokens = sum(len(e.input_ids) for e in chosen)
+        return {"train_loss": loss, "train_token_accuracy": accuracy}, tokens
+
+    def _sft_backward(self, chosen: list[Example]) -> tuple[float, float]:
         world = self.world
         if not world.distributed:
             with self.forward_precision():
@@ -238,29 +362,6 @@ class SftRecipe:
             [float(result.loss.detach()) * local, result.correct if mine else 0]
         )
         return loss_sum / total, correct / total
-
-    def _end_epoch(self, epoch: int, losses: list[float]) -> None:
-        metrics = {"train_loss": sum(losses) / len(losses)} if losses else {}
-        metrics.update(self.evaluate())
-        self.progress.epoch = epoch + 1
-        self.progress.step_in_epoch = 0
-        self.progress.history.append({"epoch": float(epoch + 1), **metrics})
-        self.progress.rows.append(
-            {"epoch": float(epoch + 1), **{f"epoch_{k}": v for k, v in metrics.items()}}
-        )
-        checkpoint = self.save_checkpoint(epoch + 1)
-        self.hooks.on_epoch(epoch + 1, metrics, checkpoint)
-        # A worker killed between the save and this line re-announces the epoch on resume.
-        self.progress.announced = epoch + 1
-        if self.world.is_main:
-            checkpoints.write_progress(self.settings.output, self.progress)
-
-    def _stop(self, stop: Literal["pause", "cancel"]) -> Outcome:
-        if stop == "pause":
-            self._save_state()
-            self.world.barrier()
-            return "paused"
-        return "cancelled"
 
     def evaluate(self) -> dict[str, float]:
         """Validation loss, perplexity and token accuracy (empty without validation data)."""
@@ -289,28 +390,3 @@ class SftRecipe:
             "valid_perplexity": math.exp(min(loss, 50.0)),
             "valid_token_accuracy": all_correct / max(1, all_tokens),
         }
-
-    # --- save_checkpoint / cleanup ----------------------------------------------------
-
-    def save_checkpoint(self, epoch: int) -> Path:
-        """The epoch's weights (servable) and the resume state (rank 0 writes them)."""
-        target = checkpoints.checkpoint_dir(self.settings.output, epoch)
-        if self.world.is_main:
-            checkpoints.save_weights(self.model, self.tokenizer, target)
-        self._save_state()
-        return target
-
-    def _save_state(self) -> None:
-        if not self.world.is_main:
-            return  # every rank holds the same weights and optimizer state
-        checkpoints.save_state(
-            self.settings.output,
-            checkpoints.TrainingObjects(self.model, self.tokenizer, self.optimizer, self.scheduler),
-            self.progress,
-        )
-
-    def cleanup(self, keep_state: bool) -> None:
-        if not keep_state and self.world.is_main:
-            checkpoints.discard_state(self.settings.output)
-        del self.model, self.loss_forward, self.optimizer, self.scheduler
-        self.world.close()

@@ -35,6 +35,11 @@ def recipe_for(spec: trainer_pb2.FineTuneJobSpec) -> Recipe:
     return Recipe.model_validate({**recipe.model_dump(), "adapter": adapter, "data": data})
 
 
+def is_dpo(spec: trainer_pb2.FineTuneJobSpec) -> bool:
+    """Preference training (DPO); otherwise supervised ("" or "supervised")."""
+    return spec.method_type == "dpo"
+
+
 def _token(text: str) -> str:
     """A safe model-name part: no ':' (the separator), lower case, no spaces."""
     return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-") or "x"

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from services.trainer import checkpoints, results
+from services.trainer.dpo import DpoRecipe
 from services.trainer.prepare import InputPaths, PreparedJob, from_pb, job_spec
-from services.trainer.run import SftRecipe
+from services.trainer.run import SftRecipe, TrainingRecipe
 from services.trainer.settings import TrainerSettings
-from services.trainer.spec import model_name
-from services.trainer.verdict import judge
+from services.trainer.spec import is_dpo, model_name
+from services.trainer.verdict import judge, judge_preference
 from tuneloop.common.v1 import common_pb2
 from tuneloop.events.v1 import events_pb2
 from tuneloop.gateway.v1 import gateway_pb2_grpc
@@ -55,13 +56,14 @@ class FineTuneWorker(JobWorker):
         files = await self._inputs(request.tenant_id, spec)
         prepared = await asyncio.to_thread(from_pb, spec, self.data_dir, output, files)
         hp = prepared.hyperparameters
-        values = {k: v for k, v in dataclasses.asdict(hp).items() if k != "explanation"}
+        values = {
+            k: v for k, v in dataclasses.asdict(hp).items() if k != "explanation" and v is not None
+        }
         chosen = trainer_pb2.Hyperparameters(**values)
         if status != common_pb2.JOB_STATUS_RUNNING:
             await events.status(
                 common_pb2.JOB_STATUS_RUNNING,
-                f"Training {spec.base_model} on {len(prepared.train)} examples; "
-                f"{prepared.split_note}.",
+                f"{_what(spec)} on {len(prepared.train)} {_items(spec)}; {prepared.split_note}.",
                 result=trainer_pb2.FineTuneResult(hyperparameters=chosen),
             )
             await events.publish(hp.explanation, note=note({"hyperparameters": values}))
@@ -90,9 +92,7 @@ class FineTuneWorker(JobWorker):
                 note=note({"resumed_epoch": resumed.epoch, "resumed_step": resumed.step_in_epoch}),
             )
             await hooks.announce_missed(resumed, output)
-        train = [c.turns for c in prepared.train]
-        validation = [c.turns for c in prepared.validation]
-        recipe = SftRecipe(prepared.settings, train, validation, hooks)
+        recipe = _recipe(prepared, hooks)
         outcome = await asyncio.to_thread(_run, recipe)
         if outcome == "paused":
             await events.publish(
@@ -107,7 +107,7 @@ class FineTuneWorker(JobWorker):
         # Only now: a worker killed before the job's end was published resumes from here.
         checkpoints.discard_state(output)
 
-    async def _finish(self, hooks: _Hooks, recipe: SftRecipe, output: Path) -> None:
+    async def _finish(self, hooks: _Hooks, recipe: TrainingRecipe, output: Path) -> None:
         events, spec, job_id = hooks.events, hooks.spec, hooks.job_id
         final_name = model_name(spec, job_id, None)
         last = recipe.progress.history[-1] if recipe.progress.history else {}
@@ -126,8 +126,10 @@ class FineTuneWorker(JobWorker):
                 metrics={k: v for k, v in last.items() if k != "epoch"},
             ),
         )
-        verdict = judge(recipe.progress.history)
-        csv_path = results.write_metrics_csv(output, recipe.progress.rows)
+        dpo = isinstance(recipe, DpoRecipe)
+        verdict = (judge_preference if dpo else judge)(recipe.progress.history)
+        columns = results.DPO_COLUMNS if dpo else results.COLUMNS
+        csv_path = results.write_metrics_csv(output, recipe.progress.rows, columns)
         await events.status(
             common_pb2.JOB_STATUS_SUCCEEDED,
             verdict.message,
@@ -139,6 +141,7 @@ class FineTuneWorker(JobWorker):
                     batch_size=recipe.settings.batch_size,
                     learning_rate_multiplier=recipe.settings.learning_rate
                     / recipe.settings.recipe.optim.learning_rate,
+                    beta=recipe.beta if isinstance(recipe, DpoRecipe) else None,
                 ),
                 verdict=trainer_pb2.FineTuneVerdict(
                     kind=verdict.kind,
@@ -160,19 +163,43 @@ class FineTuneWorker(JobWorker):
         )
 
 
+def _what(spec: trainer_pb2.FineTuneJobSpec) -> str:
+    what = "Preference-tuning (DPO)" if is_dpo(spec) else "Training"
+    if spec.start_model:
+        return f"{what} {spec.start_model} (an adapter on {spec.base_model}) further"
+    return f"{what} {spec.base_model}"
+
+
+def _items(spec: trainer_pb2.FineTuneJobSpec) -> str:
+    return "preference pairs" if is_dpo(spec) else "examples"
+
+
+def _recipe(prepared: PreparedJob, hooks: _Hooks) -> TrainingRecipe:
+    if is_dpo(prepared.spec):
+        beta = prepared.hyperparameters.beta
+        assert beta is not None  # hparams.choose_dpo always sets it
+        return DpoRecipe(prepared.settings, prepared.train, prepared.validation, hooks, beta)
+    train = [c.turns for c in prepared.train]
+    validation = [c.turns for c in prepared.validation]
+    return SftRecipe(prepared.settings, train, validation, hooks)
+
+
 def _epoch_summary(history: dict[str, float]) -> trainer_pb2.EpochSummary:
     """One entry of the run's per-epoch history (train loss, and validation metrics when
-    there is validation data)."""
+    there is validation data; for DPO, the reward margin and accuracy on the validation
+    pairs, or on the epoch's training pairs without validation)."""
     return trainer_pb2.EpochSummary(
         epoch=int(history["epoch"]),
         train_loss=history.get("train_loss"),
         valid_loss=history.get("valid_loss"),
         valid_perplexity=history.get("valid_perplexity"),
         valid_token_accuracy=history.get("valid_token_accuracy"),
+        reward_margin=history.get("valid_reward_margin", history.get("train_reward_margin")),
+        reward_accuracy=history.get("valid_reward_accuracy", history.get("train_reward_accuracy")),
     )
 
 
-def _run(recipe: SftRecipe) -> str:
+def _run(recipe: TrainingRecipe) -> str:
     recipe.setup()
     outcome = recipe.train()
     recipe.cleanup(keep_state=outcome != "cancelled")  # see FineTuneWorker._train
@@ -212,6 +239,11 @@ class _Hooks:
     ) -> None:
         self.last_step = progress.global_step
         message = f"Step {progress.global_step}: training loss {metrics['train_loss']:.4f}"
+        if "reward_margin" in metrics:
+            message += (
+                f", reward margin {metrics['reward_margin']:.3f}"
+                f", reward accuracy {metrics['reward_accuracy']:.0%}"
+            )
         self._wait(
             self.events.publish(
                 message,

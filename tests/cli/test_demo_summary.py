@@ -3,10 +3,12 @@ all (what decides the demo's exit code)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from tuneloop_cli import demo_steps as steps
 from tuneloop_cli.demo_summary import TARGET_GAIN, Summary
@@ -40,3 +42,11 @@ def test_a_short_ci_run_says_why_it_fell_short() -> None:
     scales = [s for s in vars(steps).values() if isinstance(s, steps.DemoScale)]
     ci = next(s for s in scales if s.name != "full")
     assert "trains on a slice of the sample" in summary(10.0, ci).verdict()
+
+
+def test_the_matrix_says_how_bleu_and_rouge_were_scored() -> None:
+    shown = summary(30.0)
+    shown.evaluation["scoring"] = "language_aware"
+    printed = io.StringIO()
+    shown._print_matrix(Console(file=printed, width=120))
+    assert "scoring: language_aware" in printed.getvalue()

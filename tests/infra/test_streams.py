@@ -22,4 +22,5 @@ def test_infra_streams_match_code() -> None:
         assert infra["max_age"] == int((config.max_age or 0) * NS_PER_S)
         assert infra["duplicate_window"] == int((config.duplicate_window or 0) * NS_PER_S)
         assert infra["num_replicas"] == config.num_replicas == 3
+        assert infra.get("max_msgs_per_subject", -1) == (config.max_msgs_per_subject or -1)
     assert declared == {}, f"streams in infra but not in code: {sorted(declared)}"

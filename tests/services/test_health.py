@@ -33,12 +33,11 @@ async def test_service_answers_health_and_stops(name: str, common: CommonSetting
         assert runtime.grpc is not None
         addr = f"127.0.0.1:{runtime.grpc.port}"
         assert await check_health(addr)
-        # A service with a synchronous API answers for it by name too; the evaluator has
-        # none (it works on jobs only) and serves the overall health alone.
+        # Every service answers for its synchronous API by name too (the evaluator's runs
+        # one grader now, for the graders endpoint).
         service_name = getattr(server_module, "SERVICE_NAME", None)
-        assert (service_name is None) == (name == "evaluator")
-        if service_name is not None:
-            assert await check_health(addr, service=service_name)
+        assert service_name is not None, f"{name} names no gRPC service"
+        assert await check_health(addr, service=service_name)
         assert not await check_health(addr, service="tuneloop.nope.v1.NopeService")
         stopping_at = time.monotonic()
     assert time.monotonic() - stopping_at < 5, "shutdown must not wait for drain timeouts"

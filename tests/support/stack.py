@@ -113,8 +113,8 @@ async def api_stack(
             )
             assert inference.grpc is not None
             addr = f"127.0.0.1:{inference.grpc.port}"
-            # The gateway must know these before datagen and the trainer start.
-            datagen_port, trainer_port = free_port(), free_port()
+            # The gateway must know these before datagen, the trainer and the evaluator start.
+            datagen_port, trainer_port, evaluator_port = free_port(), free_port(), free_port()
             gateway_settings = GatewaySettings(
                 grpc_port=free_port() if fixed_ports else 0,
                 port=free_port() if fixed_ports else 0,
@@ -124,6 +124,7 @@ async def api_stack(
                         "inference_addr": addr,
                         "datagen_addr": f"127.0.0.1:{datagen_port}",
                         "trainer_addr": f"127.0.0.1:{trainer_port}",
+                        "evaluator_addr": f"127.0.0.1:{evaluator_port}",
                     }
                 ),
             )
@@ -152,7 +153,7 @@ async def api_stack(
                     }
                 )
                 evaluator_settings = EvaluatorSettings(
-                    grpc_port=0, shutdown_grace_s=1, common=evaluator_common
+                    grpc_port=evaluator_port, shutdown_grace_s=1, common=evaluator_common
                 )
                 await outer.enter_async_context(running(serve_evaluator, evaluator_settings))
             if datagen:

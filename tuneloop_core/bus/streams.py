@@ -19,7 +19,7 @@ DUPLICATE_WINDOW_S = 300
 
 def stream_configs(replicas: int = 1) -> list[StreamConfig]:
     """JOBS: a work queue (a message is gone once a worker acks it). EVENTS: a log kept
-    30 days, so a job's history can be replayed into the registry."""
+    30 days, so a job's history can be replayed into the registry. ADAPTERS: see below."""
     return [
         StreamConfig(
             name=subjects.STREAM_JOBS,
@@ -37,6 +37,18 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             max_age=30 * DAY_S,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            num_replicas=replicas,
+            discard=DiscardPolicy.OLD,
+        ),
+        # ADAPTERS: the current state of every imported adapter (the last message per
+        # subject, never aged out), replayed by each inference replica when it starts.
+        StreamConfig(
+            name=subjects.STREAM_ADAPTERS,
+            subjects=[subjects.ADAPTERS_WILDCARD],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_msgs_per_subject=1,
             duplicate_window=DUPLICATE_WINDOW_S,
             num_replicas=replicas,
             discard=DiscardPolicy.OLD,

@@ -10,6 +10,22 @@ JOBS_WILDCARD = "jobs.>"
 EVENTS_WILDCARD = "events.>"
 # Durable consumer of EVENTS through which the gateway applies job state (one writer).
 REGISTRY_CONSUMER = "gateway-registry"
+# Base models installed or removed (events_pb2.BaseModelChanged). Core NATS, no stream: the
+# models directory is the record, and the inference service rescans it as a fallback.
+BASE_MODELS = "models.base"
+# Imported adapters (events_pb2.ImportedAdapterChanged), one subject per import record; the
+# ADAPTERS stream keeps the last message of each, so it holds every import's current state.
+STREAM_ADAPTERS = "ADAPTERS"
+ADAPTERS_WILDCARD = "adapters.>"
+IMPORTED_ADAPTERS = "adapters.imported.*"
+
+
+def imported_adapter(record_id: str) -> str:
+    """Subject of one import record: `adapters.imported.<id>`."""
+    if not record_id or any(c in record_id for c in ".*> \t"):
+        raise ValueError(f"adapter record id {record_id!r} cannot be a subject token")
+    return f"adapters.imported.{record_id}"
+
 
 # Subject token of each job kind.
 KIND_TOKENS: dict[int, str] = {
@@ -19,6 +35,8 @@ KIND_TOKENS: dict[int, str] = {
     common_pb2.JOB_KIND_COMPARISON: "comparison",
     common_pb2.JOB_KIND_EXPORT: "export",
     common_pb2.JOB_KIND_KB_INGEST: "kb_ingest",
+    common_pb2.JOB_KIND_EVAL_RUN: "eval_run",
+    common_pb2.JOB_KIND_BATCH: "batch",
 }
 KINDS_BY_TOKEN = {token: kind for kind, token in KIND_TOKENS.items()}
 

@@ -1,8 +1,9 @@
-"""The normalised form every dataset format is read into: a conversation of turns.
+"""The normalised forms every dataset format is read into: a conversation of turns (SFT),
+or a preference pair (DPO): prompt turns, a chosen answer and a rejected one.
 
 A turn is a role (system, user, assistant), its text and, for assistant turns, a training
 weight (OpenAI's per-message `weight`: 1 trains on the turn, 0 only conditions on it).
-Equality and hashing look at the turns only, never at where a conversation came from, so
+Equality and hashing look at the content only, never at where an example came from, so
 duplicates and round trips compare what would be trained on.
 """
 
@@ -18,6 +19,13 @@ class Role(StrEnum):
     ASSISTANT = "assistant"
 
 
+class DatasetKind(StrEnum):
+    """What a file's records are: SFT conversations or preference pairs. A file holds one."""
+
+    SFT = "sft"
+    PREFERENCE = "preference"
+
+
 class DatasetFormat(StrEnum):
     """The record shapes Tuneloop reads and writes."""
 
@@ -25,6 +33,27 @@ class DatasetFormat(StrEnum):
     SHAREGPT = "sharegpt"  # conversations: [{from, value}], [system]
     OPENAI = "openai"  # messages: [{role, content[, weight]}]
     PROMPT_COMPLETION = "prompt_completion"  # prompt / completion
+    # Preference pairs. OpenAI: input: {messages}, preferred_output / non_preferred_output:
+    # [{role: assistant, content}]
+    OPENAI_PREFERENCE = "openai_preference"
+    # LLaMA-Factory: instruction / input / chosen / rejected [/ system / history]
+    ALPACA_PAIRWISE = "alpaca_pairwise"
+    # LLaMA-Factory: conversations: [{from, value}] (or messages: [{role, content}]) ending
+    # on the user, chosen / rejected: {from: gpt, value}, [system]
+    SHAREGPT_PAIRWISE = "sharegpt_pairwise"
+
+    @property
+    def kind(self) -> DatasetKind:
+        return DatasetKind.PREFERENCE if self in PREFERENCE_FORMATS else DatasetKind.SFT
+
+
+PREFERENCE_FORMATS = frozenset(
+    {
+        DatasetFormat.OPENAI_PREFERENCE,
+        DatasetFormat.ALPACA_PAIRWISE,
+        DatasetFormat.SHAREGPT_PAIRWISE,
+    }
+)
 
 
 class Container(StrEnum):
@@ -102,6 +131,49 @@ class Conversation:
             if self.turns[index].role is Role.ASSISTANT:
                 return index
         raise ValueError("the conversation has no assistant turn")
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """A preference (DPO) example: the prompt turns (an optional system turn, then user and
+    assistant turns alternating, ending with the user), the preferred final answer `chosen`
+    and the non-preferred one `rejected`. `line` and `record` as in `Conversation`."""
+
+    prompt: tuple[Turn, ...]
+    chosen: str
+    rejected: str
+    line: int = field(default=0, compare=False)
+    record: int = field(default=0, compare=False)
+
+    @property
+    def system(self) -> str | None:
+        """The system prompt, if the prompt opens with one."""
+        if self.prompt and self.prompt[0].role is Role.SYSTEM:
+            return self.prompt[0].content
+        return None
+
+    @property
+    def chars(self) -> int:
+        """Characters of the longer sequence trained on: the prompt and the longer answer."""
+        return sum(len(turn.content) for turn in self.prompt) + max(
+            len(self.chosen), len(self.rejected)
+        )
+
+    def prompt_messages(self) -> list[dict[str, str]]:
+        """`[{"role", "content"}]` of the prompt, the shape chat templates take."""
+        return [{"role": turn.role.value, "content": turn.content} for turn in self.prompt]
+
+    def chosen_conversation(self) -> Conversation:
+        """The prompt followed by the chosen answer."""
+        return Conversation(
+            (*self.prompt, Turn(Role.ASSISTANT, self.chosen)), self.line, self.record
+        )
+
+    def rejected_conversation(self) -> Conversation:
+        """The prompt followed by the rejected answer."""
+        return Conversation(
+            (*self.prompt, Turn(Role.ASSISTANT, self.rejected)), self.line, self.record
+        )
 
 
 def _weight(value: object) -> int | None:

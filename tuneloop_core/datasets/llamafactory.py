@@ -4,7 +4,8 @@
 The mapping follows LLaMA-Factory's own parser: without `columns` the defaults apply
 (instruction/input/output; conversations), but once `columns` (or `tags`) is given, every
 column (or tag) it does not name is unset, not defaulted. So an entry means the same thing
-here as it does to LLaMA-Factory.
+here as it does to LLaMA-Factory. A `"ranking": true` entry is a preference dataset: its
+`chosen` and `rejected` columns (which have no default) hold the two answers.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuneloop_core.datasets.conversation import DatasetFormat
-from tuneloop_core.datasets.schemas import AlpacaSchema, ChatSchema, RecordSchema
+from tuneloop_core.datasets.conversation import DatasetFormat, DatasetKind
+from tuneloop_core.datasets.schemas import (
+    AlpacaPairSchema,
+    AlpacaSchema,
+    ChatPairSchema,
+    ChatSchema,
+    RecordSchema,
+)
 from tuneloop_core.errors import InvalidRequestError
 
 HUB_KEYS = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
@@ -25,8 +32,6 @@ UNSUPPORTED_COLUMNS = {
     "images": "images",
     "videos": "videos",
     "audios": "audio",
-    "chosen": "preference pairs",
-    "rejected": "preference pairs",
     "kto_tag": "KTO labels",
 }
 FILE_SUFFIXES = (".json", ".jsonl")
@@ -103,10 +108,6 @@ def llamafactory_dataset(
 def llamafactory_schema(entry: Mapping[str, Any], name: str) -> RecordSchema:
     """The schema entry `name`'s `formatting`, `columns` and `tags` describe."""
     formatting = entry.get("formatting", "alpaca")
-    if entry.get("ranking"):
-        raise _invalid(
-            f"dataset '{name}' is a preference (ranking) dataset; only SFT data is supported"
-        )
     columns = _str_map(entry, "columns", name)
     for key, what in UNSUPPORTED_COLUMNS.items():
         if columns is not None and columns.get(key):
@@ -115,16 +116,38 @@ def llamafactory_schema(entry: Mapping[str, Any], name: str) -> RecordSchema:
     def column(key: str, default: str | None) -> str | None:
         return default if columns is None else columns.get(key)
 
+    chosen, rejected = column("chosen", None), column("rejected", None)
+    answers = (chosen, rejected) if chosen and rejected else None
+    ranking = bool(entry.get("ranking"))
+    if ranking and answers is None:
+        raise _invalid(
+            f"dataset '{name}' is a preference (ranking) dataset, but its 'columns' do not "
+            "name both 'chosen' and 'rejected'"
+        )
+    if not ranking and (chosen or rejected):
+        raise _invalid(
+            f"dataset '{name}' has 'chosen'/'rejected' columns but is not marked "
+            '"ranking": true; add it to read the file as preference pairs'
+        )
     tools = column("tools", None)
     if formatting == "alpaca":
+        if tools:
+            raise _invalid(f"dataset '{name}' has tool definitions, which are not supported yet")
+        if answers:  # a ranking entry
+            return AlpacaPairSchema(
+                prompt=column("prompt", "instruction"),
+                query=column("query", "input"),
+                chosen=answers[0],
+                rejected=answers[1],
+                system=column("system", None),
+                history=column("history", None),
+            )
         response = column("response", "output")
         if response is None:
             raise _invalid(
                 f"dataset '{name}' has no 'response' column: text-only (pretraining) data "
                 "cannot be used for fine-tuning"
             )
-        if tools:
-            raise _invalid(f"dataset '{name}' has tool definitions, which are not supported yet")
         return AlpacaSchema(
             prompt=column("prompt", "instruction"),
             query=column("query", "input"),
@@ -143,7 +166,7 @@ def llamafactory_schema(entry: Mapping[str, Any], name: str) -> RecordSchema:
         raise _invalid(
             f"dataset '{name}': tags must name role_tag, content_tag, user_tag, assistant_tag"
         )
-    return ChatSchema(
+    chat = ChatSchema(
         format=DatasetFormat.SHAREGPT,
         messages=messages,
         role_tag=tags["role_tag"],
@@ -155,6 +178,9 @@ def llamafactory_schema(entry: Mapping[str, Any], name: str) -> RecordSchema:
         system=column("system", None),
         tools=(tools,) if tools else (),
     )
+    if answers:  # a ranking entry
+        return ChatPairSchema(chats=(chat,), chosen=answers[0], rejected=answers[1])
+    return chat
 
 
 def llamafactory_entry(
@@ -163,6 +189,8 @@ def llamafactory_entry(
     """The dataset_info.json entry for a file Tuneloop wrote in format `fmt`. For Alpaca,
     `system`/`history` say whether any record has those keys: LLaMA-Factory fails on a
     mapped column that no record carries. LLaMA-Factory ignores OpenAI `weight`s."""
+    if fmt.kind is not DatasetKind.SFT:
+        raise ValueError(f"no dataset_info.json entry is written for {fmt.value} files")
     if fmt is DatasetFormat.ALPACA:
         columns = {"prompt": "instruction", "query": "input", "response": "output"}
         columns |= {"system": "system"} if system else {}

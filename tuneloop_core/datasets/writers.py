@@ -1,10 +1,11 @@
 """Write conversations as Alpaca JSON, ShareGPT JSON, OpenAI messages JSONL or
 prompt/completion JSONL, and return the LLaMA-Factory dataset_info.json entry for the file,
-so what datagen writes is accepted by LLaMA-Factory as it is.
+so what datagen writes is accepted by LLaMA-Factory as it is. Write preference pairs as
+OpenAI's preference JSONL (`preference_line`, `write_preference_jsonl`).
 
-Reading a written file back gives the same conversations. Every conversation must pass the
-same checks the readers apply; a conversation a format cannot hold (a weight-0 turn in
-Alpaca, several turns in prompt/completion) raises ValueError.
+Reading a written file back gives the same conversations (or pairs). Every example must
+pass the same checks the readers apply; one a format cannot hold (a weight-0 turn in
+Alpaca, several turns in prompt/completion, identical answers in a pair) raises ValueError.
 """
 
 from __future__ import annotations
@@ -12,13 +13,19 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tuneloop_core.datasets.conversation import Conversation, DatasetFormat, Role
+from tuneloop_core.datasets.conversation import (
+    Conversation,
+    DatasetFormat,
+    PreferencePair,
+    Role,
+    Turn,
+)
 from tuneloop_core.datasets.llamafactory import llamafactory_entry
-from tuneloop_core.datasets.problems import RecordProblem, check_turns
+from tuneloop_core.datasets.problems import RecordProblem, check_pair, check_turns
 
 ToRecord = Callable[[Conversation], dict[str, Any]]
 
@@ -63,6 +70,47 @@ def to_prompt_completion(conversation: Conversation) -> dict[str, Any]:
     return {"prompt": conversation.turns[0].content, "completion": conversation.turns[1].content}
 
 
+def preference_line(
+    prompt: Sequence[Turn | Mapping[str, str]], chosen: str, rejected: str
+) -> dict[str, Any]:
+    """One line of OpenAI's preference JSONL: `input.messages` (the prompt: `Turn`s or
+    `{"role", "content"}` messages, an optional system turn, then user and assistant
+    alternating, ending with the user), `preferred_output` and `non_preferred_output` (one
+    assistant message each). Raises ValueError, with the reason the reader would give, for
+    a pair it would refuse (identical answers, a prompt not ending with the user, ...)."""
+    turns = [t if isinstance(t, Turn) else Turn(Role(t["role"]), t["content"]) for t in prompt]
+    try:
+        check_pair(turns, chosen, rejected, ("preferred_output", "non_preferred_output"))
+    except RecordProblem as problem:
+        raise ValueError(problem.message) from None
+    return {
+        "input": {"messages": [{"role": t.role.value, "content": t.content} for t in turns]},
+        "preferred_output": [{"role": "assistant", "content": chosen}],
+        "non_preferred_output": [{"role": "assistant", "content": rejected}],
+    }
+
+
+def write_preference_jsonl(pairs: Iterable[PreferencePair], path: str | os.PathLike[str]) -> int:
+    """OpenAI preference JSONL, one `preference_line` per pair; returns the pairs written.
+    The file appears complete or not at all."""
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")  # renamed into place when complete
+    written = 0
+    try:
+        with open(partial, "w", encoding="utf-8", newline="\n") as out:
+            for number, pair in enumerate(pairs, 1):
+                try:
+                    line = preference_line(pair.prompt, pair.chosen, pair.rejected)
+                except ValueError as err:
+                    raise ValueError(f"pair {number}: {err}") from None
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                written = number
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return written
+
+
 WRITERS: dict[DatasetFormat, tuple[ToRecord, bool]] = {  # format → (converter, JSONL?)
     DatasetFormat.ALPACA: (to_alpaca, False),
     DatasetFormat.SHAREGPT: (to_sharegpt, False),
@@ -76,6 +124,8 @@ def write_dataset(
 ) -> dict[str, Any]:
     """Write `conversations` to `path` in `fmt` (Alpaca and ShareGPT as a JSON array, the
     others as JSONL); returns the dataset_info.json entry, `file_name` = the file's name."""
+    if fmt not in WRITERS:
+        raise ValueError(f"{fmt.value} holds preference pairs: use write_preference_jsonl")
     to_record, jsonl = WRITERS[fmt]
     columns: set[str] = set()
     target = Path(path)

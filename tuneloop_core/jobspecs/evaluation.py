@@ -14,6 +14,12 @@ MAX_MODELS = 32  # rows of the matrix named in a request (a fine-tuning job adds
 DEFAULT_MAX_TOKENS = 192
 DEFAULT_HEADLINE_METRIC = "rouge-l"  # the metric that picks the best model
 LANGUAGES = ("auto", "zh", "en")
+# How BLEU-4 and ROUGE-1/2/L are computed: "llamafactory" (as LLaMA-Factory's
+# ComputeSimilarity does for every pair; the language-aware values become extra columns),
+# "language_aware" (each pair by its language), or "auto": llamafactory for a predictions
+# file in LLaMA-Factory's format (predict/label), language_aware for everything else.
+SCORINGS = ("auto", "llamafactory", "language_aware")
+DEFAULT_SCORING = "auto"
 
 
 def check(spec: evaluator_pb2.EvaluationJobSpec) -> None:
@@ -28,3 +34,5 @@ def check(spec: evaluator_pb2.EvaluationJobSpec) -> None:
         raise InvalidRequestError("max_examples must be at least 1", param="max_examples")
     if spec.language not in LANGUAGES:
         raise InvalidRequestError(f"language must be one of {LANGUAGES}", param="language")
+    if spec.scoring and spec.scoring not in SCORINGS:  # empty: queued before the field
+        raise InvalidRequestError(f"scoring must be one of {SCORINGS}", param="scoring")

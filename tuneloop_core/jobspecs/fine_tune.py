@@ -17,12 +17,16 @@ DEFAULT_SEED = 42  # data order and initial adapter weights, when the request gi
 DEFAULT_RECIPE = "lora"  # when the request names none
 Quantization = Literal["none", "4bit"]  # "4bit" = QLoRA through bitsandbytes
 QUANTIZATIONS: tuple[str, ...] = get_args(Quantization)
+MethodType = Literal["supervised", "dpo"]  # OpenAI's method types Tuneloop trains
+METHOD_TYPES: tuple[str, ...] = get_args(MethodType)
+BETA_MAX = 2.0  # DPO's beta, in (0, BETA_MAX]
 
 
 def hyperparameters(
     n_epochs: int | None = None,
     batch_size: int | None = None,
     learning_rate_multiplier: float | None = None,
+    beta: float | None = None,
 ) -> trainer_pb2.Hyperparameters:
     """The checked message; None is "auto" and leaves the field unset. Raises
     InvalidRequestError naming the parameter (checked before the int32 fields are set, so a
@@ -44,8 +48,15 @@ def hyperparameters(
             f"learning_rate_multiplier must be 'auto' or in (0, {LEARNING_RATE_MULTIPLIER_MAX:g}]",
             param="hyperparameters.learning_rate_multiplier",
         )
+    if beta is not None and not 0 < beta <= BETA_MAX:
+        raise InvalidRequestError(
+            f"beta must be 'auto' or in (0, {BETA_MAX:g}]", param="hyperparameters.beta"
+        )
     return trainer_pb2.Hyperparameters(
-        n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=learning_rate_multiplier
+        n_epochs=n_epochs,
+        batch_size=batch_size,
+        learning_rate_multiplier=learning_rate_multiplier,
+        beta=beta,
     )
 
 
@@ -56,7 +67,20 @@ def check(spec: trainer_pb2.FineTuneJobSpec) -> None:
         given.n_epochs if given.HasField("n_epochs") else None,
         given.batch_size if given.HasField("batch_size") else None,
         given.learning_rate_multiplier if given.HasField("learning_rate_multiplier") else None,
+        given.beta if given.HasField("beta") else None,
     )
+    if spec.method_type not in ("", *METHOD_TYPES):
+        raise InvalidRequestError(
+            f"method.type must be one of {', '.join(METHOD_TYPES)}", param="method.type"
+        )
+    if given.HasField("beta") and spec.method_type != "dpo":
+        raise InvalidRequestError(
+            "beta is a DPO hyper-parameter; use method.type 'dpo'", param="hyperparameters.beta"
+        )
+    if bool(spec.start_model) != bool(spec.start_adapter_path):
+        raise InvalidRequestError(
+            "a job starting from a fine-tuned model needs its adapter", param="model"
+        )
     method = spec.method
     if method.HasField("quantization") and method.quantization not in QUANTIZATIONS:
         raise InvalidRequestError(

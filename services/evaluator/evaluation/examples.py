@@ -93,9 +93,11 @@ def load_dataset_examples(path: Path) -> tuple[list[Example], list[str]]:
     return examples, []
 
 
-def load_predictions(path: Path) -> list[Example]:
-    """Pairs of a predictions file, in either accepted shape."""
+def load_predictions(path: Path) -> tuple[list[Example], bool]:
+    """Pairs of a predictions file, in either accepted shape, and whether the file is in
+    LLaMA-Factory's format (every record has `predict` and `label`, none our keys)."""
     examples = []
+    llamafactory = True
     for number, record in enumerate(_records(path, "predictions_file"), 1):
         if not isinstance(record, dict):
             raise InvalidRequestError(f"record {number} is not an object", param="predictions_file")
@@ -107,6 +109,7 @@ def load_predictions(path: Path) -> list[Example]:
                 f"`predict` and `label`); it has {sorted(record)}",
                 param="predictions_file",
             )
+        llamafactory = llamafactory and "prediction" not in record and "reference" not in record
         prompt = record.get("prompt", record.get("question", ""))
         prompt = prompt if isinstance(prompt, str) else ""
         examples.append(
@@ -114,4 +117,4 @@ def load_predictions(path: Path) -> list[Example]:
         )
     if not examples:
         raise InvalidRequestError("the predictions file is empty", param="predictions_file")
-    return examples
+    return examples, llamafactory

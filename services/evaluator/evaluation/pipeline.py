@@ -15,15 +15,18 @@ from services.evaluator.evaluation.examples import Example
 from services.evaluator.evaluation.spec import EvaluationSpec, ModelEntry
 from services.evaluator.evaluation.verdict import decide
 from services.evaluator.generation import generate_answers
-from services.evaluator.metrics import DEFAULT_METRICS, METRICS, score
+from services.evaluator.metrics import DEFAULT_METRICS, METRICS, Scoring, metric_columns, score
 from tuneloop.inference.v1 import inference_pb2_grpc
 from tuneloop_core.errors import InvalidRequestError
 
 log = logging.getLogger(__name__)
-# Examples per round of generation: the inference engine batches the concurrent requests
-# of a round, and between rounds the job reports progress and notices a cancel.
+# Examples per round of generation (and of judging): the inference engine batches the
+# concurrent requests of a round, and between rounds the job reports progress and notices
+# a cancel.
 ROUND = 32
-Progress = Callable[[str, int, int], Awaitable[None]]
+# Reports a step: stage (e.g. "generation: epoch 2"), done, total, and the line a person
+# reads ("answers 12/68 for epoch 2").
+Progress = Callable[[str, int, int, str], Awaitable[None]]
 
 
 def check_metrics(names: list[str]) -> list[str]:
@@ -55,10 +58,10 @@ async def answers_of(
     notes: list[str],
     progress: Progress,
 ) -> dict[str, list[str]]:
-    """Each model's answers, model after model (an engine batches one model best)."""
+    """Each model's answers, model after model (an engine batches one model best); the
+    progress of each model is its own stage, "generation: <label>", from 0 to all examples."""
     out: dict[str, list[str]] = {}
-    total = len(examples) * len(spec.models)
-    done = 0
+    total = len(examples)
     for model in spec.models:
         answers: list[str] = []
         refused: list[str] = []
@@ -67,13 +70,15 @@ async def answers_of(
             refused.append(error.message)
             return ""  # scored as a wrong answer, and said so in a note
 
+        stage = f"generation: {model.label}"
+        await progress(stage, 0, total, f"answers 0/{total} for {model.label}")
         for start in range(0, len(examples), ROUND):
             chunk = [e.messages for e in examples[start : start + ROUND]]
             answers += await generate_answers(
                 stub, tenant_id, model.name, chunk, spec.generation, ROUND, on_invalid=empty
             )
-            done += len(chunk)
-            await progress("generation", done, total)
+            done = len(answers)
+            await progress(stage, done, total, f"answers {done}/{total} for {model.label}")
         if refused:
             notes.append(
                 f"{model.label}: {len(refused)} example(s) got no answer and score 0 "
@@ -81,6 +86,36 @@ async def answers_of(
             )
         out[model.name] = answers
     return out
+
+
+async def _rubric_scores(
+    stub: inference_pb2_grpc.InferenceServiceAsyncStub,
+    tenant_id: str,
+    spec: EvaluationSpec,
+    model: ModelEntry,
+    questions: list[str],
+    references: list[str | None],
+    answers: dict[str, list[str]],
+    progress: Progress,
+) -> list[judge.JudgeScore]:
+    """The judge's rubric score of each of `model`'s answers, a round at a time, reported
+    as the stage "judge: <label>"."""
+    stage, total = f"judge: {model.label}", len(questions)
+    scores: list[judge.JudgeScore] = []
+    await progress(stage, 0, total, f"judge 0/{total} for {model.label}")
+    for start in range(0, total, ROUND):
+        end = start + ROUND
+        scores += await judge.rubric_scores(
+            stub,
+            tenant_id,
+            spec.judge_model,
+            questions[start:end],
+            references[start:end],
+            answers[model.name][start:end],
+        )
+        done = len(scores)
+        await progress(stage, done, total, f"judge {done}/{total} for {model.label}")
+    return scores
 
 
 def _mean(values: list[float]) -> float | None:
@@ -101,21 +136,32 @@ async def evaluate(
     references = [e.reference for e in examples]
     has_references = all(r is not None for r in references)
     metric_names = check_metrics(spec.metrics) if has_references else []
+    # The worker decides "auto" from the file (spec.with_scoring); undecided, it is
+    # language-aware. In the llamafactory mode the columns include the language-aware twins.
+    scoring: Scoring = "llamafactory" if spec.scoring == "llamafactory" else "language_aware"
+    columns = metric_columns(metric_names, scoring) if metric_names else []
     per_example: dict[str, dict[str, tuple[float, ...]]] = {}
     matrix: dict[str, dict[str, float]] = {}
-    for model in models:
+    for index, model in enumerate(models):
+        if metric_names:
+            await progress("metrics", index, len(models), f"metrics {index}/{len(models)} models")
         results = (
             score(
                 answers[model.name],
                 [r or "" for r in references],
                 metric_names,
                 language=spec.language,  # type: ignore[arg-type]
+                scoring=scoring,
             )
             if metric_names
             else {}
         )
         matrix[model.name] = {name: r.corpus for name, r in results.items()}
         per_example[model.name] = {name: r.per_example for name, r in results.items()}
+    if metric_names:
+        await progress(
+            "metrics", len(models), len(models), f"metrics {len(models)}/{len(models)} models"
+        )
     if "perplexity" in spec.metrics:
         notes.append("Perplexity is not part of evaluation jobs yet; it was skipped.")
 
@@ -123,11 +169,10 @@ async def evaluate(
     pairwise: judge.PairwiseResult | None = None
     questions = [e.question for e in examples]
     if spec.judge_model:
-        for index, model in enumerate(models):
-            judge_scores[model.name] = await judge.rubric_scores(
-                stub, tenant_id, spec.judge_model, questions, references, answers[model.name]
+        for model in models:
+            judge_scores[model.name] = await _rubric_scores(
+                stub, tenant_id, spec, model, questions, references, answers, progress
             )
-            await progress("judge", index + 1, len(models))
 
     judge_means = {
         m.name: _mean([s.score for s in judge_scores.get(m.name, []) if s.score is not None])
@@ -152,6 +197,12 @@ async def evaluate(
         second = next((m for m in models if m.name == second_name), None) or next(
             m for m in models if m is not first
         )
+        # One call: the order of the two answers is drawn per example from one seeded
+        # sequence, so the progress is its start and its end.
+        shown = f"{first.label} vs {second.label}"
+        await progress(
+            "judge: pairwise", 0, len(questions), f"judge 0/{len(questions)} for {shown}"
+        )
         pairwise = await judge.pairwise(
             stub,
             tenant_id,
@@ -162,12 +213,19 @@ async def evaluate(
             (answers[first.name], answers[second.name]),
             spec.seed,
         )
+        await progress(
+            "judge: pairwise",
+            len(questions),
+            len(questions),
+            f"judge {len(questions)}/{len(questions)} for {shown}",
+        )
     if not has_references and any(r is not None for r in references):
         notes.append("Some examples have no reference answer: reference metrics were skipped.")
 
     return {
         "models": [asdict(m) for m in models],
-        "metrics": metric_names,
+        "metrics": columns,
+        "scoring": scoring,
         "headline_metric": verdict.headline_metric,
         "matrix": [
             {

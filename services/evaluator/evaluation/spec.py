@@ -3,7 +3,7 @@ read when the worker takes the job."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from services.evaluator.generation import GenerationSettings
 from tuneloop.evaluator.v1 import evaluator_pb2
@@ -33,6 +33,7 @@ class EvaluationSpec:
     judge_pairwise: bool = True
     validators: list[str] | None = None  # None: those the references call for
     language: str = "auto"
+    scoring: str = evaluation.DEFAULT_SCORING  # decided by `with_scoring` once the file is read
     headline_metric: str = "rouge-l"
     seed: int = 0
     max_examples: int = 0  # 0: all
@@ -65,6 +66,7 @@ def from_pb(spec: evaluator_pb2.EvaluationJobSpec) -> EvaluationSpec:
         judge_pairwise=spec.judge_pairwise,
         validators=list(spec.validators) if spec.validators_set else None,
         language=spec.language,
+        scoring=spec.scoring or evaluation.DEFAULT_SCORING,
         headline_metric=spec.headline_metric or evaluation.DEFAULT_HEADLINE_METRIC,
         seed=spec.seed,
         max_examples=spec.max_examples,
@@ -72,3 +74,12 @@ def from_pb(spec: evaluator_pb2.EvaluationJobSpec) -> EvaluationSpec:
         comparison=spec.comparison,
         votes=dict(spec.votes),
     )
+
+
+def with_scoring(spec: EvaluationSpec, llamafactory_file: bool) -> EvaluationSpec:
+    """The spec with its scoring mode decided: the one asked for, else `llamafactory` for a
+    predictions file in LLaMA-Factory's format (its owner compares with LLaMA-Factory's own
+    numbers) and `language_aware` for everything else."""
+    if spec.scoring != "auto":
+        return spec
+    return replace(spec, scoring="llamafactory" if llamafactory_file else "language_aware")

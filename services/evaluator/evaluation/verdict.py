@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from services.evaluator.evaluation.spec import ModelEntry
+from services.evaluator.metrics.registry import LANGUAGE_AWARE_SUFFIX
 
 # Points (0–100 scale) within which two scores count as level, e.g. for "still rising".
 LEVEL_POINTS = 0.5
@@ -19,7 +20,9 @@ NAMES = {"rouge-l": "ROUGE-L", "rouge-1": "ROUGE-1", "rouge-2": "ROUGE-2", "bleu
 
 
 def metric_name(metric: str) -> str:
-    return NAMES.get(metric, metric)
+    """How text shows a metric column: "ROUGE-L", "ROUGE-L (language-aware)", "token_f1"."""
+    base = metric.removesuffix(LANGUAGE_AWARE_SUFFIX)
+    return NAMES.get(base, base) + metric[len(base) :]
 
 
 @dataclass

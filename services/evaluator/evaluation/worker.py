@@ -21,7 +21,7 @@ from services.evaluator.evaluation.examples import (
 )
 from services.evaluator.evaluation.pipeline import answers_of, check_metrics, evaluate
 from services.evaluator.evaluation.report import render_report
-from services.evaluator.evaluation.spec import EvaluationSpec, ModelEntry, from_pb
+from services.evaluator.evaluation.spec import EvaluationSpec, ModelEntry, from_pb, with_scoring
 from services.evaluator.evaluation.training import read_curves
 from services.evaluator.evaluation.validators import check_names
 from services.evaluator.generation import AnsweringWorker
@@ -41,17 +41,21 @@ class EvaluationWorker(AnsweringWorker):
     kind = KIND
     title = "evaluation"
 
-    def _examples(self, spec: EvaluationSpec, path: Path) -> tuple[list[Example], list[str]]:
+    def _examples(
+        self, spec: EvaluationSpec, path: Path
+    ) -> tuple[EvaluationSpec, list[Example], list[str]]:
+        """The examples and notes, and the spec with its scoring mode decided by the file."""
         if not path.is_file():
             raise InvalidRequestError("the evaluation's file is gone", param="dataset_file")
+        llamafactory_file = False
         if spec.predictions:
-            examples, notes = load_predictions(path), list[str]()
+            (examples, llamafactory_file), notes = load_predictions(path), list[str]()
         else:
             examples, notes = load_dataset_examples(path)
         if spec.max_examples and len(examples) > spec.max_examples:
             notes.append(f"Evaluated the first {spec.max_examples} of {len(examples)} examples.")
             examples = examples[: spec.max_examples]
-        return examples, notes
+        return with_scoring(spec, llamafactory_file), examples, notes
 
     async def work(self, run: JobRun, status: int, request: events_pb2.JobRequested) -> None:
         spec = from_pb(request.evaluation)
@@ -59,7 +63,7 @@ class EvaluationWorker(AnsweringWorker):
         if spec.validators is not None:
             check_names(spec.validators)
         file = await uploads.resolve(self.gateway, self.store, request.tenant_id, spec.file_id)
-        examples, notes = await asyncio.to_thread(self._examples, spec, file.path)
+        spec, examples, notes = await asyncio.to_thread(self._examples, spec, file.path)
         answers: dict[str, list[str]] = {}
         if spec.predictions:
             if not spec.models:
@@ -70,9 +74,9 @@ class EvaluationWorker(AnsweringWorker):
                 f"Evaluating {len(spec.models)} model(s) on {len(examples)} examples."
             )
 
-        async def progress(stage: str, done: int, total: int) -> None:
+        async def progress(stage: str, done: int, total: int, message: str) -> None:
             await run.check_cancelled()
-            await run.progress(stage, done, total)
+            await run.progress(stage, done, total, message)
 
         if not spec.predictions:
             answers = await answers_of(
@@ -93,6 +97,7 @@ class EvaluationWorker(AnsweringWorker):
                 verdict=results["verdict"],
                 suggestions=results["suggestions"],
                 notes=results["notes"],
+                scoring=results["scoring"],
                 **relpaths,
             ),
         )

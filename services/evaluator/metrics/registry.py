@@ -1,11 +1,20 @@
 """Metric functions by name, and `score()`, which runs a list of them over predictions
-and references. Every metric takes the prepared pairs and returns a `MetricResult`."""
+and references. Every metric takes the prepared pairs and returns a `MetricResult`.
+
+Two scoring modes: `language_aware` scores each pair by its language's conventions
+(`similarity`); `llamafactory` gives the columns `bleu-4`, `rouge-1`, `rouge-2` and
+`rouge-l` LLaMA-Factory's values (`llamafactory`: every pair as Chinese, rounded per pair)
+and keeps the language-aware values beside them as `bleu-4 (language-aware)` and so on.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from types import MappingProxyType
+from typing import Literal, get_args
 
+from services.evaluator.metrics import llamafactory
 from services.evaluator.metrics.classification import (
     accuracy_metric,
     label_f1_metric,
@@ -54,6 +63,23 @@ DEFAULT_METRICS = (
     "exact_match",
     "token_f1",
 )
+Scoring = Literal["language_aware", "llamafactory"]
+SCORINGS: tuple[Scoring, ...] = get_args(Scoring)
+LANGUAGE_AWARE_SUFFIX = " (language-aware)"
+
+
+def language_aware_name(metric: str) -> str:
+    """The column that keeps a metric's language-aware value in the `llamafactory` mode."""
+    return f"{metric}{LANGUAGE_AWARE_SUFFIX}"
+
+
+def metric_columns(metrics: Iterable[str], scoring: Scoring) -> list[str]:
+    """The columns `score()` returns for these metric names: the names, in order, then (in
+    the `llamafactory` mode) the language-aware twin of each of LLaMA-Factory's four."""
+    names = list(dict.fromkeys(metrics)) or list(DEFAULT_METRICS)
+    if scoring != "llamafactory":
+        return names
+    return names + [language_aware_name(n) for n in names if n in llamafactory.METRICS]
 
 
 def score(
@@ -63,11 +89,14 @@ def score(
     *,
     normalize: Normalization | None = None,
     language: LanguageChoice = "auto",
+    scoring: Scoring = "language_aware",
 ) -> dict[str, MetricResult]:
-    """Each named metric over the pairs (`predictions[i]`, `references[i]`).
+    """Each named metric over the pairs (`predictions[i]`, `references[i]`), keyed by the
+    columns of `metric_columns()`.
 
     `normalize="opencc"` converts both sides to Traditional Chinese first; `language`
-    forces one language's conventions instead of detecting them per pair.
+    forces one language's conventions instead of detecting them per pair (it does not
+    change LLaMA-Factory's values in the `llamafactory` mode, only their twins).
     """
     names = list(dict.fromkeys(metrics)) or list(DEFAULT_METRICS)
     unknown = [name for name in names if name not in METRICS]
@@ -75,5 +104,19 @@ def score(
         raise InvalidRequestError(
             f"unknown metrics {unknown}; known: {sorted(METRICS)}", param="metrics"
         )
+    if scoring not in SCORINGS:
+        raise InvalidRequestError(f"scoring must be one of {SCORINGS}", param="scoring")
     pairs = prepare_pairs(predictions, references, normalize=normalize, language=language)
-    return {name: METRICS[name](pairs) for name in names}
+    results = {name: METRICS[name](pairs) for name in names}
+    if scoring == "language_aware":
+        return results
+    twins = [name for name in names if name in llamafactory.METRICS]
+    headline = {
+        name: llamafactory.METRICS[name](pairs) if name in twins else results[name]
+        for name in names
+    }
+    kept = {
+        language_aware_name(name): replace(results[name], name=language_aware_name(name))
+        for name in twins
+    }
+    return headline | kept

@@ -7,7 +7,8 @@ numbers compare with its `predict_with_generate` reports:
 English pairs get ROUGE F-scores from Google's `rouge-score` (Porter stemming; ROUGE-L at
 sentence level) and the same NLTK BLEU over word tokens. All scores are ×100; the corpus
 value is the mean over pairs. LLaMA-Factory rounds each pair's score to 4 decimals before
-averaging; here nothing is rounded (the difference is below 5e-5).
+averaging; here nothing is rounded (the difference is below 5e-5). The `llamafactory`
+scoring mode (`llamafactory.py`) rounds, and scores every pair the Chinese way.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from services.gateway.comparisons.protocol import (
 )
 from services.gateway.deps import CurrentKey, CurrentTenant, StateDep
 from services.gateway.jobs.router import add_job_routes
+from services.gateway.preference_files import PreferenceFileObject
 
 router = APIRouter(prefix="/comparisons", tags=["comparisons"])
 
@@ -61,6 +62,16 @@ async def export_csv(comparison_id: str, state: StateDep, tenant: CurrentTenant)
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{comparison_id}.csv"'},
     )
+
+
+@router.post(
+    "/{comparison_id}/preference_file",
+    summary="The votes as a preference (DPO) training file: the voted answer preferred",
+)
+async def preference_file(
+    comparison_id: str, state: StateDep, tenant: CurrentTenant
+) -> PreferenceFileObject:
+    return await service.preference_file(state, tenant, comparison_id)
 
 
 add_job_routes(router, service.KIND, get=False)

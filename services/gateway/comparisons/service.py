@@ -16,6 +16,7 @@ from services.gateway.comparisons.protocol import (
 from services.gateway.comparisons.questions import check_questions, questions_from_file
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
+from services.gateway.preference_files import PreferenceFileObject, from_votes, save
 from services.gateway.registry.comparisons import AnswerTally
 from services.gateway.registry.models import Job, Tenant
 from services.gateway.registry.transitions import JobStatus
@@ -192,3 +193,15 @@ async def export_csv(state: GatewayState, tenant: Tenant, comparison_id: str) ->
     answers, tallies = await _read(state, job)
     assert answers is not None  # a succeeded comparison has its answers
     return _csv(answers, tallies)
+
+
+async def preference_file(
+    state: GatewayState, tenant: Tenant, comparison_id: str
+) -> PreferenceFileObject:
+    """The votes as a DPO training file: the most-voted answer of each question preferred."""
+    job = await finished(state, tenant, comparison_id)
+    answers, tallies = await _read(state, job)
+    assert answers is not None  # a succeeded comparison has its answers
+    system = str((job.spec or {}).get("system", ""))
+    preferences = from_votes(comparison_id, answers, tallies, system)
+    return await save(state, tenant, preferences, f"{comparison_id}-votes.jsonl", "votes")

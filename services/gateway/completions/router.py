@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sse_starlette import EventSourceResponse
 
 from services.gateway.completions import service
 from services.gateway.completions.protocol import Completion, CompletionRequest
 from services.gateway.deps import CurrentTenant, StateDep
-from services.gateway.streaming import sse_response
+from services.gateway.streaming import EventStreamResponse, sse_response
 
 router = APIRouter(tags=["completions"])
 
@@ -16,7 +15,7 @@ router = APIRouter(tags=["completions"])
 @router.post("/completions", response_model=None)
 async def create_completion(
     body: CompletionRequest, state: StateDep, tenant: CurrentTenant
-) -> Completion | EventSourceResponse:
+) -> Completion | EventStreamResponse:
     if body.stream:
         return sse_response(await service.open_stream(state.clients, body, tenant.id))
     return await service.complete(state.clients, body, tenant.id)

@@ -11,7 +11,8 @@ class ValidateDatasetRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     file_id: str = Field(min_length=1)
-    # "alpaca", "sharegpt", "openai" or "prompt_completion"; None: detect it.
+    # "alpaca", "sharegpt", "openai", "prompt_completion", or for preference pairs
+    # "openai_preference", "alpaca_pairwise", "sharegpt_pairwise"; None: detect it.
     format: str | None = None
 
 
@@ -35,6 +36,7 @@ class DatasetValidation(BaseModel):
     file_id: str
     valid: bool  # whether the fine-tuning API would accept the file as it is
     format: str | None
+    kind: str | None  # "sft" (conversations) or "preference" (pairs, for DPO); None: unknown
     container: str | None
     n_records: int
     n_valid: int

@@ -34,6 +34,7 @@ async def validate(
         file_id=file.id,
         valid=not reply.error and not reply.errors and reply.n_valid > 0,
         format=reply.format or None,
+        kind=reply.kind or None,
         container=reply.container or None,
         n_records=reply.n_records,
         n_valid=reply.n_valid,

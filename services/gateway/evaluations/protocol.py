@@ -32,6 +32,10 @@ class CreateEvaluationRequest(BaseModel):
     judge_pairwise: bool = True  # also ask the judge which of base and best is better
     validators: list[str] | None = None  # None: those the references call for
     language: Literal["auto", "zh", "en"] = "auto"
+    # How BLEU-4 and ROUGE are computed: "llamafactory" (as LLaMA-Factory computes them, the
+    # language-aware values kept as "<metric> (language-aware)" columns), "language_aware",
+    # or "auto": llamafactory for a predictions file in LLaMA-Factory's format.
+    scoring: Literal["auto", "llamafactory", "language_aware"] = "auto"
     headline_metric: str = bounds.DEFAULT_HEADLINE_METRIC
     comparison: str | None = None  # a comparison whose vote tallies the report shows
     seed: int = 0  # of the pairwise judge's order randomisation

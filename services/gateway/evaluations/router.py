@@ -14,6 +14,7 @@ from services.gateway.evaluations.protocol import CreateEvaluationRequest
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.protocol import JobObject
 from services.gateway.jobs.router import add_job_routes
+from services.gateway.preference_files import PreferenceFileObject
 
 router = APIRouter(prefix="/evaluations", tags=["evaluations"])
 
@@ -37,6 +38,16 @@ async def get_results(evaluation_id: str, state: StateDep, tenant: CurrentTenant
 )
 async def get_report(evaluation_id: str, state: StateDep, tenant: CurrentTenant) -> HTMLResponse:
     return HTMLResponse(await service.report(state, tenant, evaluation_id))
+
+
+@router.post(
+    "/{evaluation_id}/preference_file",
+    summary="The judge's pairwise verdicts as a preference (DPO) training file",
+)
+async def preference_file(
+    evaluation_id: str, state: StateDep, tenant: CurrentTenant
+) -> PreferenceFileObject:
+    return await service.preference_file(state, tenant, evaluation_id)
 
 
 add_job_routes(router, service.KIND)

@@ -14,6 +14,7 @@ from services.gateway.evaluations.protocol import CreateEvaluationRequest
 from services.gateway.fine_tuning import service as fine_tuning
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
+from services.gateway.preference_files import PreferenceFileObject, from_judge, save
 from services.gateway.registry.models import File, Job, Tenant
 from services.gateway.registry.transitions import JobStatus
 from services.gateway.served_models import served, unknown_model
@@ -43,7 +44,8 @@ async def _file(state: GatewayState, tenant: Tenant, file_id: str, param: str) -
 
 
 async def _job_models(state: GatewayState, tenant: Tenant, job_id: str) -> list[dict[str, Any]]:
-    """The job's base model, then one entry per epoch checkpoint, oldest first."""
+    """The job's base model, the fine-tuned model it started from (if any), then one entry
+    per epoch checkpoint, oldest first."""
     job = await jobs.get(state, tenant, FINE_TUNE, job_id)
     rows = await state.registry.list_events_newest_first(job_id, None, 10_000, "checkpoint_saved")
     saved = [r.data or {} for r in rows if not (r.data or {}).get("is_final")]
@@ -56,6 +58,9 @@ async def _job_models(state: GatewayState, tenant: Tenant, job_id: str) -> list[
         )
     base = str((job.spec or {}).get("base_model", ""))
     entries = [{"name": base, "label": f"{base} (base)", "is_base": True}]
+    start = str((job.spec or {}).get("start_model", ""))
+    if start:  # a job that continued a fine-tuned model (SFT then DPO): that model too
+        entries.append({"name": start, "label": "start (before this job)"})
     for data in saved:
         epoch = int(data.get("epoch", 0))
         entries.append({"name": str(data["model_name"]), "label": f"epoch {epoch}", "epoch": epoch})
@@ -139,6 +144,7 @@ async def create(state: GatewayState, tenant: Tenant, req: CreateEvaluationReque
         validators=req.validators or [],
         validators_set=req.validators is not None,
         language=req.language,
+        scoring=req.scoring,
         headline_metric=req.headline_metric,
         seed=req.seed,
         fine_tuning_job=req.fine_tuning_job or "",
@@ -174,3 +180,12 @@ async def results(state: GatewayState, tenant: Tenant, evaluation_id: str) -> di
 
 async def report(state: GatewayState, tenant: Tenant, evaluation_id: str) -> str:
     return (await _artifact(state, tenant, evaluation_id, "report_file")).decode()
+
+
+async def preference_file(
+    state: GatewayState, tenant: Tenant, evaluation_id: str
+) -> PreferenceFileObject:
+    """The judge's pairwise verdicts as a DPO training file, each line marked as the judge's."""
+    preferences = from_judge(evaluation_id, await results(state, tenant, evaluation_id))
+    filename = f"{evaluation_id}-judge.jsonl"
+    return await save(state, tenant, preferences, filename, "judge")

@@ -10,7 +10,7 @@ from services.gateway.files.service import input_file
 from services.gateway.jobs import service as jobs
 from services.gateway.jobs.service import JobKind
 from services.gateway.registry.models import Job, Tenant
-from services.gateway.served_models import served
+from services.gateway.served_models import find_owned_model
 from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop.trainer.v1 import trainer_pb2
@@ -33,18 +33,6 @@ def default_ollama_name(model: str, quantization: str) -> str:
     """`ft:smollm2-135m:acme:gongwen:ftjob-x` → `smollm2-135m-acme-gongwen-ftjob-x:q4_k_m`."""
     name = re.sub(r"[^a-z0-9._-]+", "-", model.lower().removeprefix("ft:")).strip("-.")
     return f"{name[:80] or 'model'}:{quantization.lower()}"
-
-
-async def _find_model(state: GatewayState, tenant: Tenant, model: str) -> inference_pb2.ModelInfo:
-    """The base model or the tenant's own adapter named `model`; anything else is a 404, so
-    another tenant's adapter looks exactly like one that does not exist."""
-    for info in await served(state, tenant, "look up the model"):
-        owned = info.kind == inference_pb2.MODEL_KIND_BASE or info.tenant_id == tenant.id
-        if info.name == model and owned:
-            return info
-    raise NotFoundError(
-        f"The model '{model}' does not exist", param="model", code="model_not_found"
-    )
 
 
 async def _dataset_file(
@@ -97,11 +85,11 @@ async def create_export(
             code="invalid_ollama_model",
         )
     checked_prompts = _check_prompts(prompts)
-    info = await _find_model(state, tenant, model)
+    info = await find_owned_model(state, tenant, model)
     adapter = info.kind == inference_pb2.MODEL_KIND_ADAPTER
     base_path = info.path
     if adapter:
-        parent = await _find_model(state, tenant, info.parent)
+        parent = await find_owned_model(state, tenant, info.parent)
         base_path = parent.path
     dataset = await _dataset_file(state, tenant, info, validation_file)
     # Paths travel in the spec so the worker needs no access to the inference service.

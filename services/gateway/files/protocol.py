@@ -8,9 +8,9 @@ from pydantic import BaseModel
 
 # OpenAI's purposes that make sense here, plus Tuneloop's: "datagen" (documents to generate
 # a dataset from) and "knowledge" (knowledge-base documents). Jobs also register their
-# outputs as "fine-tune-results"; nobody uploads those, and there is no batch API.
+# outputs as "fine-tune-results" and batches theirs as "batch_output"; nobody uploads those.
 UPLOAD_PURPOSES = frozenset(
-    {"fine-tune", "assistants", "user_data", "evals", "datagen", "knowledge"}
+    {"fine-tune", "assistants", "user_data", "evals", "datagen", "knowledge", "batch"}
 )
 
 

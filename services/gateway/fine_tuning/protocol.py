@@ -17,6 +17,7 @@ class HyperparametersIn(BaseModel):
     n_epochs: Auto | int = "auto"
     batch_size: Auto | int = "auto"
     learning_rate_multiplier: Auto | float = "auto"
+    beta: Auto | float = "auto"  # DPO only
 
 
 class SupervisedIn(BaseModel):
@@ -35,11 +36,20 @@ class SupervisedIn(BaseModel):
     max_seq_length: int | None = Field(None, ge=16, le=32768)
 
 
+class DpoIn(SupervisedIn):
+    """OpenAI's `method.dpo` (hyperparameters with `beta`), plus the same adapter settings."""
+
+
 class MethodIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["supervised"] = "supervised"
+    type: Literal["supervised", "dpo"] = "supervised"
     supervised: SupervisedIn | None = None
+    dpo: DpoIn | None = None
+
+    def settings(self) -> SupervisedIn | None:
+        """The settings of the chosen type."""
+        return self.dpo if self.type == "dpo" else self.supervised
 
 
 class CreateFineTuningJobRequest(BaseModel):
@@ -63,6 +73,9 @@ class ErrorOut(BaseModel):
 
 
 class HyperparametersOut(BaseModel):
+    # `beta` too, for a DPO job (an extra field, so a supervised job's object has none).
+    model_config = ConfigDict(extra="allow")
+
     n_epochs: Auto | int
     batch_size: Auto | int
     learning_rate_multiplier: Auto | float

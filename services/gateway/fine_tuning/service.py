@@ -14,12 +14,14 @@ from services.gateway.jobs.service import JobKind
 from services.gateway.registry.models import Job, Tenant
 from services.gateway.registry.records import from_record
 from services.gateway.registry.transitions import JobStatus
-from services.gateway.served_models import served_base_models
+from services.gateway.served_models import find_owned_model, served_base_models
 from services.gateway.state import GatewayState
+from tuneloop.inference.v1 import inference_pb2
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.errors import (
     DeadlineExceededError,
     InvalidRequestError,
+    NotFoundError,
     ServiceUnavailableError,
 )
 from tuneloop_core.grpc.client import call
@@ -41,20 +43,22 @@ RECIPES_TIMEOUT_S = 5.0  # asking the trainer which recipes it has
 
 def _hyperparameters(req: CreateFineTuningJobRequest) -> trainer_pb2.Hyperparameters:
     given: HyperparametersIn = req.hyperparameters or HyperparametersIn()
-    if req.method and req.method.supervised and req.method.supervised.hyperparameters:
-        given = req.method.supervised.hyperparameters  # OpenAI: the method's take precedence
+    settings = req.method.settings() if req.method else None
+    if settings and settings.hyperparameters:
+        given = settings.hyperparameters  # OpenAI: the method's take precedence
     return fine_tune.hyperparameters(
         n_epochs=None if given.n_epochs == "auto" else given.n_epochs,
         batch_size=None if given.batch_size == "auto" else given.batch_size,
         learning_rate_multiplier=None
         if given.learning_rate_multiplier == "auto"
         else given.learning_rate_multiplier,
+        beta=None if given.beta == "auto" else given.beta,
     )
 
 
 def _method(req: CreateFineTuningJobRequest) -> trainer_pb2.MethodSettings:
     out = trainer_pb2.MethodSettings()
-    supervised = req.method.supervised if req.method else None
+    supervised = req.method.settings() if req.method else None
     if supervised is None:
         return out
     for field in ("lora_rank", "lora_alpha", "lora_dropout", "use_dora", "quantization", "full"):
@@ -101,7 +105,7 @@ def to_pb(req: CreateFineTuningJobRequest, tenant: Tenant) -> trainer_pb2.FineTu
         )
     if req.recipe is not None and not RECIPE.match(req.recipe):
         raise InvalidRequestError("unknown recipe name", param="recipe")
-    return trainer_pb2.FineTuneJobSpec(
+    spec = trainer_pb2.FineTuneJobSpec(
         base_model=req.model,
         training_file=req.training_file,
         validation_file=req.validation_file or "",
@@ -111,7 +115,26 @@ def to_pb(req: CreateFineTuningJobRequest, tenant: Tenant) -> trainer_pb2.FineTu
         method=_method(req),
         recipe=req.recipe or "",
         seed=req.seed if req.seed is not None else fine_tune.DEFAULT_SEED,
+        method_type="dpo" if req.method and req.method.type == "dpo" else "",
     )
+    fine_tune.check(spec)
+    return spec
+
+
+async def _start_from(
+    state: GatewayState, tenant: Tenant, spec: trainer_pb2.FineTuneJobSpec
+) -> None:
+    """A `model` that is one of the tenant's fine-tuned models (an `ft:` name or a
+    checkpoint's) is where the job starts: its base is tuned further from its adapter, the
+    way OpenAI runs SFT then DPO."""
+    try:
+        info = await find_owned_model(state, tenant, spec.base_model)
+    except NotFoundError:
+        return  # not a model of the tenant's: _check_base_model says what is available
+    if info.kind != inference_pb2.MODEL_KIND_ADAPTER:
+        return
+    spec.start_model, spec.start_adapter_path = spec.base_model, info.path
+    spec.base_model = info.parent
 
 
 async def create(state: GatewayState, tenant: Tenant, req: CreateFineTuningJobRequest) -> Job:
@@ -119,7 +142,8 @@ async def create(state: GatewayState, tenant: Tenant, req: CreateFineTuningJobRe
     await _check_file(state, tenant, req.training_file, "training_file")
     if req.validation_file:
         await _check_file(state, tenant, req.validation_file, "validation_file")
-    await _check_base_model(state, req.model, tenant)
+    await _start_from(state, tenant, spec)
+    await _check_base_model(state, spec.base_model, tenant)
     if req.recipe is not None:
         await _check_recipe(state, req.recipe)
     return await jobs.submit(state, tenant, JOB_KIND, spec, status=JobStatus.VALIDATING_FILES)

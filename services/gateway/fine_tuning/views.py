@@ -14,29 +14,42 @@ from services.gateway.fine_tuning.protocol import (
 from services.gateway.registry.models import Job, JobEventRow
 
 
+def _is_dpo(spec: dict[str, Any]) -> bool:
+    return spec.get("method_type") == "dpo"
+
+
+def _hyperparameters(spec: dict[str, Any], result: dict[str, Any]) -> HyperparametersOut:
+    """The values training chose, else the ones asked for, else "auto"; `beta` for DPO."""
+    asked = spec.get("hyperparameters", {})
+    chosen = result.get("hyperparameters", {})
+    names = ["n_epochs", "batch_size", "learning_rate_multiplier"]
+    names += ["beta"] if _is_dpo(spec) else []
+    return HyperparametersOut(**{n: chosen.get(n, asked.get(n, "auto")) for n in names})
+
+
+def _method(spec: dict[str, Any], hyperparameters: HyperparametersOut) -> dict[str, Any]:
+    """OpenAI's `method`: its type, and that type's settings with the hyper-parameters."""
+    kind = "dpo" if _is_dpo(spec) else "supervised"
+    settings = {**spec.get("method", {}), "hyperparameters": hyperparameters.model_dump()}
+    return {"type": kind, kind: settings}
+
+
 def job_view(job: Job) -> FineTuningJob:
     spec: dict[str, Any] = job.spec or {}
     result: dict[str, Any] = job.result or {}
-    asked = spec.get("hyperparameters", {})
-    chosen = result.get("hyperparameters", {})
+    hyperparameters = _hyperparameters(spec, result)
     error = job.error or None
     return FineTuningJob(
         id=job.id,
         created_at=job.created_at,
         finished_at=job.finished_at,
-        model=spec.get("base_model", ""),
+        model=spec.get("start_model") or spec.get("base_model", ""),
         fine_tuned_model=result.get("fine_tuned_model"),
         organization_id=job.tenant_id,
         status=job.status,
         training_file=spec.get("training_file", ""),
         validation_file=spec.get("validation_file") or None,
-        hyperparameters=HyperparametersOut(
-            n_epochs=chosen.get("n_epochs", asked.get("n_epochs", "auto")),
-            batch_size=chosen.get("batch_size", asked.get("batch_size", "auto")),
-            learning_rate_multiplier=chosen.get(
-                "learning_rate_multiplier", asked.get("learning_rate_multiplier", "auto")
-            ),
-        ),
+        hyperparameters=hyperparameters,
         result_files=list(result.get("result_files", [])),
         trained_tokens=result.get("trained_tokens"),
         error=ErrorOut(
@@ -46,7 +59,7 @@ def job_view(job: Job) -> FineTuningJob:
         else None,
         seed=int(spec.get("seed", 0)),
         user_provided_suffix=spec.get("suffix") or None,
-        method={"type": "supervised", "supervised": spec.get("method", {})},
+        method=_method(spec, hyperparameters),
         verdict=result.get("verdict"),
     )
 

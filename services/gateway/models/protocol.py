@@ -12,11 +12,14 @@ class ModelObject(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str
+    kind: Literal["base", "adapter", "embedding"] | None = None  # Tuneloop's: what it serves
     parent: str | None = None  # base model of an adapter
     root: str | None = None  # weights or adapter directory
     job_id: str | None = None
     epoch: int | None = None
     context_length: int | None = None
+    origin: Literal["trained", "imported"] | None = None  # an adapter's: Tuneloop's or elsewhere
+    file_id: str | None = None  # an imported adapter's uploaded archive
 
 
 class ModelList(BaseModel):

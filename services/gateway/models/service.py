@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Literal
 
+from services.gateway.adapters import service as adapters
 from services.gateway.clients import ServiceClients
 from services.gateway.models.protocol import ModelObject
 from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop_core.errors import ConflictError, NotFoundError
 from tuneloop_core.grpc.client import call
+
+ORIGINS: dict[int, Literal["trained", "imported"]] = {
+    inference_pb2.ADAPTER_ORIGIN_UNSPECIFIED: "trained",
+    inference_pb2.ADAPTER_ORIGIN_TRAINED: "trained",
+    inference_pb2.ADAPTER_ORIGIN_IMPORTED: "imported",
+}
+KINDS: dict[int, Literal["base", "adapter", "embedding"]] = {
+    inference_pb2.MODEL_KIND_BASE: "base",
+    inference_pb2.MODEL_KIND_ADAPTER: "adapter",
+    inference_pb2.MODEL_KIND_EMBEDDING: "embedding",
+}
 
 
 def model_from_pb(info: inference_pb2.ModelInfo, tenant_name: str) -> ModelObject:
@@ -19,11 +32,14 @@ def model_from_pb(info: inference_pb2.ModelInfo, tenant_name: str) -> ModelObjec
         id=info.name,
         created=info.created_at,
         owned_by=tenant_name if is_adapter else "tuneloop",
+        kind=KINDS.get(info.kind),
         parent=info.parent or None,
         root=info.path or None,
         job_id=info.job_id or None,
         epoch=info.epoch or None,
         context_length=info.context_length or None,
+        origin=ORIGINS.get(info.origin) if is_adapter else None,
+        file_id=info.file_id or None,
     )
 
 
@@ -57,6 +73,9 @@ async def delete_adapter(
     model = await get_model(state.clients, tenant_id, tenant_name, model_id, timeout_s)
     if model.parent is None:
         raise ConflictError("base models cannot be deleted", param="model", code="base_model")
+    if model.origin == "imported":  # its record and the other replicas must know too
+        await adapters.delete_adapter(state, tenant_id, model_id)
+        return
     await call(
         state.clients.inference.UnloadAdapter,
         inference_pb2.UnloadAdapterRequest(name=model_id, tenant_id=tenant_id),

@@ -4,7 +4,7 @@ alike), so every call runs on the registry's own thread pool (fewer threads than
 engine's default 5 + 10 connections, so none waits for a connection); handlers simply
 `await state.registry.get_job(...)`. Only the operations the gateway awaits are wrapped.
 
-`Registry` and the tables beside it (knowledge bases, votes, pair reviews) stay plain
+`Registry` and the tables beside it (knowledge bases, votes, pair reviews, evals) stay plain
 synchronous classes: the CLI and tests use them directly, and `run` takes a function that
 needs several calls in one go (applying a job event)."""
 
@@ -16,9 +16,12 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
+from services.gateway.registry.adapters import ImportedAdapters
 from services.gateway.registry.comparisons import ComparisonVotes
 from services.gateway.registry.db import Database
+from services.gateway.registry.evals import Evals
 from services.gateway.registry.knowledge import KnowledgeBases
+from services.gateway.registry.responses import StoredResponses
 from services.gateway.registry.reviews import PairReviews
 from services.gateway.registry.store import Registry
 
@@ -72,6 +75,32 @@ class AsyncPairReviews(_Pooled[PairReviews]):
     save = _pooled(PairReviews.save)
 
 
+class AsyncEvals(_Pooled[Evals]):
+    add = _pooled(Evals.add)
+    get = _pooled(Evals.get)
+    update = _pooled(Evals.update)
+    page = _pooled(Evals.page)
+    delete = _pooled(Evals.delete)
+    add_run = _pooled(Evals.add_run)
+    get_run = _pooled(Evals.get_run)
+    page_runs = _pooled(Evals.page_runs)
+    delete_run = _pooled(Evals.delete_run)
+
+
+class AsyncStoredResponses(_Pooled[StoredResponses]):
+    add = _pooled(StoredResponses.add)
+    get = _pooled(StoredResponses.get)
+    delete = _pooled(StoredResponses.delete)
+
+
+class AsyncImportedAdapters(_Pooled[ImportedAdapters]):
+    add = _pooled(ImportedAdapters.add)
+    name_taken = _pooled(ImportedAdapters.name_taken)
+    get = _pooled(ImportedAdapters.get)
+    of_tenant = _pooled(ImportedAdapters.of_tenant)
+    delete = _pooled(ImportedAdapters.delete)
+
+
 class AsyncRegistry(_Pooled[Registry]):
     """`Registry`'s operations as coroutines, and the tables beside it."""
 
@@ -81,6 +110,9 @@ class AsyncRegistry(_Pooled[Registry]):
         self.knowledge_bases = AsyncKnowledgeBases(KnowledgeBases(db), self._pool)
         self.votes = AsyncComparisonVotes(ComparisonVotes(db), self._pool)
         self.reviews = AsyncPairReviews(PairReviews(db), self._pool)
+        self.evals = AsyncEvals(Evals(db), self._pool)
+        self.adapters = AsyncImportedAdapters(ImportedAdapters(db), self._pool)
+        self.responses = AsyncStoredResponses(StoredResponses(db), self._pool)
 
     @classmethod
     def connect(cls, url: str) -> AsyncRegistry:

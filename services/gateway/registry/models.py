@@ -172,3 +172,66 @@ class KnowledgeBase(Base):
     top_k: Mapped[int] = mapped_column(Integer, default=5)
     score_threshold: Mapped[float] = mapped_column(Float, default=0.5)
     created_at: Mapped[int] = mapped_column(default=now_s)
+
+
+class Eval(Base):
+    """A tenant's eval (OpenAI's Evals API): what an item looks like and the testing
+    criteria, stored in the API's own JSON shapes. Its runs are jobs (`EvalRun`)."""
+
+    __tablename__ = "evals"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(500), default="")
+    data_source_config: Mapped[dict[str, Any]] = mapped_column()
+    testing_criteria: Mapped[dict[str, Any]] = mapped_column()  # {"criteria": [...]}
+    # `metadata` is taken by SQLAlchemy's declarative base.
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", default=None)
+    created_at: Mapped[int] = mapped_column(default=now_s)
+    # Lists are in creation order, which seconds cannot tell apart.
+    created_ns: Mapped[int] = mapped_column(default=time.time_ns)
+
+
+class EvalRun(Base):
+    """One run of an eval: the job (kind "eval_run") that samples and grades, and what the
+    run request said in the API's shape. Deleting the run removes this row; the job stays
+    in the job history."""
+
+    __tablename__ = "eval_runs"
+    id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    eval_id: Mapped[str] = mapped_column(ForeignKey("evals.id"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(String(500), default="")
+    model: Mapped[str] = mapped_column(String(300), default="")
+    data_source: Mapped[dict[str, Any]] = mapped_column()
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", default=None)
+    created_at: Mapped[int] = mapped_column(default=now_s)
+    created_ns: Mapped[int] = mapped_column(default=time.time_ns)
+
+
+class StoredResponse(Base):
+    """A response of the Responses API kept for `previous_response_id` and `GET`: the
+    response object, and every item the model was given (the chained conversation and this
+    request's input), both in the API's own JSON shapes."""
+
+    __tablename__ = "stored_responses"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    response: Mapped[dict[str, Any]] = mapped_column()
+    input_items: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(default=now_s)
+
+
+class ImportedAdapter(Base):
+    """A LoRA adapter trained elsewhere, validated and kept at `path` (relative to the data
+    directory); served under `name`, unique across tenants since model names are."""
+
+    __tablename__ = "imported_adapters"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    base_model: Mapped[str] = mapped_column(String(300))
+    path: Mapped[str] = mapped_column(Text)
+    file_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    rank: Mapped[int] = mapped_column(Integer)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", default=None)
+    created_at: Mapped[int] = mapped_column(default=now_s)

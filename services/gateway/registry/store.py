@@ -7,7 +7,8 @@ import hashlib
 import secrets
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,7 @@ from tuneloop_core.errors import (
     ConflictError,
     InvalidRequestError,
     NotFoundError,
+    ServiceUnavailableError,
 )
 
 API_KEY_PREFIX = "tl-"
@@ -217,25 +219,40 @@ class Registry:
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
     ) -> Job:
-        """Move a job to `target`; ConflictError when the transition is not allowed."""
-        with self.db.session() as s:
-            job = s.get(Job, job_id, with_for_update=True)
-            if job is None:
-                raise NotFoundError(f"No such job: {job_id}", param="job_id")
-            current = JobStatus(job.status)
-            check_transition(current, target)
-            job.status = target.value
-            if target is JobStatus.RUNNING and job.started_at is None:
-                job.started_at = now_s()
-            if target is JobStatus.QUEUED and current is not JobStatus.VALIDATING_FILES:
-                job.attempt += 1  # queued again (resume, hand-back): a new delivery
-            if target in TERMINAL:
-                job.finished_at = now_s()
-            if result is not None:
-                job.result = result
-            if error is not None:
-                job.error = error
-        return job
+        """Move a job to `target`; ConflictError when the transition is not allowed.
+
+        Compare-and-set: the UPDATE names the status it was checked against, so a cancel and a
+        worker's "succeeded" landing together cannot both win (SQLite reads outside a write
+        transaction, and FOR UPDATE means nothing there). Lost the race: read again, check again.
+        """
+        for _ in range(8):
+            with self.db.session() as s:
+                job = s.get(Job, job_id, with_for_update=True)
+                if job is None:
+                    raise NotFoundError(f"No such job: {job_id}", param="job_id")
+                current = JobStatus(job.status)
+                check_transition(current, target)
+                changes: dict[str, Any] = {"status": target.value}
+                if target is JobStatus.RUNNING and job.started_at is None:
+                    changes["started_at"] = now_s()
+                if target is JobStatus.QUEUED and current is not JobStatus.VALIDATING_FILES:
+                    changes["attempt"] = job.attempt + 1  # queued again (resume, hand-back)
+                if target in TERMINAL:
+                    changes["finished_at"] = now_s()
+                if result is not None:
+                    changes["result"] = result
+                if error is not None:
+                    changes["error"] = error
+                moved: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == current.value)
+                    .values(changes)
+                    .execution_options(synchronize_session=False)
+                )
+                if moved.rowcount == 1:
+                    s.refresh(job)
+                    return job
+        raise ServiceUnavailableError(f"job {job_id} kept changing; try again")
 
     def add_event(self, event: JobEventRow) -> bool:
         """Store an event; False when (job_id, seq) is already stored (a redelivery)."""

@@ -41,7 +41,7 @@ from services.inference.engines.logprobs import (
     next_token_logprobs,
 )
 from services.inference.engines.prompts import eos_token_ids, prompt_token_ids
-from tuneloop_core.errors import InvalidRequestError, NotFoundError
+from tuneloop_core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,14 @@ class TransformersEngine(EngineBase):
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+        # Requests still queued would wait forever: fail them, naming why.
+        gone = ServiceUnavailableError(f"the model '{self._base.name}' was unloaded")
+        while self._pending:
+            queued = self._pending.popleft()
+            if isinstance(queued, _Exclusive):
+                queued.done.set_exception(gone)
+            else:
+                queued.send(gone)
 
     async def load_adapter(self, name: str, path: Path) -> None:
         await self._run_exclusive(self._load_adapter_sync, name, path)

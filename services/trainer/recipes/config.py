@@ -46,6 +46,16 @@ class DataConfig(BaseModel):
     min_examples_for_split: int = Field(20, ge=2)
 
 
+class PreferenceConfig(BaseModel):
+    """How a DPO job (method "dpo") trains with the recipe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Weight of the preferred answers' mean token NLL added to the DPO loss (RPO; TRL's
+    # loss_type ["sigmoid", "sft"], LLaMA-Factory's pref_ftx); 0 is DPO's loss alone.
+    sft_weight: float = Field(1.0, ge=0, le=10)
+
+
 class Recipe(BaseModel):
     """One training method with its defaults. The lifecycle is fixed:
     setup → train (an epoch at a time) → save_checkpoint (each epoch) → cleanup."""
@@ -58,6 +68,7 @@ class Recipe(BaseModel):
     adapter: AdapterConfig
     optim: OptimConfig
     data: DataConfig
+    preference: PreferenceConfig = Field(default_factory=PreferenceConfig)
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     max_epochs: int = Field(20, ge=1, le=50)
     eval_generation_prompts: int = Field(0, ge=0)

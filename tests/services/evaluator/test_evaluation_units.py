@@ -149,9 +149,10 @@ def test_examples_from_datasets_questions_and_predictions(tmp_path: Path) -> Non
     ours.write_text('{"prediction": "a", "reference": "b"}\n')
     llamafactory = tmp_path / "generated_predictions.jsonl"
     llamafactory.write_text('{"prompt": "q", "predict": "a", "label": "b"}\n')
-    for path in (ours, llamafactory):
-        [pair] = load_predictions(path)
+    for path, llamafactory_format in ((ours, False), (llamafactory, True)):
+        [pair], found = load_predictions(path)
         assert (pair.prediction, pair.reference) == ("a", "b")
+        assert found is llamafactory_format
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"output": "a"}\n')
     with pytest.raises(InvalidRequestError) as caught:

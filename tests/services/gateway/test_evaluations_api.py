@@ -6,6 +6,7 @@ errors; a dataset without answers and a predictions file made elsewhere work too
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,9 +14,12 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from rich.console import Console
 
+from services.evaluator.metrics import score
 from support.browser import chromium, requires_chromium
 from support.stack import TINY, ApiStack, api_stack
+from tuneloop_cli.api import Api
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 FACTS = [
@@ -67,6 +71,24 @@ async def poll(http: httpx.AsyncClient, path: str, done: set[str]) -> dict[str, 
             if body["status"] in done:
                 return body
             await asyncio.sleep(0.3)
+
+
+def progress_of(events: list[dict[str, Any]]) -> list[tuple[str, int, int, str]]:
+    """(stage, done, total, message) of each progress event, oldest first."""
+    return [
+        (e["data"]["stage"], int(e["data"].get("done", 0)), int(e["data"]["total"]), e["message"])
+        for e in events
+        if e["type"] == "progress"
+    ]
+
+
+def assert_counted_to_the_end(progress: list[tuple[str, int, int, str]]) -> None:
+    """Each stage counts up from 0 to its total, never backwards."""
+    for stage in dict.fromkeys(p[0] for p in progress):
+        counts = [(done, total) for s, done, total, _ in progress if s == stage]
+        dones = [done for done, _ in counts]
+        assert dones[0] == 0 and dones == sorted(dones), (stage, counts)
+        assert counts[-1][0] == counts[-1][1] > 0, (stage, counts)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -129,7 +151,16 @@ async def test_evaluation_of_a_fine_tuning_job_and_its_report(
     assert sum(results["judge"]["pairwise"]["wins"].values()) == len(FACTS)
     assert results["training"]["steps"] and results["training"]["train_loss"]
     events = (await http.get(f"/evaluations/{evaluation_id}/events")).json()["data"]
-    assert any(e["type"] == "progress" for e in events)
+    progress = progress_of(events)
+    labels = [row["label"] for row in matrix]
+    assert list(dict.fromkeys(p[0] for p in progress)) == [
+        *(f"generation: {label}" for label in labels),
+        "metrics",
+        *(f"judge: {label}" for label in labels),
+        "judge: pairwise",
+    ]
+    assert_counted_to_the_end(progress)
+    assert ("judge: epoch 2", 4, 4, "judge 4/4 for epoch 2") in progress
 
     report = await http.get(f"/evaluations/{evaluation_id}/report")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
@@ -179,6 +210,51 @@ async def test_bad_requests_are_clear(stack: ApiStack, http: httpx.AsyncClient) 
     assert hidden.status_code == 404
 
 
+async def test_progress_is_each_models_answers_then_metrics_then_judge(
+    stack: ApiStack, http: httpx.AsyncClient
+) -> None:
+    """What a person waiting on an evaluation sees: answers n/N per model, the metrics, the
+    judge, each counted to its end; the CLI prints them as plain lines into a log."""
+    dataset = await upload(http, DATASET)
+    created = await http.post(
+        "/evaluations",
+        json={"models": [TINY], "dataset_file": dataset, "max_tokens": 4, "judge_model": TINY},
+    )
+    assert created.status_code == 200, created.text
+    path = f"/evaluations/{created.json()['id']}"
+    done = await poll(http, path, {"succeeded", "failed"})
+    assert done["status"] == "succeeded", done["error"]
+    progress = progress_of((await http.get(f"{path}/events")).json()["data"])
+    assert list(dict.fromkeys(p[0] for p in progress)) == [
+        f"generation: {TINY}",
+        "metrics",
+        f"judge: {TINY}",
+    ]
+    assert_counted_to_the_end(progress)
+    n = len(FACTS)
+    assert progress[0] == (f"generation: {TINY}", 0, n, f"answers 0/{n} for {TINY}")
+    assert progress[-1] == (f"judge: {TINY}", n, n, f"judge {n}/{n} for {TINY}")
+
+    # The CLI's wait on the same job, with stderr a log file rather than a terminal.
+    log = io.StringIO()
+    api = Api(stack.url, stack.key("acme"))
+    try:
+        await asyncio.to_thread(
+            api.wait_job, f"/v1{path}", Console(file=log, width=200), "evaluation", 0.1
+        )
+    finally:
+        api.close()
+    lines = [line for line in log.getvalue().splitlines() if line.startswith("  evaluation: ")]
+    assert lines == [
+        f"  evaluation: answers 0/{n} for {TINY}",
+        f"  evaluation: answers {n}/{n} for {TINY}",
+        "  evaluation: metrics 0/1 models",
+        "  evaluation: metrics 1/1 models",
+        f"  evaluation: judge 0/{n} for {TINY}",
+        f"  evaluation: judge {n}/{n} for {TINY}",
+    ]
+
+
 async def test_questions_without_answers_are_judged(http: httpx.AsyncClient) -> None:
     questions = await upload(http, jsonl([q for q, _ in FACTS]), "questions.jsonl")
     created = await http.post(
@@ -208,5 +284,25 @@ async def test_a_llamafactory_predictions_file_is_scored_as_it_is(
     [row] = done["result"]["matrix"]
     assert row["label"] == "generated_predictions.jsonl"
     assert row["metrics"]["exact_match"] == pytest.approx(75.0)
+    # LLaMA-Factory's file gets LLaMA-Factory's numbers; the language-aware ones stay beside.
+    assert done["result"]["scoring"] == "llamafactory"
+    sides = [r["predict"] for r in rows], [r["label"] for r in rows]
+    expected = score(*sides, scoring="llamafactory")
+    assert row["metrics"] == pytest.approx({name: r.corpus for name, r in expected.items()})
+    assert "rouge-l (language-aware)" in row["metrics"]
+    results = (await http.get(f"/evaluations/{created.json()['id']}/results")).json()
+    assert results["scoring"] == "llamafactory"
+
+    asked = await http.post(
+        "/evaluations", json={"predictions_file": predictions, "scoring": "language_aware"}
+    )
+    done = await poll(http, f"/evaluations/{asked.json()['id']}", {"succeeded", "failed"})
+    assert done["status"] == "succeeded", done["error"]
+    assert done["result"]["scoring"] == "language_aware"
+    assert done["result"]["matrix"][0]["metrics"] == pytest.approx(
+        {name: r.corpus for name, r in score(*sides).items()}
+    )
+    bad = await http.post("/evaluations", json={"predictions_file": predictions, "scoring": "zh"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "scoring"
     both = await http.post("/evaluations", json={"predictions_file": predictions, "models": [TINY]})
     assert both.status_code == 400 and both.json()["error"]["param"] == "models"

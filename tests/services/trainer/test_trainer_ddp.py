@@ -1,6 +1,6 @@
-"""The SFT recipe data-parallel: `torchrun` starts two ranks (gloo, CPU, one thread each) on
-a tiny model; both finish with the same weights, the loss falls, and the adapter matches a
-single process trained on the same global batches with the same seed."""
+"""The SFT and DPO recipes data-parallel: `torchrun` starts two ranks (gloo, CPU, one thread
+each) on a tiny model; both finish with the same weights, the loss falls, and the adapter
+matches a single process trained on the same global batches with the same seed."""
 
 from __future__ import annotations
 
@@ -47,7 +47,26 @@ def write_dataset(path: Path) -> Path:
     return path
 
 
-def write_config(base: Path, data: Path, output: Path) -> Path:
+def write_preferences(path: Path) -> Path:
+    """13 pairs: each answer preferred to the next one (of a different length)."""
+    lines = [
+        json.dumps(
+            {
+                "input": {"messages": [{"role": "user", "content": q}]},
+                "preferred_output": [{"role": "assistant", "content": a}],
+                "non_preferred_output": [
+                    {"role": "assistant", "content": ANSWERS[(i + 1) % len(ANSWERS)]}
+                ],
+            },
+            ensure_ascii=False,
+        )
+        for i, (q, a) in enumerate(EXAMPLES)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_config(base: Path, data: Path, output: Path, **more: object) -> Path:
     # fp32 frozen weights: with bf16 ("auto" on a CPU with bf16), each rank packs only its
     # shard, so rows differ in width and bf16 rounding differs from the single process;
     # Adam magnifies that on near-zero gradients (its first steps move every weight by about
@@ -64,6 +83,7 @@ def write_config(base: Path, data: Path, output: Path) -> Path:
         "learning_rate": 5e-3,
         "seed": 7,
         "max_seq_length": 128,
+        **more,
     }
     path = output.with_suffix(".json")
     path.write_text(json.dumps(config))
@@ -94,17 +114,14 @@ def finish(proc: subprocess.Popen[bytes], log: Path) -> None:
     assert returncode == 0, log.read_text()[-4000:]
 
 
-def epoch_losses(output: Path) -> list[float]:
+def epoch_losses(output: Path, column: str = "epoch_train_loss") -> list[float]:
     with (output / "step_metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    return [float(r["epoch_train_loss"]) for r in rows if r["epoch_train_loss"]]
+    return [float(r[column]) for r in rows if r[column]]
 
 
-def test_two_ranks_agree_and_match_one_process(tiny_base: Path, tmp_path: Path) -> None:
-    data = write_dataset(tmp_path / "train.jsonl")
-    ddp_out, single_out = tmp_path / "ddp", tmp_path / "single"
-    ddp_config = write_config(tiny_base, data, ddp_out)
-    single_config = write_config(tiny_base, data, single_out)
+def run_both(tmp_path: Path, ddp_config: Path, single_config: Path) -> None:
+    """Two ranks under torchrun and a single process, side by side."""
     entry = ["-m", "services.trainer.distributed", "--write-digests", "--config"]
     ddp = start(
         [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", *entry, str(ddp_config)],
@@ -113,6 +130,14 @@ def test_two_ranks_agree_and_match_one_process(tiny_base: Path, tmp_path: Path) 
     single = start([sys.executable, *entry, str(single_config)], tmp_path / "single.log")
     finish(ddp, tmp_path / "ddp.log")  # torchrun exits 0 only when every rank did
     finish(single, tmp_path / "single.log")
+
+
+def test_two_ranks_agree_and_match_one_process(tiny_base: Path, tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "train.jsonl")
+    ddp_out, single_out = tmp_path / "ddp", tmp_path / "single"
+    run_both(
+        tmp_path, write_config(tiny_base, data, ddp_out), write_config(tiny_base, data, single_out)
+    )
 
     adapter = ddp_out / "final" / "adapter_model.safetensors"
     assert adapter.is_file()
@@ -132,5 +157,28 @@ def test_two_ranks_agree_and_match_one_process(tiny_base: Path, tmp_path: Path) 
     expected = load_file(single_out / "final" / "adapter_model.safetensors")
     actual = load_file(adapter)
     assert expected.keys() == actual.keys()
+    for name, tensor in expected.items():
+        assert torch.allclose(tensor, actual[name], atol=1e-4), name
+
+
+def test_dpo_two_ranks_agree_and_match_one_process(tiny_base: Path, tmp_path: Path) -> None:
+    data = write_preferences(tmp_path / "pairs.jsonl")
+    ddp_out, single_out = tmp_path / "ddp", tmp_path / "single"
+    dpo = {"method": "dpo", "beta": 0.1, "learning_rate": 2e-3}
+    run_both(
+        tmp_path,
+        write_config(tiny_base, data, ddp_out, **dpo),
+        write_config(tiny_base, data, single_out, **dpo),
+    )
+    digests = [(ddp_out / f"rank-{r}.sha256").read_text().strip() for r in (0, 1)]
+    assert digests[0] == digests[1], "the ranks' weights diverged"
+    margins = epoch_losses(ddp_out, "epoch_valid_reward_margin")
+    assert len(margins) == 3 and 0 < margins[0] < margins[-1], margins
+    assert epoch_losses(single_out, "epoch_valid_reward_margin") == pytest.approx(margins, rel=1e-4)
+    assert epoch_losses(single_out) == pytest.approx(epoch_losses(ddp_out), rel=1e-4)
+    # The preference loss is weighted by each rank's share of the step's pairs and the SFT
+    # term by its share of the chosen tokens: the single process's objective.
+    expected = load_file(single_out / "final" / "adapter_model.safetensors")
+    actual = load_file(ddp_out / "final" / "adapter_model.safetensors")
     for name, tensor in expected.items():
         assert torch.allclose(tensor, actual[name], atol=1e-4), name

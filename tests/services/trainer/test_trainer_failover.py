@@ -1,13 +1,15 @@
-"""kill -9 of a trainer worker mid-job: a second worker takes the job over from the last
-saved epoch, and the result equals an uninterrupted run with the same seed."""
+"""kill -9 of a trainer worker mid-job (SFT, and DPO): a second worker takes the job over
+from the last saved epoch, and the result equals an uninterrupted run with the same seed."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -19,6 +21,21 @@ from support.trainer_process import TrainerProcess, numbered_letters
 
 pytestmark = pytest.mark.slow
 TRAINING = numbered_letters(160)
+# 160 preference pairs: a short answer preferred to a long one.
+PREFERENCES = "".join(
+    json.dumps(
+        {
+            "input": {"messages": [{"role": "user", "content": f"第{i}號函的主旨是什麼？"}]},
+            "preferred_output": [{"role": "assistant", "content": f"第{i}號函。"}],
+            "non_preferred_output": [
+                {"role": "assistant", "content": f"第{i}號函說明公文格式與發文日期，以及受文者。"}
+            ],
+        },
+        ensure_ascii=False,
+    )
+    + "\n"
+    for i in range(160)
+).encode()
 
 
 @pytest.fixture
@@ -59,17 +76,31 @@ async def metric_rows(client: openai.AsyncOpenAI, job_id: str) -> list[dict[str,
 
 
 async def test_kill_9_mid_job_then_another_worker_resumes(stack: ApiStack, tmp_path: Path) -> None:
+    hyper = {"n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 4}
+    await kill_mid_job_then_resume(stack, tmp_path, TRAINING, {"hyperparameters": hyper})
+
+
+async def test_kill_9_mid_dpo_job_then_another_worker_resumes(
+    stack: ApiStack, tmp_path: Path
+) -> None:
+    hyper = {"n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 2, "beta": 0.1}
+    method = {"type": "dpo", "dpo": {"hyperparameters": hyper}}
+    await kill_mid_job_then_resume(stack, tmp_path, PREFERENCES, {"method": method})
+
+
+async def kill_mid_job_then_resume(
+    stack: ApiStack, tmp_path: Path, training: bytes, settings: dict[str, Any]
+) -> None:
     client = openai.AsyncOpenAI(
         base_url=f"{stack.url}/v1", api_key=stack.key("acme"), max_retries=0
     )
     file_id = (
-        await client.files.create(file=("t.jsonl", io.BytesIO(TRAINING)), purpose="fine-tune")
+        await client.files.create(file=("t.jsonl", io.BytesIO(training)), purpose="fine-tune")
     ).id
-    hyper = {"n_epochs": 3, "batch_size": 4, "learning_rate_multiplier": 4}
     first = TrainerProcess(stack, tmp_path / "worker-1.log")
     try:
         job = await client.fine_tuning.jobs.create(
-            model=TINY, training_file=file_id, seed=5, hyperparameters=hyper
+            model=TINY, training_file=file_id, seed=5, **settings
         )
         async with asyncio.timeout(120):
             while await checkpoint_count(client, job.id) < 1:
@@ -93,7 +124,7 @@ async def test_kill_9_mid_job_then_another_worker_resumes(stack: ApiStack, tmp_p
             assert epochs[-1] == 3 and set(epochs) == {1, 2, 3}
 
             again = await client.fine_tuning.jobs.create(
-                model=TINY, training_file=file_id, seed=5, hyperparameters=hyper
+                model=TINY, training_file=file_id, seed=5, **settings
             )
             assert await wait_status(client, again.id, {"succeeded", "failed"}, 180) == "succeeded"
             # The result file of the job that changed hands holds every step once, as the

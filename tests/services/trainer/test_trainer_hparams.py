@@ -1,4 +1,5 @@
-"""n_epochs/batch_size/learning_rate_multiplier "auto": the rule of thumb and its reasons.
+"""n_epochs/batch_size/learning_rate_multiplier (and DPO's beta) "auto": the rules of thumb
+and their reasons.
 The bounds of given values: tests/tuneloop_core/jobspecs."""
 
 from __future__ import annotations
@@ -6,8 +7,12 @@ from __future__ import annotations
 import pytest
 
 from services.trainer.hparams import (
+    DPO_AUTO_MAX_EPOCHS,
+    DPO_BETA,
+    DPO_LEARNING_RATE_MULTIPLIER,
     batch_size_for_dataset_size,
     choose,
+    choose_dpo,
     epochs_for_dataset_size,
 )
 from tuneloop.trainer.v1 import trainer_pb2
@@ -52,3 +57,33 @@ def test_recipe_batch_size_fills_auto_but_a_given_batch_wins() -> None:
     assert "batch size 8 (the recipe's)" in chosen.explanation
     given = trainer_pb2.Hyperparameters(batch_size=4)
     assert choose(given, 336, max_epochs=3, recipe_batch_size=8).batch_size == 4
+
+
+def test_dpo_auto_choices_are_explained() -> None:
+    chosen = choose_dpo(trainer_pb2.Hyperparameters(), 16, max_epochs=20)
+    assert (chosen.n_epochs, chosen.batch_size) == (4, 1)
+    assert chosen.beta == DPO_BETA == 0.1
+    assert chosen.learning_rate_multiplier == DPO_LEARNING_RATE_MULTIPLIER
+    assert "4 epochs for 16 preference pairs" in chosen.explanation
+    assert "beta 0.1" in chosen.explanation and "learning-rate multiplier" in chosen.explanation
+    assert "token loss" not in chosen.explanation
+    with_sft = choose_dpo(trainer_pb2.Hyperparameters(), 16, max_epochs=20, sft_weight=1.0)
+    assert "plus 1 × the preferred answers' token loss" in with_sft.explanation
+
+
+def test_dpo_takes_fewer_epochs_than_sft() -> None:
+    for n in (16, 100, 1_000, 10_000, 100_000):
+        dpo = choose_dpo(trainer_pb2.Hyperparameters(), n, max_epochs=20).n_epochs
+        assert 1 <= dpo <= DPO_AUTO_MAX_EPOCHS
+        assert dpo < choose(trainer_pb2.Hyperparameters(), n, max_epochs=20).n_epochs or dpo == 1
+    assert choose_dpo(trainer_pb2.Hyperparameters(), 100_000, max_epochs=20).n_epochs == 1
+
+
+def test_dpo_given_values_win() -> None:
+    given = trainer_pb2.Hyperparameters(
+        n_epochs=2, batch_size=8, learning_rate_multiplier=0.3, beta=0.5
+    )
+    chosen = choose_dpo(given, 16, max_epochs=20)
+    assert (chosen.n_epochs, chosen.batch_size, chosen.beta) == (2, 8, 0.5)
+    assert chosen.learning_rate_multiplier == 0.3
+    assert chosen.explanation == "All hyper-parameters given."

@@ -25,7 +25,7 @@ async def test_connect_ensures_streams_and_reconnects_after_a_restart(
     try:
         js = client.jetstream()
         names = {info.config.name for info in await js.streams_info()}
-        assert names == {subjects.STREAM_JOBS, subjects.STREAM_EVENTS}
+        assert names == {subjects.STREAM_JOBS, subjects.STREAM_EVENTS, subjects.STREAM_ADAPTERS}
         await publish_job(
             js, job_id="ftjob-1", tenant_id="t", kind=FINE_TUNE, spec=trainer_pb2.FineTuneJobSpec()
         )

@@ -19,7 +19,7 @@ async def test_ensure_streams_is_idempotent_and_sets_the_definitions(nc: Client)
     await ensure_streams(js)
 
     names = sorted([str(info.config.name) for info in await js.streams_info()])
-    assert names == [subjects.STREAM_EVENTS, subjects.STREAM_JOBS]
+    assert names == [subjects.STREAM_ADAPTERS, subjects.STREAM_EVENTS, subjects.STREAM_JOBS]
 
     jobs = (await js.stream_info(subjects.STREAM_JOBS)).config
     assert jobs.subjects == [subjects.JOBS_WILDCARD]
@@ -36,6 +36,12 @@ async def test_ensure_streams_is_idempotent_and_sets_the_definitions(nc: Client)
     assert events.duplicate_window == DUPLICATE_WINDOW_S
     assert events.max_age == 30 * DAY_S
     assert events.discard == DiscardPolicy.OLD
+
+    adapters = (await js.stream_info(subjects.STREAM_ADAPTERS)).config
+    assert adapters.subjects == [subjects.ADAPTERS_WILDCARD]
+    assert adapters.retention == RetentionPolicy.LIMITS
+    assert adapters.max_msgs_per_subject == 1  # the current state of each import
+    assert not adapters.max_age  # kept until deleted: an import never ages out
 
 
 async def test_ensure_streams_restores_a_drifted_stream_and_keeps_its_messages(

@@ -89,7 +89,7 @@ def test_hub_and_unsupported_entries_of_the_real_dataset_info_are_refused() -> N
     hub = next(name for name, entry in info.items() if "hf_hub_url" in entry)
     cases = {
         hub: "reads local files only",
-        "dpo_en_demo": "preference (ranking)",
+        "dpo_en_demo": "does not exist",  # a preference dataset: read, but not shipped
         "mllm_demo": "images",
         "wiki_demo": "no 'response' column",  # pretraining text
         "c4_demo": "no 'response' column",

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftuneloop/common/v1/common.proto\x12\x12tuneloop.common.v1\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\"C\n\x05\x45rror\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05param\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\"=\n\nResultFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t*\xb0\x01\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12JOB_KIND_FINE_TUNE\x10\x01\x12\x14\n\x10JOB_KIND_DATAGEN\x10\x02\x12\x17\n\x13JOB_KIND_EVALUATION\x10\x03\x12\x17\n\x13JOB_KIND_COMPARISON\x10\x04\x12\x13\n\x0fJOB_KIND_EXPORT\x10\x05\x12\x16\n\x12JOB_KIND_KB_INGEST\x10\x06*\xd9\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bJOB_STATUS_VALIDATING_FILES\x10\x01\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x02\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x03\x12\x15\n\x11JOB_STATUS_PAUSED\x10\x04\x12\x18\n\x14JOB_STATUS_SUCCEEDED\x10\x05\x12\x15\n\x11JOB_STATUS_FAILED\x10\x06\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftuneloop/common/v1/common.proto\x12\x12tuneloop.common.v1\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\"C\n\x05\x45rror\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05param\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\"=\n\nResultFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t*\xdb\x01\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12JOB_KIND_FINE_TUNE\x10\x01\x12\x14\n\x10JOB_KIND_DATAGEN\x10\x02\x12\x17\n\x13JOB_KIND_EVALUATION\x10\x03\x12\x17\n\x13JOB_KIND_COMPARISON\x10\x04\x12\x13\n\x0fJOB_KIND_EXPORT\x10\x05\x12\x16\n\x12JOB_KIND_KB_INGEST\x10\x06\x12\x15\n\x11JOB_KIND_EVAL_RUN\x10\x07\x12\x12\n\x0eJOB_KIND_BATCH\x10\x08*\xd9\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bJOB_STATUS_VALIDATING_FILES\x10\x01\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x02\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x03\x12\x15\n\x11JOB_STATUS_PAUSED\x10\x04\x12\x18\n\x14JOB_STATUS_SUCCEEDED\x10\x05\x12\x15\n\x11JOB_STATUS_FAILED\x10\x06\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tuneloop.common.v1.common_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOBKIND']._serialized_start=247
-  _globals['_JOBKIND']._serialized_end=423
-  _globals['_JOBSTATUS']._serialized_start=426
-  _globals['_JOBSTATUS']._serialized_end=643
+  _globals['_JOBKIND']._serialized_end=466
+  _globals['_JOBSTATUS']._serialized_start=469
+  _globals['_JOBSTATUS']._serialized_end=686
   _globals['_USAGE']._serialized_start=55
   _globals['_USAGE']._serialized_end=112
   _globals['_ERROR']._serialized_start=114

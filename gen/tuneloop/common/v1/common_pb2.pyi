@@ -37,6 +37,12 @@ class _JobKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JobKind.Value
     """Merge, GGUF conversion, quantisation and Ollama import, run by trainer workers."""
     JOB_KIND_KB_INGEST: _JobKind.ValueType  # 6
     """Knowledge-base ingestion (parse, chunk, embed, upsert), run by datagen workers."""
+    JOB_KIND_EVAL_RUN: _JobKind.ValueType  # 7
+    """One run of an eval (OpenAI's Evals API): samples from a model or a file, graded by
+    the eval's testing criteria, run by evaluator workers.
+    """
+    JOB_KIND_BATCH: _JobKind.ValueType  # 8
+    """A file of API requests (OpenAI's Batch API), answered by the gateway's batch worker."""
 
 class JobKind(_JobKind, metaclass=_JobKindEnumTypeWrapper):
     """The kinds of asynchronous work Tuneloop runs; each has its own JetStream subject and
@@ -57,6 +63,12 @@ JOB_KIND_EXPORT: JobKind.ValueType  # 5
 """Merge, GGUF conversion, quantisation and Ollama import, run by trainer workers."""
 JOB_KIND_KB_INGEST: JobKind.ValueType  # 6
 """Knowledge-base ingestion (parse, chunk, embed, upsert), run by datagen workers."""
+JOB_KIND_EVAL_RUN: JobKind.ValueType  # 7
+"""One run of an eval (OpenAI's Evals API): samples from a model or a file, graded by
+the eval's testing criteria, run by evaluator workers.
+"""
+JOB_KIND_BATCH: JobKind.ValueType  # 8
+"""A file of API requests (OpenAI's Batch API), answered by the gateway's batch worker."""
 Global___JobKind: _TypeAlias = JobKind  # noqa: Y015
 
 class _JobStatus:

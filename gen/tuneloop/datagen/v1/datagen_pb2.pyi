@@ -131,8 +131,11 @@ class ValidateDatasetResponse(_message.Message):
     CONTAINER_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     CHARS_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     format: _builtins.str
-    """Detected or assumed format: "alpaca", "sharegpt", "openai", "prompt_completion"."""
+    """Detected or assumed format: "alpaca", "sharegpt", "openai", "prompt_completion", or
+    for preference pairs "openai_preference", "alpaca_pairwise", "sharegpt_pairwise".
+    """
     n_records: _builtins.int
     """Records read."""
     n_valid: _builtins.int
@@ -143,6 +146,10 @@ class ValidateDatasetResponse(_message.Message):
     """"json_array" or "jsonl"; empty for an empty file."""
     error: _builtins.str
     """What is wrong with the file as a whole; empty when nothing is."""
+    kind: _builtins.str
+    """What the records are: "sft" (conversations) or "preference" (pairs, for DPO); empty
+    when no record has a known shape.
+    """
     @_builtins.property
     def errors(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineError]:
         """Every bad record."""
@@ -162,10 +169,11 @@ class ValidateDatasetResponse(_message.Message):
         container: _builtins.str = ...,
         error: _builtins.str = ...,
         chars: Global___LengthStats | None = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chars", b"chars"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chars", b"chars", "container", b"container", "error", b"error", "errors", b"errors", "format", b"format", "n_duplicates", b"n_duplicates", "n_records", b"n_records", "n_valid", b"n_valid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chars", b"chars", "container", b"container", "error", b"error", "errors", b"errors", "format", b"format", "kind", b"kind", "n_duplicates", b"n_duplicates", "n_records", b"n_records", "n_valid", b"n_valid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -123,6 +123,7 @@ class EvaluationJobSpec(_message.Message):
     FINE_TUNING_JOB_FIELD_NUMBER: _builtins.int
     COMPARISON_FIELD_NUMBER: _builtins.int
     VOTES_FIELD_NUMBER: _builtins.int
+    SCORING_FIELD_NUMBER: _builtins.int
     dataset_file: _builtins.str
     """Dataset file id; empty when a predictions file is scored."""
     predictions_file: _builtins.str
@@ -155,6 +156,12 @@ class EvaluationJobSpec(_message.Message):
     """
     comparison: _builtins.str
     """Comparison whose vote tallies the report shows; empty = none."""
+    scoring: _builtins.str
+    """How BLEU-4 and ROUGE-1/2/L are computed: "llamafactory" (LLaMA-Factory's own way for
+    every pair; the language-aware values are kept as "<metric> (language-aware)"),
+    "language_aware", or "auto" (empty: the same): llamafactory for a predictions file in
+    LLaMA-Factory's format, language_aware otherwise.
+    """
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___EvaluatedModel]:
         """Rows of the matrix, in order: the base first when a fine-tuning job was named."""
@@ -193,10 +200,11 @@ class EvaluationJobSpec(_message.Message):
         fine_tuning_job: _builtins.str = ...,
         comparison: _builtins.str = ...,
         votes: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        scoring: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "dataset_file", b"dataset_file", "fine_tuning_job", b"fine_tuning_job", "headline_metric", b"headline_metric", "judge_model", b"judge_model", "judge_pairwise", b"judge_pairwise", "language", b"language", "max_examples", b"max_examples", "max_tokens", b"max_tokens", "metrics", b"metrics", "models", b"models", "predictions", b"predictions", "predictions_file", b"predictions_file", "seed", b"seed", "temperature", b"temperature", "top_p", b"top_p", "validators", b"validators", "validators_set", b"validators_set", "votes", b"votes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "dataset_file", b"dataset_file", "fine_tuning_job", b"fine_tuning_job", "headline_metric", b"headline_metric", "judge_model", b"judge_model", "judge_pairwise", b"judge_pairwise", "language", b"language", "max_examples", b"max_examples", "max_tokens", b"max_tokens", "metrics", b"metrics", "models", b"models", "predictions", b"predictions", "predictions_file", b"predictions_file", "scoring", b"scoring", "seed", b"seed", "temperature", b"temperature", "top_p", b"top_p", "validators", b"validators", "validators_set", b"validators_set", "votes", b"votes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -257,6 +265,7 @@ class EvaluationResult(_message.Message):
     NOTES_FIELD_NUMBER: _builtins.int
     RESULTS_FILE_FIELD_NUMBER: _builtins.int
     REPORT_FILE_FIELD_NUMBER: _builtins.int
+    SCORING_FIELD_NUMBER: _builtins.int
     best_model: _builtins.str
     """Model name of the best row."""
     verdict: _builtins.str
@@ -265,6 +274,8 @@ class EvaluationResult(_message.Message):
     """The full results (JSON), relative to the artifact store."""
     report_file: _builtins.str
     """The HTML report, relative to the artifact store."""
+    scoring: _builtins.str
+    """The scoring mode the metrics were computed in: "llamafactory" or "language_aware"."""
     @_builtins.property
     def matrix(self) -> _containers.RepeatedCompositeFieldContainer[Global___MatrixRow]:
         """One row per model: the base model and each checkpoint."""
@@ -287,10 +298,11 @@ class EvaluationResult(_message.Message):
         notes: _abc.Iterable[_builtins.str] | None = ...,
         results_file: _builtins.str = ...,
         report_file: _builtins.str = ...,
+        scoring: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_model", b"best_model", "matrix", b"matrix", "notes", b"notes", "report_file", b"report_file", "results_file", b"results_file", "suggestions", b"suggestions", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_model", b"best_model", "matrix", b"matrix", "notes", b"notes", "report_file", b"report_file", "results_file", b"results_file", "scoring", b"scoring", "suggestions", b"suggestions", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -27,10 +27,12 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from tuneloop.common.v1 import common_pb2 as tuneloop_dot_common_dot_v1_dot_common__pb2
 from tuneloop.datagen.v1 import datagen_pb2 as tuneloop_dot_datagen_dot_v1_dot_datagen__pb2
 from tuneloop.evaluator.v1 import evaluator_pb2 as tuneloop_dot_evaluator_dot_v1_dot_evaluator__pb2
+from tuneloop.evaluator.v1 import evals_pb2 as tuneloop_dot_evaluator_dot_v1_dot_evals__pb2
+from tuneloop.gateway.v1 import batches_pb2 as tuneloop_dot_gateway_dot_v1_dot_batches__pb2
 from tuneloop.trainer.v1 import trainer_pb2 as tuneloop_dot_trainer_dot_v1_dot_trainer__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftuneloop/events/v1/events.proto\x12\x12tuneloop.events.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ftuneloop/common/v1/common.proto\x1a!tuneloop/datagen/v1/datagen.proto\x1a%tuneloop/evaluator/v1/evaluator.proto\x1a!tuneloop/trainer/v1/trainer.proto\"\x9a\x04\n\x0cJobRequested\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.tuneloop.common.v1.JobKind\x12\x39\n\tfine_tune\x18\x0b \x01(\x0b\x32$.tuneloop.trainer.v1.FineTuneJobSpecH\x00\x12\x36\n\x07\x64\x61tagen\x18\x0c \x01(\x0b\x32#.tuneloop.datagen.v1.DatagenJobSpecH\x00\x12>\n\nevaluation\x18\r \x01(\x0b\x32(.tuneloop.evaluator.v1.EvaluationJobSpecH\x00\x12>\n\ncomparison\x18\x0e \x01(\x0b\x32(.tuneloop.evaluator.v1.ComparisonJobSpecH\x00\x12\x34\n\x06\x65xport\x18\x0f \x01(\x0b\x32\".tuneloop.trainer.v1.ExportJobSpecH\x00\x12\x39\n\tkb_ingest\x18\x10 \x01(\x0b\x32$.tuneloop.datagen.v1.KbIngestJobSpecH\x00\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x30\n\x0crequested_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04specJ\x04\x08\x04\x10\x05R\x07untyped\"\xb7\x03\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.tuneloop.common.v1.JobKind\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12;\n\x0estatus_changed\x18\n \x01(\x0b\x32!.tuneloop.events.v1.StatusChangedH\x00\x12\x30\n\x08progress\x18\x0b \x01(\x0b\x32\x1c.tuneloop.events.v1.ProgressH\x00\x12.\n\x07metrics\x18\x0c \x01(\x0b\x32\x1b.tuneloop.events.v1.MetricsH\x00\x12?\n\x10\x63heckpoint_saved\x18\r \x01(\x0b\x32#.tuneloop.events.v1.CheckpointSavedH\x00\x12(\n\x04note\x18\x0e \x01(\x0b\x32\x18.tuneloop.events.v1.NoteH\x00\x42\t\n\x07payload\"\xd6\x03\n\rStatusChanged\x12-\n\x06status\x18\x01 \x01(\x0e\x32\x1d.tuneloop.common.v1.JobStatus\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x19.tuneloop.common.v1.Error\x12\x38\n\tfine_tune\x18\x0b \x01(\x0b\x32#.tuneloop.trainer.v1.FineTuneResultH\x00\x12\x35\n\x07\x64\x61tagen\x18\x0c \x01(\x0b\x32\".tuneloop.datagen.v1.DatagenResultH\x00\x12=\n\nevaluation\x18\r \x01(\x0b\x32\'.tuneloop.evaluator.v1.EvaluationResultH\x00\x12=\n\ncomparison\x18\x0e \x01(\x0b\x32\'.tuneloop.evaluator.v1.ComparisonResultH\x00\x12\x33\n\x06\x65xport\x18\x0f \x01(\x0b\x32!.tuneloop.trainer.v1.ExportResultH\x00\x12\x38\n\tkb_ingest\x18\x10 \x01(\x0b\x32#.tuneloop.datagen.v1.KbIngestResultH\x00\x42\x08\n\x06resultJ\x04\x08\x02\x10\x03\"6\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\"\x8e\x01\n\x07Metrics\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\r\n\x05\x65poch\x18\x02 \x01(\x01\x12\x37\n\x06values\x18\x03 \x03(\x0b\x32\'.tuneloop.events.v1.Metrics.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x93\x02\n\x0f\x43heckpointSaved\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\r\n\x05\x65poch\x18\x05 \x01(\x05\x12\x0c\n\x04step\x18\x06 \x01(\x03\x12\x11\n\ttenant_id\x18\x07 \x01(\t\x12\x10\n\x08is_final\x18\x08 \x01(\x08\x12\x41\n\x07metrics\x18\t \x03(\x0b\x32\x30.tuneloop.events.v1.CheckpointSaved.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"-\n\x04Note\x12%\n\x04\x64\x61ta\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Structb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftuneloop/events/v1/events.proto\x12\x12tuneloop.events.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ftuneloop/common/v1/common.proto\x1a!tuneloop/datagen/v1/datagen.proto\x1a%tuneloop/evaluator/v1/evaluator.proto\x1a!tuneloop/evaluator/v1/evals.proto\x1a!tuneloop/gateway/v1/batches.proto\x1a!tuneloop/trainer/v1/trainer.proto\"\x89\x05\n\x0cJobRequested\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.tuneloop.common.v1.JobKind\x12\x39\n\tfine_tune\x18\x0b \x01(\x0b\x32$.tuneloop.trainer.v1.FineTuneJobSpecH\x00\x12\x36\n\x07\x64\x61tagen\x18\x0c \x01(\x0b\x32#.tuneloop.datagen.v1.DatagenJobSpecH\x00\x12>\n\nevaluation\x18\r \x01(\x0b\x32(.tuneloop.evaluator.v1.EvaluationJobSpecH\x00\x12>\n\ncomparison\x18\x0e \x01(\x0b\x32(.tuneloop.evaluator.v1.ComparisonJobSpecH\x00\x12\x34\n\x06\x65xport\x18\x0f \x01(\x0b\x32\".tuneloop.trainer.v1.ExportJobSpecH\x00\x12\x39\n\tkb_ingest\x18\x10 \x01(\x0b\x32$.tuneloop.datagen.v1.KbIngestJobSpecH\x00\x12\x39\n\x08\x65val_run\x18\x11 \x01(\x0b\x32%.tuneloop.evaluator.v1.EvalRunJobSpecH\x00\x12\x32\n\x05\x62\x61tch\x18\x12 \x01(\x0b\x32!.tuneloop.gateway.v1.BatchJobSpecH\x00\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x30\n\x0crequested_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04specJ\x04\x08\x04\x10\x05R\x07untyped\"\xb7\x03\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.tuneloop.common.v1.JobKind\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12;\n\x0estatus_changed\x18\n \x01(\x0b\x32!.tuneloop.events.v1.StatusChangedH\x00\x12\x30\n\x08progress\x18\x0b \x01(\x0b\x32\x1c.tuneloop.events.v1.ProgressH\x00\x12.\n\x07metrics\x18\x0c \x01(\x0b\x32\x1b.tuneloop.events.v1.MetricsH\x00\x12?\n\x10\x63heckpoint_saved\x18\r \x01(\x0b\x32#.tuneloop.events.v1.CheckpointSavedH\x00\x12(\n\x04note\x18\x0e \x01(\x0b\x32\x18.tuneloop.events.v1.NoteH\x00\x42\t\n\x07payload\"\xc3\x04\n\rStatusChanged\x12-\n\x06status\x18\x01 \x01(\x0e\x32\x1d.tuneloop.common.v1.JobStatus\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x19.tuneloop.common.v1.Error\x12\x38\n\tfine_tune\x18\x0b \x01(\x0b\x32#.tuneloop.trainer.v1.FineTuneResultH\x00\x12\x35\n\x07\x64\x61tagen\x18\x0c \x01(\x0b\x32\".tuneloop.datagen.v1.DatagenResultH\x00\x12=\n\nevaluation\x18\r \x01(\x0b\x32\'.tuneloop.evaluator.v1.EvaluationResultH\x00\x12=\n\ncomparison\x18\x0e \x01(\x0b\x32\'.tuneloop.evaluator.v1.ComparisonResultH\x00\x12\x33\n\x06\x65xport\x18\x0f \x01(\x0b\x32!.tuneloop.trainer.v1.ExportResultH\x00\x12\x38\n\tkb_ingest\x18\x10 \x01(\x0b\x32#.tuneloop.datagen.v1.KbIngestResultH\x00\x12\x38\n\x08\x65val_run\x18\x11 \x01(\x0b\x32$.tuneloop.evaluator.v1.EvalRunResultH\x00\x12\x31\n\x05\x62\x61tch\x18\x12 \x01(\x0b\x32 .tuneloop.gateway.v1.BatchResultH\x00\x42\x08\n\x06resultJ\x04\x08\x02\x10\x03\"6\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\"\x8e\x01\n\x07Metrics\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\r\n\x05\x65poch\x18\x02 \x01(\x01\x12\x37\n\x06values\x18\x03 \x03(\x0b\x32\'.tuneloop.events.v1.Metrics.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x93\x02\n\x0f\x43heckpointSaved\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\r\n\x05\x65poch\x18\x05 \x01(\x05\x12\x0c\n\x04step\x18\x06 \x01(\x03\x12\x11\n\ttenant_id\x18\x07 \x01(\t\x12\x10\n\x08is_final\x18\x08 \x01(\x08\x12\x41\n\x07metrics\x18\t \x03(\x0b\x32\x30.tuneloop.events.v1.CheckpointSaved.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"-\n\x04Note\x12%\n\x04\x64\x61ta\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"U\n\x10\x42\x61seModelChanged\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x06\x63hange\x18\x02 \x01(\x0e\x32#.tuneloop.events.v1.BaseModelChange\"\xb3\x01\n\x16ImportedAdapterChanged\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x0f\n\x07\x66ile_id\x18\x06 \x01(\t\x12\x39\n\x06\x63hange\x18\x07 \x01(\x0e\x32).tuneloop.events.v1.ImportedAdapterChange*p\n\x0f\x42\x61seModelChange\x12!\n\x1d\x42\x41SE_MODEL_CHANGE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x42\x41SE_MODEL_CHANGE_ADDED\x10\x01\x12\x1d\n\x19\x42\x41SE_MODEL_CHANGE_REMOVED\x10\x02*\x88\x01\n\x15ImportedAdapterChange\x12\'\n#IMPORTED_ADAPTER_CHANGE_UNSPECIFIED\x10\x00\x12!\n\x1dIMPORTED_ADAPTER_CHANGE_ADDED\x10\x01\x12#\n\x1fIMPORTED_ADAPTER_CHANGE_REMOVED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,22 +43,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METRICS_VALUESENTRY']._serialized_options = b'8\001'
   _globals['_CHECKPOINTSAVED_METRICSENTRY']._loaded_options = None
   _globals['_CHECKPOINTSAVED_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBREQUESTED']._serialized_start=261
-  _globals['_JOBREQUESTED']._serialized_end=799
-  _globals['_JOBEVENT']._serialized_start=802
-  _globals['_JOBEVENT']._serialized_end=1241
-  _globals['_STATUSCHANGED']._serialized_start=1244
-  _globals['_STATUSCHANGED']._serialized_end=1714
-  _globals['_PROGRESS']._serialized_start=1716
-  _globals['_PROGRESS']._serialized_end=1770
-  _globals['_METRICS']._serialized_start=1773
-  _globals['_METRICS']._serialized_end=1915
-  _globals['_METRICS_VALUESENTRY']._serialized_start=1870
-  _globals['_METRICS_VALUESENTRY']._serialized_end=1915
-  _globals['_CHECKPOINTSAVED']._serialized_start=1918
-  _globals['_CHECKPOINTSAVED']._serialized_end=2193
-  _globals['_CHECKPOINTSAVED_METRICSENTRY']._serialized_start=2147
-  _globals['_CHECKPOINTSAVED_METRICSENTRY']._serialized_end=2193
-  _globals['_NOTE']._serialized_start=2195
-  _globals['_NOTE']._serialized_end=2240
+  _globals['_BASEMODELCHANGE']._serialized_start=2801
+  _globals['_BASEMODELCHANGE']._serialized_end=2913
+  _globals['_IMPORTEDADAPTERCHANGE']._serialized_start=2916
+  _globals['_IMPORTEDADAPTERCHANGE']._serialized_end=3052
+  _globals['_JOBREQUESTED']._serialized_start=331
+  _globals['_JOBREQUESTED']._serialized_end=980
+  _globals['_JOBEVENT']._serialized_start=983
+  _globals['_JOBEVENT']._serialized_end=1422
+  _globals['_STATUSCHANGED']._serialized_start=1425
+  _globals['_STATUSCHANGED']._serialized_end=2004
+  _globals['_PROGRESS']._serialized_start=2006
+  _globals['_PROGRESS']._serialized_end=2060
+  _globals['_METRICS']._serialized_start=2063
+  _globals['_METRICS']._serialized_end=2205
+  _globals['_METRICS_VALUESENTRY']._serialized_start=2160
+  _globals['_METRICS_VALUESENTRY']._serialized_end=2205
+  _globals['_CHECKPOINTSAVED']._serialized_start=2208
+  _globals['_CHECKPOINTSAVED']._serialized_end=2483
+  _globals['_CHECKPOINTSAVED_METRICSENTRY']._serialized_start=2437
+  _globals['_CHECKPOINTSAVED_METRICSENTRY']._serialized_end=2483
+  _globals['_NOTE']._serialized_start=2485
+  _globals['_NOTE']._serialized_end=2530
+  _globals['_BASEMODELCHANGED']._serialized_start=2532
+  _globals['_BASEMODELCHANGED']._serialized_end=2617
+  _globals['_IMPORTEDADAPTERCHANGED']._serialized_start=2620
+  _globals['_IMPORTEDADAPTERCHANGED']._serialized_end=2799
 # @@protoc_insertion_point(module_scope)

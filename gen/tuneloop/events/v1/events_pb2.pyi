@@ -9,9 +9,12 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from tuneloop.common.v1 import common_pb2 as _common_pb2
 from tuneloop.datagen.v1 import datagen_pb2 as _datagen_pb2
+from tuneloop.evaluator.v1 import evals_pb2 as _evals_pb2
 from tuneloop.evaluator.v1 import evaluator_pb2 as _evaluator_pb2
+from tuneloop.gateway.v1 import batches_pb2 as _batches_pb2
 from tuneloop.trainer.v1 import trainer_pb2 as _trainer_pb2
 import builtins as _builtins
 import sys
@@ -23,6 +26,54 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _BaseModelChange:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BaseModelChangeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BaseModelChange.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BASE_MODEL_CHANGE_UNSPECIFIED: _BaseModelChange.ValueType  # 0
+    """Not set."""
+    BASE_MODEL_CHANGE_ADDED: _BaseModelChange.ValueType  # 1
+    """Installed (`tuneloop models pull` or `models add`): load and serve it."""
+    BASE_MODEL_CHANGE_REMOVED: _BaseModelChange.ValueType  # 2
+    """Removed (`tuneloop models remove`): unload it and its adapters."""
+
+class BaseModelChange(_BaseModelChange, metaclass=_BaseModelChangeEnumTypeWrapper):
+    """What happened to an installed base model."""
+
+BASE_MODEL_CHANGE_UNSPECIFIED: BaseModelChange.ValueType  # 0
+"""Not set."""
+BASE_MODEL_CHANGE_ADDED: BaseModelChange.ValueType  # 1
+"""Installed (`tuneloop models pull` or `models add`): load and serve it."""
+BASE_MODEL_CHANGE_REMOVED: BaseModelChange.ValueType  # 2
+"""Removed (`tuneloop models remove`): unload it and its adapters."""
+Global___BaseModelChange: _TypeAlias = BaseModelChange  # noqa: Y015
+
+class _ImportedAdapterChange:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ImportedAdapterChangeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImportedAdapterChange.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    IMPORTED_ADAPTER_CHANGE_UNSPECIFIED: _ImportedAdapterChange.ValueType  # 0
+    """Not set."""
+    IMPORTED_ADAPTER_CHANGE_ADDED: _ImportedAdapterChange.ValueType  # 1
+    """Imported and validated: load and serve it."""
+    IMPORTED_ADAPTER_CHANGE_REMOVED: _ImportedAdapterChange.ValueType  # 2
+    """Deleted: unload it."""
+
+class ImportedAdapterChange(_ImportedAdapterChange, metaclass=_ImportedAdapterChangeEnumTypeWrapper):
+    """What happened to an imported adapter."""
+
+IMPORTED_ADAPTER_CHANGE_UNSPECIFIED: ImportedAdapterChange.ValueType  # 0
+"""Not set."""
+IMPORTED_ADAPTER_CHANGE_ADDED: ImportedAdapterChange.ValueType  # 1
+"""Imported and validated: load and serve it."""
+IMPORTED_ADAPTER_CHANGE_REMOVED: ImportedAdapterChange.ValueType  # 2
+"""Deleted: unload it."""
+Global___ImportedAdapterChange: _TypeAlias = ImportedAdapterChange  # noqa: Y015
 
 @_typing.final
 class JobRequested(_message.Message):
@@ -42,6 +93,8 @@ class JobRequested(_message.Message):
     COMPARISON_FIELD_NUMBER: _builtins.int
     EXPORT_FIELD_NUMBER: _builtins.int
     KB_INGEST_FIELD_NUMBER: _builtins.int
+    EVAL_RUN_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     REQUESTED_AT_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
@@ -77,6 +130,14 @@ class JobRequested(_message.Message):
         """JOB_KIND_KB_INGEST."""
 
     @_builtins.property
+    def eval_run(self) -> _evals_pb2.EvalRunJobSpec:
+        """JOB_KIND_EVAL_RUN."""
+
+    @_builtins.property
+    def batch(self) -> _batches_pb2.BatchJobSpec:
+        """JOB_KIND_BATCH."""
+
+    @_builtins.property
     def requested_at(self) -> _timestamp_pb2.Timestamp:
         """When the gateway queued the job."""
 
@@ -92,14 +153,16 @@ class JobRequested(_message.Message):
         comparison: _evaluator_pb2.ComparisonJobSpec | None = ...,
         export: _trainer_pb2.ExportJobSpec | None = ...,
         kb_ingest: _datagen_pb2.KbIngestJobSpec | None = ...,
+        eval_run: _evals_pb2.EvalRunJobSpec | None = ...,
+        batch: _batches_pb2.BatchJobSpec | None = ...,
         attempt: _builtins.int = ...,
         requested_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "datagen", b"datagen", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "kb_ingest", b"kb_ingest", "requested_at", b"requested_at", "spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "comparison", b"comparison", "datagen", b"datagen", "eval_run", b"eval_run", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "kb_ingest", b"kb_ingest", "requested_at", b"requested_at", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "comparison", b"comparison", "datagen", b"datagen", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "job_id", b"job_id", "kb_ingest", b"kb_ingest", "kind", b"kind", "requested_at", b"requested_at", "spec", b"spec", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "batch", b"batch", "comparison", b"comparison", "datagen", b"datagen", "eval_run", b"eval_run", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "job_id", b"job_id", "kb_ingest", b"kb_ingest", "kind", b"kind", "requested_at", b"requested_at", "spec", b"spec", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_spec: _TypeAlias = _typing.Literal["fine_tune", "datagen", "evaluation", "comparison", "export", "kb_ingest"]  # noqa: Y015
+    _WhichOneofReturnType_spec: _TypeAlias = _typing.Literal["fine_tune", "datagen", "evaluation", "comparison", "export", "kb_ingest", "eval_run", "batch"]  # noqa: Y015
     _WhichOneofArgType_spec: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_spec) -> _WhichOneofReturnType_spec | None: ...
 
@@ -201,6 +264,8 @@ class StatusChanged(_message.Message):
     COMPARISON_FIELD_NUMBER: _builtins.int
     EXPORT_FIELD_NUMBER: _builtins.int
     KB_INGEST_FIELD_NUMBER: _builtins.int
+    EVAL_RUN_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     status: _common_pb2.JobStatus.ValueType
     """The new status."""
     @_builtins.property
@@ -231,6 +296,14 @@ class StatusChanged(_message.Message):
     def kb_ingest(self) -> _datagen_pb2.KbIngestResult:
         """JOB_KIND_KB_INGEST."""
 
+    @_builtins.property
+    def eval_run(self) -> _evals_pb2.EvalRunResult:
+        """JOB_KIND_EVAL_RUN."""
+
+    @_builtins.property
+    def batch(self) -> _batches_pb2.BatchResult:
+        """JOB_KIND_BATCH."""
+
     def __init__(
         self,
         *,
@@ -242,12 +315,14 @@ class StatusChanged(_message.Message):
         comparison: _evaluator_pb2.ComparisonResult | None = ...,
         export: _trainer_pb2.ExportResult | None = ...,
         kb_ingest: _datagen_pb2.KbIngestResult | None = ...,
+        eval_run: _evals_pb2.EvalRunResult | None = ...,
+        batch: _batches_pb2.BatchResult | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "datagen", b"datagen", "error", b"error", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "kb_ingest", b"kb_ingest", "result", b"result"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "comparison", b"comparison", "datagen", b"datagen", "error", b"error", "eval_run", b"eval_run", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "kb_ingest", b"kb_ingest", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "datagen", b"datagen", "error", b"error", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "kb_ingest", b"kb_ingest", "result", b"result", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "comparison", b"comparison", "datagen", b"datagen", "error", b"error", "eval_run", b"eval_run", "evaluation", b"evaluation", "export", b"export", "fine_tune", b"fine_tune", "kb_ingest", b"kb_ingest", "result", b"result", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["fine_tune", "datagen", "evaluation", "comparison", "export", "kb_ingest"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["fine_tune", "datagen", "evaluation", "comparison", "export", "kb_ingest", "eval_run", "batch"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 
@@ -434,3 +509,85 @@ class Note(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Note: _TypeAlias = Note  # noqa: Y015
+
+@_typing.final
+class BaseModelChanged(_message.Message):
+    """Published on `models.base` (core NATS, no stream: the models directory is the record) when
+    a base model is installed or removed under <data_dir>/models while the stack may run. The
+    inference service then reconciles what it serves with that directory at once instead of at
+    its next periodic rescan.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Model name: its directory under <data_dir>/models, e.g. "smollm2-135m"."""
+    change: Global___BaseModelChange.ValueType
+    """What happened to it."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        change: Global___BaseModelChange.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BaseModelChanged: _TypeAlias = BaseModelChanged  # noqa: Y015
+
+@_typing.final
+class ImportedAdapterChanged(_message.Message):
+    """Published on `adapters.imported.<id>` in the ADAPTERS stream, which keeps the last message
+    of each subject and never ages them out: the stream holds what every imported adapter is
+    now, so an inference replica that starts (or restarts) replays it and serves the same
+    imported adapters. The gateway's `imported_adapters` table is the record behind it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    BASE_MODEL_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    FILE_ID_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Import record id (`adapter-…`), also the subject's last token."""
+    name: _builtins.str
+    """Model name the adapter is served as."""
+    base_model: _builtins.str
+    """Base model the adapter applies to."""
+    path: _builtins.str
+    """Adapter directory (PEFT format), relative to the data directory."""
+    tenant_id: _builtins.str
+    """Tenant owning the adapter."""
+    file_id: _builtins.str
+    """File id of the uploaded archive (purpose "adapter"); empty when loaded from the import
+    directory (vLLM's /v1/load_lora_adapter).
+    """
+    change: Global___ImportedAdapterChange.ValueType
+    """What happened to it."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        base_model: _builtins.str = ...,
+        path: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
+        file_id: _builtins.str = ...,
+        change: Global___ImportedAdapterChange.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "change", b"change", "file_id", b"file_id", "id", b"id", "name", b"name", "path", b"path", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportedAdapterChanged: _TypeAlias = ImportedAdapterChanged  # noqa: Y015

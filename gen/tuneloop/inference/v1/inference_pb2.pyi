@@ -20,6 +20,30 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _AdapterOrigin:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AdapterOriginEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AdapterOrigin.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ADAPTER_ORIGIN_UNSPECIFIED: _AdapterOrigin.ValueType  # 0
+    """Not set (a base model; or an adapter loaded by hand, treated as trained)."""
+    ADAPTER_ORIGIN_TRAINED: _AdapterOrigin.ValueType  # 1
+    """Saved by a Tuneloop fine-tuning job."""
+    ADAPTER_ORIGIN_IMPORTED: _AdapterOrigin.ValueType  # 2
+    """Trained elsewhere (PEFT, LLaMA-Factory, Unsloth) and imported through /v1/adapters."""
+
+class AdapterOrigin(_AdapterOrigin, metaclass=_AdapterOriginEnumTypeWrapper):
+    """Where an adapter comes from."""
+
+ADAPTER_ORIGIN_UNSPECIFIED: AdapterOrigin.ValueType  # 0
+"""Not set (a base model; or an adapter loaded by hand, treated as trained)."""
+ADAPTER_ORIGIN_TRAINED: AdapterOrigin.ValueType  # 1
+"""Saved by a Tuneloop fine-tuning job."""
+ADAPTER_ORIGIN_IMPORTED: AdapterOrigin.ValueType  # 2
+"""Trained elsewhere (PEFT, LLaMA-Factory, Unsloth) and imported through /v1/adapters."""
+Global___AdapterOrigin: _TypeAlias = AdapterOrigin  # noqa: Y015
+
 class _ModelKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -32,6 +56,8 @@ class _ModelKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ModelKind.V
     """A base model loaded by the engine."""
     MODEL_KIND_ADAPTER: _ModelKind.ValueType  # 2
     """A LoRA adapter on a base model."""
+    MODEL_KIND_EMBEDDING: _ModelKind.ValueType  # 3
+    """The sentence-embedding model: serves Embed, not Generate."""
 
 class ModelKind(_ModelKind, metaclass=_ModelKindEnumTypeWrapper):
     """How a model is chosen and what it produces."""
@@ -42,6 +68,8 @@ MODEL_KIND_BASE: ModelKind.ValueType  # 1
 """A base model loaded by the engine."""
 MODEL_KIND_ADAPTER: ModelKind.ValueType  # 2
 """A LoRA adapter on a base model."""
+MODEL_KIND_EMBEDDING: ModelKind.ValueType  # 3
+"""The sentence-embedding model: serves Embed, not Generate."""
 Global___ModelKind: _TypeAlias = ModelKind  # noqa: Y015
 
 class _FinishReason:
@@ -619,6 +647,8 @@ class LoadAdapterRequest(_message.Message):
     TENANT_ID_FIELD_NUMBER: _builtins.int
     JOB_ID_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    FILE_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Model name the adapter is served as."""
     base_model: _builtins.str
@@ -631,6 +661,10 @@ class LoadAdapterRequest(_message.Message):
     """Fine-tuning job that produced it; empty when registered by hand."""
     epoch: _builtins.int
     """Epoch the checkpoint closes; 0 for a final or hand-registered adapter."""
+    origin: Global___AdapterOrigin.ValueType
+    """Where the adapter comes from; unset = trained."""
+    file_id: _builtins.str
+    """For an imported adapter: the file id of its uploaded archive; empty otherwise."""
     def __init__(
         self,
         *,
@@ -640,10 +674,12 @@ class LoadAdapterRequest(_message.Message):
         tenant_id: _builtins.str = ...,
         job_id: _builtins.str = ...,
         epoch: _builtins.int = ...,
+        origin: Global___AdapterOrigin.ValueType = ...,
+        file_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "epoch", b"epoch", "job_id", b"job_id", "name", b"name", "path", b"path", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "epoch", b"epoch", "file_id", b"file_id", "job_id", b"job_id", "name", b"name", "origin", b"origin", "path", b"path", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -750,6 +786,11 @@ class ListModelsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MODELS_FIELD_NUMBER: _builtins.int
+    MAX_LORA_RANK_FIELD_NUMBER: _builtins.int
+    max_lora_rank: _builtins.int
+    """Largest LoRA rank an adapter may have to be loaded here
+    (TUNELOOP_INFERENCE_MAX_LORA_RANK); 0 = no limit.
+    """
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelInfo]:
         """Base models first, then adapters."""
@@ -758,10 +799,11 @@ class ListModelsResponse(_message.Message):
         self,
         *,
         models: _abc.Iterable[Global___ModelInfo] | None = ...,
+        max_lora_rank: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["models", b"models"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_lora_rank", b"max_lora_rank", "models", b"models"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -782,6 +824,8 @@ class ModelInfo(_message.Message):
     CONTEXT_LENGTH_FIELD_NUMBER: _builtins.int
     TENANT_ID_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    FILE_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Model name used in requests."""
     kind: Global___ModelKind.ValueType
@@ -800,6 +844,10 @@ class ModelInfo(_message.Message):
     """Tenant owning an adapter; empty for base models."""
     created_at: _builtins.int
     """When it was loaded, unix seconds."""
+    origin: Global___AdapterOrigin.ValueType
+    """For an adapter: where it comes from (trained here or imported)."""
+    file_id: _builtins.str
+    """For an imported adapter: the file id of its uploaded archive; empty otherwise."""
     def __init__(
         self,
         *,
@@ -812,10 +860,12 @@ class ModelInfo(_message.Message):
         context_length: _builtins.int = ...,
         tenant_id: _builtins.str = ...,
         created_at: _builtins.int = ...,
+        origin: Global___AdapterOrigin.ValueType = ...,
+        file_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context_length", b"context_length", "created_at", b"created_at", "epoch", b"epoch", "job_id", b"job_id", "kind", b"kind", "name", b"name", "parent", b"parent", "path", b"path", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context_length", b"context_length", "created_at", b"created_at", "epoch", b"epoch", "file_id", b"file_id", "job_id", b"job_id", "kind", b"kind", "name", b"name", "origin", b"origin", "parent", b"parent", "path", b"path", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -109,6 +109,9 @@ class FineTuneJobSpec(_message.Message):
     METHOD_FIELD_NUMBER: _builtins.int
     RECIPE_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
+    METHOD_TYPE_FIELD_NUMBER: _builtins.int
+    START_MODEL_FIELD_NUMBER: _builtins.int
+    START_ADAPTER_PATH_FIELD_NUMBER: _builtins.int
     base_model: _builtins.str
     """Base model name as the inference service serves it, e.g. "smollm2-135m"."""
     training_file: _builtins.str
@@ -124,6 +127,16 @@ class FineTuneJobSpec(_message.Message):
     seed: _builtins.int
     """Seed of data order and initialisation; the gateway sets 42 when the request has none,
     and 0 also means 42.
+    """
+    method_type: _builtins.str
+    """How the model learns: "supervised" (empty means it too) or "dpo" (preference pairs)."""
+    start_model: _builtins.str
+    """The fine-tuned model ("ft:…") whose adapter the job continues from, e.g. SFT then
+    DPO; empty = a fresh adapter on base_model.
+    """
+    start_adapter_path: _builtins.str
+    """That model's adapter directory, relative to the data directory (the gateway resolves
+    it through the inference service).
     """
     @_builtins.property
     def hyperparameters(self) -> Global___Hyperparameters:
@@ -145,10 +158,13 @@ class FineTuneJobSpec(_message.Message):
         method: Global___MethodSettings | None = ...,
         recipe: _builtins.str = ...,
         seed: _builtins.int = ...,
+        method_type: _builtins.str = ...,
+        start_model: _builtins.str = ...,
+        start_adapter_path: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["hyperparameters", b"hyperparameters", "method", b"method"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "hyperparameters", b"hyperparameters", "method", b"method", "recipe", b"recipe", "seed", b"seed", "suffix", b"suffix", "tenant_name", b"tenant_name", "training_file", b"training_file", "validation_file", b"validation_file"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "hyperparameters", b"hyperparameters", "method", b"method", "method_type", b"method_type", "recipe", b"recipe", "seed", b"seed", "start_adapter_path", b"start_adapter_path", "start_model", b"start_model", "suffix", b"suffix", "tenant_name", b"tenant_name", "training_file", b"training_file", "validation_file", b"validation_file"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -163,31 +179,39 @@ class Hyperparameters(_message.Message):
     N_EPOCHS_FIELD_NUMBER: _builtins.int
     BATCH_SIZE_FIELD_NUMBER: _builtins.int
     LEARNING_RATE_MULTIPLIER_FIELD_NUMBER: _builtins.int
+    BETA_FIELD_NUMBER: _builtins.int
     n_epochs: _builtins.int
     """Passes over the training data, 1–50."""
     batch_size: _builtins.int
     """Examples per optimiser step, 1–256."""
     learning_rate_multiplier: _builtins.float
     """Multiplier of the recipe's learning rate, in (0, 10]."""
+    beta: _builtins.float
+    """DPO only: how strongly the policy is held to the reference model, in (0, 2]."""
     def __init__(
         self,
         *,
         n_epochs: _builtins.int | None = ...,
         batch_size: _builtins.int | None = ...,
         learning_rate_multiplier: _builtins.float | None = ...,
+        beta: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size", "_learning_rate_multiplier", b"_learning_rate_multiplier", "_n_epochs", b"_n_epochs", "batch_size", b"batch_size", "learning_rate_multiplier", b"learning_rate_multiplier", "n_epochs", b"n_epochs"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size", "_beta", b"_beta", "_learning_rate_multiplier", b"_learning_rate_multiplier", "_n_epochs", b"_n_epochs", "batch_size", b"batch_size", "beta", b"beta", "learning_rate_multiplier", b"learning_rate_multiplier", "n_epochs", b"n_epochs"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size", "_learning_rate_multiplier", b"_learning_rate_multiplier", "_n_epochs", b"_n_epochs", "batch_size", b"batch_size", "learning_rate_multiplier", b"learning_rate_multiplier", "n_epochs", b"n_epochs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size", "_beta", b"_beta", "_learning_rate_multiplier", b"_learning_rate_multiplier", "_n_epochs", b"_n_epochs", "batch_size", b"batch_size", "beta", b"beta", "learning_rate_multiplier", b"learning_rate_multiplier", "n_epochs", b"n_epochs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__batch_size: _TypeAlias = _typing.Literal["batch_size"]  # noqa: Y015
     _WhichOneofArgType__batch_size: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size"]  # noqa: Y015
+    _WhichOneofReturnType__beta: _TypeAlias = _typing.Literal["beta"]  # noqa: Y015
+    _WhichOneofArgType__beta: _TypeAlias = _typing.Literal["_beta", b"_beta"]  # noqa: Y015
     _WhichOneofReturnType__learning_rate_multiplier: _TypeAlias = _typing.Literal["learning_rate_multiplier"]  # noqa: Y015
     _WhichOneofArgType__learning_rate_multiplier: _TypeAlias = _typing.Literal["_learning_rate_multiplier", b"_learning_rate_multiplier"]  # noqa: Y015
     _WhichOneofReturnType__n_epochs: _TypeAlias = _typing.Literal["n_epochs"]  # noqa: Y015
     _WhichOneofArgType__n_epochs: _TypeAlias = _typing.Literal["_n_epochs", b"_n_epochs"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__batch_size) -> _WhichOneofReturnType__batch_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__beta) -> _WhichOneofReturnType__beta | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__learning_rate_multiplier) -> _WhichOneofReturnType__learning_rate_multiplier | None: ...
     @_typing.overload
@@ -447,6 +471,8 @@ class EpochSummary(_message.Message):
     VALID_LOSS_FIELD_NUMBER: _builtins.int
     VALID_PERPLEXITY_FIELD_NUMBER: _builtins.int
     VALID_TOKEN_ACCURACY_FIELD_NUMBER: _builtins.int
+    REWARD_MARGIN_FIELD_NUMBER: _builtins.int
+    REWARD_ACCURACY_FIELD_NUMBER: _builtins.int
     epoch: _builtins.int
     """1-based epoch number."""
     train_loss: _builtins.float
@@ -457,6 +483,12 @@ class EpochSummary(_message.Message):
     """Validation perplexity, exp(valid_loss)."""
     valid_token_accuracy: _builtins.float
     """Share of validation tokens predicted right, 0–1."""
+    reward_margin: _builtins.float
+    """DPO: mean reward margin (preferred − non-preferred) over the validation pairs, or the
+    epoch's training pairs without validation.
+    """
+    reward_accuracy: _builtins.float
+    """DPO: share of those pairs whose preferred answer gets the higher reward, 0–1."""
     def __init__(
         self,
         *,
@@ -465,11 +497,17 @@ class EpochSummary(_message.Message):
         valid_loss: _builtins.float | None = ...,
         valid_perplexity: _builtins.float | None = ...,
         valid_token_accuracy: _builtins.float | None = ...,
+        reward_margin: _builtins.float | None = ...,
+        reward_accuracy: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_train_loss", b"_train_loss", "_valid_loss", b"_valid_loss", "_valid_perplexity", b"_valid_perplexity", "_valid_token_accuracy", b"_valid_token_accuracy", "train_loss", b"train_loss", "valid_loss", b"valid_loss", "valid_perplexity", b"valid_perplexity", "valid_token_accuracy", b"valid_token_accuracy"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_reward_accuracy", b"_reward_accuracy", "_reward_margin", b"_reward_margin", "_train_loss", b"_train_loss", "_valid_loss", b"_valid_loss", "_valid_perplexity", b"_valid_perplexity", "_valid_token_accuracy", b"_valid_token_accuracy", "reward_accuracy", b"reward_accuracy", "reward_margin", b"reward_margin", "train_loss", b"train_loss", "valid_loss", b"valid_loss", "valid_perplexity", b"valid_perplexity", "valid_token_accuracy", b"valid_token_accuracy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_train_loss", b"_train_loss", "_valid_loss", b"_valid_loss", "_valid_perplexity", b"_valid_perplexity", "_valid_token_accuracy", b"_valid_token_accuracy", "epoch", b"epoch", "train_loss", b"train_loss", "valid_loss", b"valid_loss", "valid_perplexity", b"valid_perplexity", "valid_token_accuracy", b"valid_token_accuracy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reward_accuracy", b"_reward_accuracy", "_reward_margin", b"_reward_margin", "_train_loss", b"_train_loss", "_valid_loss", b"_valid_loss", "_valid_perplexity", b"_valid_perplexity", "_valid_token_accuracy", b"_valid_token_accuracy", "epoch", b"epoch", "reward_accuracy", b"reward_accuracy", "reward_margin", b"reward_margin", "train_loss", b"train_loss", "valid_loss", b"valid_loss", "valid_perplexity", b"valid_perplexity", "valid_token_accuracy", b"valid_token_accuracy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__reward_accuracy: _TypeAlias = _typing.Literal["reward_accuracy"]  # noqa: Y015
+    _WhichOneofArgType__reward_accuracy: _TypeAlias = _typing.Literal["_reward_accuracy", b"_reward_accuracy"]  # noqa: Y015
+    _WhichOneofReturnType__reward_margin: _TypeAlias = _typing.Literal["reward_margin"]  # noqa: Y015
+    _WhichOneofArgType__reward_margin: _TypeAlias = _typing.Literal["_reward_margin", b"_reward_margin"]  # noqa: Y015
     _WhichOneofReturnType__train_loss: _TypeAlias = _typing.Literal["train_loss"]  # noqa: Y015
     _WhichOneofArgType__train_loss: _TypeAlias = _typing.Literal["_train_loss", b"_train_loss"]  # noqa: Y015
     _WhichOneofReturnType__valid_loss: _TypeAlias = _typing.Literal["valid_loss"]  # noqa: Y015
@@ -478,6 +516,10 @@ class EpochSummary(_message.Message):
     _WhichOneofArgType__valid_perplexity: _TypeAlias = _typing.Literal["_valid_perplexity", b"_valid_perplexity"]  # noqa: Y015
     _WhichOneofReturnType__valid_token_accuracy: _TypeAlias = _typing.Literal["valid_token_accuracy"]  # noqa: Y015
     _WhichOneofArgType__valid_token_accuracy: _TypeAlias = _typing.Literal["_valid_token_accuracy", b"_valid_token_accuracy"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reward_accuracy) -> _WhichOneofReturnType__reward_accuracy | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reward_margin) -> _WhichOneofReturnType__reward_margin | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__train_loss) -> _WhichOneofReturnType__train_loss | None: ...
     @_typing.overload

@@ -124,3 +124,29 @@ export function eventFeed(jobPath) {
     }
   };
 }
+
+// A fine-tuning job's events, oldest first. The API lists them newest first (OpenAI's
+// order), so each call fetches pages until one already seen: one request per poll.
+export function fineTuningEventFeed(jobId) {
+  const all = [];
+  const seen = new Set();
+  return async () => {
+    const fresh = [];
+    let after;
+    for (;;) {
+      const page = await get(query(`/v1/fine_tuning/jobs/${jobId}/events`, { limit: 100, after }));
+      const unseen = page.data.filter((e) => !seen.has(e.id));
+      fresh.push(...unseen);
+      if (!page.has_more || unseen.length < page.data.length || !page.data.length) break;
+      after = page.data[page.data.length - 1].id;
+    }
+    fresh.forEach((e) => seen.add(e.id));
+    all.push(...fresh.reverse());
+    return all;
+  };
+}
+
+// The models that answer chat: bases and adapters, not the embedding model.
+export async function chatModels() {
+  return (await listAll("/v1/models")).filter((m) => m.kind !== "embedding");
+}

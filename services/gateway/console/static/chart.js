@@ -58,3 +58,11 @@ export function lineChart({ title, series, xLabel = "", yLabel = "" }) {
   });
   return root;
 }
+
+// Redraws `box` with the chart; `data-points` counts the points drawn, so a test (or a
+// person's devtools) can see a live curve grow.
+export function drawChart(box, options) {
+  box.dataset.points = String(options.series.reduce((n, s) => n + s.points.length, 0));
+  box.replaceChildren(lineChart(options));
+  return box;
+}

@@ -146,11 +146,20 @@ export function copyButton(getText) {
   return b;
 }
 
-// A job's progress from its events: the last `progress` event's done/total as a bar, the
-// last message as its label (an indeterminate bar until a total is known).
+// A job's progress from its events: the last `progress` event as a bar with its live count
+// for a label ("answers 12/68 for epoch 2"), and any later message beside it; before the
+// first count, an indeterminate bar with the last message.
 export function jobProgress(events) {
   const last = events[events.length - 1];
-  const counted = [...events].reverse().find((e) => e.data && e.data.total > 0);
-  const fraction = counted ? Math.min(1, counted.data.done / counted.data.total) : null;
-  return progress(last ? last.message : t("train.working"), fraction);
+  const counted = [...events].reverse().find((e) => e.type === "progress" && e.data?.total > 0);
+  let el;
+  if (!counted) {
+    el = progress(last ? last.message : t("train.working"));
+  } else {
+    const { stage, done = 0, total } = counted.data; // a count of 0 is left out of `data`
+    el = progress(counted.message || `${stage}: ${done}/${total}`, Math.min(1, done / total));
+    if (last !== counted && last.message) el.append(h("small", { class: "hint" }, last.message));
+  }
+  el.setAttribute("data-testid", "job-progress");
+  return el;
 }

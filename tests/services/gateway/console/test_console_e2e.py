@@ -1,7 +1,8 @@
 """The web console in headless Chromium against a real in-process stack: log in with a
 key, upload a dataset, train a tiny model and watch its curve, compare the base with a
-checkpoint side by side, vote, download the CSV, start an export; every page gets a
-screenshot and an accessibility check."""
+checkpoint side by side, vote, download the CSV, start an export, train on the votes (a DPO
+job and its curve), follow an eval's runs (pass rates, live count, report, cancel); every
+page gets a screenshot and an accessibility check."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ import pytest_asyncio
 from support.browser import chromium, requires_chromium, screenshot
 from support.fake_teacher import as_json, fake_teacher
 from support.stack import TINY, ApiStack, api_stack
+from support.tiny_model import build_tiny_adapter
+from tuneloop.common.v1 import common_pb2
+from tuneloop.events.v1 import events_pb2
+from tuneloop_core import basemodels
+from tuneloop_core.bus.publish import EventPublisher
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow, requires_chromium]
 with contextlib.suppress(ImportError):  # else skipped: requires_chromium says why
@@ -221,6 +227,84 @@ async def wait_until_served(stack: ApiStack, key: str, model: str) -> None:
     raise AssertionError(f"{model} never served")
 
 
+# A fine-tuned model of tenant `voter` (a random LoRA adapter, so its answers differ from
+# the base model's), announced as a training job would announce its checkpoint.
+VOTED = f"ft:{TINY}:voter:votes:ftjob-voted:ckpt-1"
+
+
+async def announce_adapter(stack: ApiStack, tenant: str, name: str) -> None:
+    base = Path(basemodels.resolve(TINY, stack.common.data_dir).path)
+    path = await asyncio.to_thread(
+        build_tiny_adapter, base, stack.common.data_dir / "artifacts" / "ftjob-voted" / "c1"
+    )
+    assert stack.gateway.nats is not None
+    events = EventPublisher(
+        stack.gateway.nats.jetstream(), common_pb2.JOB_KIND_FINE_TUNE, "ftjob-voted"
+    )
+    await events.publish(
+        "epoch 1 saved",
+        checkpoint_saved=events_pb2.CheckpointSaved(
+            checkpoint_id="ckpt-1",
+            model_name=name,
+            base_model=TINY,
+            path=str(path.relative_to(stack.common.data_dir)),
+            epoch=1,
+            tenant_id=stack.registry.ensure_tenant(tenant).id,
+        ),
+    )
+    await wait_until_served(stack, stack.key(tenant), name)
+
+
+async def test_train_on_my_votes(page: Page, stack: ApiStack, tmp_path: Path) -> None:
+    """Two thumbs-ups for a fine-tuned model's answers: "Train on my votes" writes a
+    preference file of 2 pairs (the unvoted question left out, in words) and starts a DPO
+    job that continues from that model; the page follows the job and links to it."""
+    await announce_adapter(stack, "voter", VOTED)
+    key = stack.key("voter")
+    async with httpx.AsyncClient(base_url=f"{stack.url}/v1", headers=auth(key)) as api:
+        body = {"models": [TINY, VOTED], "questions": [*QUESTIONS, "簽由誰寫？"], "max_tokens": 8}
+        comparison_id = (await api.post("/comparisons", json=body)).json()["id"]
+    await log_in(page, stack, key)
+    await page.evaluate(f"location.hash = '#/compare?id={comparison_id}'")
+    await expect(page.locator("article.answer")).to_have_count(6, timeout=120_000)
+    train = page.get_by_role("button", name="Train on my votes")
+    await expect(train).to_be_disabled()  # nothing to learn from before a vote
+    thumbs = page.get_by_role("button", name=f"Thumbs-up for {VOTED}")
+    for index in range(2):
+        await thumbs.nth(index).click()
+        await expect(thumbs.nth(index)).to_have_attribute("aria-pressed", "true")
+    await expect(page.get_by_test_id("tallies")).to_contain_text(f"{VOTED}: 2")
+    await train.click()
+
+    summary = page.get_by_test_id("preference-summary")
+    await expect(summary).to_contain_text("2 pairs; left out: questions nobody voted on (1).")
+    await expect(summary).to_contain_text(f"{VOTED} has the most votes; it is a fine-tuned")
+    link = page.get_by_role("link", name=re.compile(r"^DPO job ftjob-"))
+    await expect(link).to_be_visible(timeout=30_000)
+    job_id = (await link.inner_text()).removeprefix("DPO job ")
+    assert await link.get_attribute("href") == f"#/train?job={job_id}"
+    async with httpx.AsyncClient(base_url=f"{stack.url}/v1", headers=auth(key)) as api:
+        try:
+            jobs = (await api.get("/fine_tuning/jobs")).json()["data"]
+            assert [(j["id"], j["model"], j["method"]["type"]) for j in jobs] == [
+                (job_id, VOTED, "dpo")
+            ]
+            file = (await api.get(f"/files/{jobs[0]['training_file']}")).json()
+            assert (file["filename"], file["purpose"]) == (
+                f"{comparison_id}-votes.jsonl",
+                "fine-tune",
+            )
+            content = (await api.get(f"/files/{file['id']}/content")).content.decode()
+            assert len(content.splitlines()) == 2
+            # Whether the job trains is the trainer's DPO recipe's business; the page's curve
+            # of its step metrics is drawn by the same code as the Train page's.
+            await expect(page.get_by_test_id("dpo-chart")).to_be_attached()
+            await check_accessibility(page)
+            await screenshot(page, tmp_path / "screenshots", "4-compare-train-on-votes")
+        finally:  # the trainer is shared with the tests below
+            await api.post(f"/fine_tuning/jobs/{job_id}/cancel")
+
+
 def write_jsonl(path: Path, facts: list[tuple[str, str]]) -> None:
     rows = [
         {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
@@ -317,3 +401,164 @@ async def test_language_switch_and_dictionaries(page: Page, stack: ApiStack) -> 
     await visit(page, "models")
     await expect(page.get_by_test_id("base-url")).to_have_text(f"{stack.url}/v1")
     await check_accessibility(page)
+
+
+async def test_a_running_evaluation_shows_its_live_count(
+    page: Page, stack: ApiStack, tmp_path: Path
+) -> None:
+    """The Evaluate page counts a running evaluation's answers as they come in (it polls
+    the job's events), until the evaluation is cancelled."""
+    key = stack.key("watcher")
+    n = 2000  # far more than finish while the page is watched
+    rows = [
+        {"messages": [{"role": "user", "content": f"Q{i}?"}, {"role": "assistant", "content": "A"}]}
+        for i in range(n)
+    ]
+    body = "\n".join(json.dumps(r) for r in rows).encode()
+    async with httpx.AsyncClient(base_url=f"{stack.url}/v1", headers=auth(key)) as api:
+        file = await api.post(
+            "/files", data={"purpose": "evals"}, files={"file": ("many.jsonl", body)}
+        )
+        created = await api.post(
+            "/evaluations",
+            json={"models": [TINY], "dataset_file": file.json()["id"], "max_tokens": 16},
+        )
+        evaluation_id = created.json()["id"]
+        await log_in(page, stack, key)
+        await page.evaluate(f"location.hash = '#/evaluate?id={evaluation_id}'")
+        live = page.get_by_test_id("job-progress")
+        count = re.compile(rf"answers (\d+)/{n} for {TINY}")
+        await expect(live).to_contain_text(count, timeout=60_000)
+        seen = {int(found[1]) for found in [count.search(await live.inner_text())] if found}
+        for _ in range(300):  # the page redraws the count as answers come in
+            found = count.search(await live.inner_text())
+            seen |= {int(found[1])} if found else set()
+            if len(seen) >= 2:
+                break
+            await page.wait_for_timeout(200)
+        assert len(seen) >= 2 and max(seen) < n, seen
+        await check_accessibility(page)
+        await screenshot(page, tmp_path / "screenshots", "3-evaluate-running")
+        await api.post(f"/evaluations/{evaluation_id}/cancel")
+    await expect(page.get_by_role("alert")).to_contain_text("cancelled", timeout=30_000)
+
+
+# An eval of OpenAI's Evals API with one string_check criterion; the jsonl run's given
+# answers match the expected ones in rows 0 and 2 only.
+EVAL_ITEMS = [
+    ({"question": "函是什麼？", "answer": "機關往來的公文"}, "機關往來的公文"),
+    ({"question": "公告給誰看？", "answer": "公眾"}, "長官"),
+    ({"question": "What is 速別?", "answer": "urgency"}, "urgency"),
+    ({"question": "簽由誰寫？", "answer": "承辦人"}, "不知道"),
+]
+EXACT = {
+    "type": "string_check",
+    "name": "exact answer",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.answer}}",
+    "operation": "eq",
+}
+
+
+def eval_body(name: str) -> dict[str, object]:
+    schema = {
+        "type": "object",
+        "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+        "required": ["question", "answer"],
+    }
+    return {
+        "name": name,
+        "data_source_config": {
+            "type": "custom",
+            "item_schema": schema,
+            "include_sample_schema": True,
+        },
+        "testing_criteria": [EXACT],
+    }
+
+
+async def test_evals_list_their_runs_with_pass_rates_and_the_report(
+    page: Page, stack: ApiStack, tmp_path: Path
+) -> None:
+    key = stack.key("evals")
+    rows = [{"item": item, "sample": {"output_text": given}} for item, given in EVAL_ITEMS]
+    async with httpx.AsyncClient(base_url=f"{stack.url}/v1", headers=auth(key)) as api:
+        created = (await api.post("/evals", json=eval_body("公文 answers"))).json()
+        source = {"type": "file_content", "content": rows}
+        run = await api.post(
+            f"/evals/{created['id']}/runs",
+            json={"name": "given answers run", "data_source": {"type": "jsonl", "source": source}},
+        )
+        assert run.status_code == 200, run.text
+    await log_in(page, stack, key)
+    await visit(page, "evaluate")
+    evals = page.get_by_test_id("evals")
+    row = evals.get_by_role("row", name=re.compile(created["id"]))
+    await expect(row).to_contain_text("公文 answers")
+    await expect(row).to_contain_text("exact answer string_check")
+    await row.get_by_role("button", name="Runs").click()
+    await expect(page).to_have_url(re.compile(rf"#/evaluate\?eval={created['id']}$"))
+
+    runs = page.get_by_test_id("eval-runs")
+    await expect(runs).to_contain_text("given answers run")
+    await expect(runs).to_contain_text("exact answer: 2/4 (50%)", timeout=60_000)
+    await expect(runs).to_contain_text("2 passed · 2 failed · 0 errored")
+    await expect(runs).to_contain_text("completed")
+    async with page.context.expect_page() as opened:
+        await runs.get_by_role("button", name="Open the HTML report").click()
+    report = await opened.value
+    await report.wait_for_load_state()
+    assert "given answers run" in await report.content()
+    await report.close()
+    await check_accessibility(page)
+    await screenshot(page, tmp_path / "screenshots", "3-evaluate-evals")
+
+    await runs.get_by_role("button", name="Graded items").click()
+    items = page.get_by_test_id("output-items")
+    await expect(items.locator("tbody tr")).to_have_count(len(EVAL_ITEMS))
+    await expect(items.locator("tbody tr").nth(1)).to_contain_text("exact answer: 0 (fail)")
+    await expect(items.locator("tbody tr").nth(2)).to_contain_text("exact answer: 1 (pass)")
+    await check_accessibility(page)
+
+
+async def test_a_working_eval_run_shows_its_live_count_until_cancelled(
+    page: Page, stack: ApiStack, tmp_path: Path
+) -> None:
+    """A completions run on the tiny model: the page counts its items ("sampling n/N",
+    "grading n/N") as the worker reports them, and its Cancel button stops it."""
+    key = stack.key("eval-watcher")
+    n = 2000  # far more than finish while the page is watched
+    rows = [{"item": {"question": f"Q{i}?", "answer": "A"}} for i in range(n)]
+    async with httpx.AsyncClient(base_url=f"{stack.url}/v1", headers=auth(key)) as api:
+        created = (await api.post("/evals", json=eval_body("many"))).json()
+        data_source = {
+            "type": "completions",
+            "model": TINY,
+            "input_messages": {
+                "type": "template",
+                "template": [{"role": "user", "content": "{{item.question}}"}],
+            },
+            "sampling_params": {"max_completion_tokens": 16},
+            "source": {"type": "file_content", "content": rows},
+        }
+        run = await api.post(f"/evals/{created['id']}/runs", json={"data_source": data_source})
+        assert run.status_code == 200, run.text
+    await log_in(page, stack, key)
+    await page.evaluate(f"location.hash = '#/evaluate?eval={created['id']}'")
+    live = page.get_by_test_id("run-progress")
+    count = re.compile(rf"(?:sampling|grading) (\d+)/{n}")
+    await expect(live).to_contain_text(count, timeout=60_000)
+    seen: set[int] = set()
+    for _ in range(300):  # the page redraws the count as the worker reports batches
+        found = count.search(await live.inner_text()) if await live.count() else None
+        seen |= {int(found[1])} if found else set()
+        if len(seen) >= 2:
+            break
+        await page.wait_for_timeout(200)
+    assert len(seen) >= 2 and max(seen) < n, seen
+    await check_accessibility(page)
+    await screenshot(page, tmp_path / "screenshots", "3-evaluate-eval-running")
+    runs = page.get_by_test_id("eval-runs")
+    await runs.get_by_role("button", name="Cancel").click()
+    await expect(runs).to_contain_text("canceled", timeout=30_000)
+    await expect(live).to_have_count(0)

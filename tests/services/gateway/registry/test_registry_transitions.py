@@ -4,9 +4,13 @@ started_at / finished_at / attempt bookkeeping."""
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
+from services.gateway.registry.db import Database
 from services.gateway.registry.store import Registry
 from services.gateway.registry.transitions import (
     ALLOWED,
@@ -128,6 +132,57 @@ def test_a_failed_job_keeps_its_error(registry: Registry, tenant_id: str) -> Non
     registry.transition_job("ftjob-1", JobStatus.FAILED, error=error)
     stored = registry.get_job("ftjob-1")
     assert (stored.status, stored.error, stored.result) == ("failed", error, None)
+
+
+def test_a_cancel_landing_between_read_and_write_wins_over_a_late_success(
+    registry: Registry, tenant_id: str, database_url: str
+) -> None:
+    """The CI failure of stop 28: a worker's "succeeded" read RUNNING, a cancel committed,
+    then the worker's write landed on top. The write must notice the status moved."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's FOR UPDATE blocks the cancel; the threaded race covers it")
+    registry.create_job(tenant_id, "fine_tune", {}, job_id="ftjob-1", status=JobStatus.RUNNING)
+    other = Registry(Database(database_url))
+    fired: list[str] = []
+
+    def cancel_first(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE jobs") and not fired:
+            fired.append(statement)
+            other.transition_job("ftjob-1", JobStatus.CANCELLED)
+
+    event.listen(registry.db.engine, "before_cursor_execute", cancel_first)
+    try:
+        with pytest.raises(ConflictError, match="cancelled cannot become succeeded"):
+            registry.transition_job("ftjob-1", JobStatus.SUCCEEDED, result={"x": 1})
+    finally:
+        event.remove(registry.db.engine, "before_cursor_execute", cancel_first)
+        other.db.close()
+    assert fired
+    job = registry.get_job("ftjob-1")
+    assert job.status == JobStatus.CANCELLED and job.result is None
+
+
+def test_racing_transitions_have_one_winner(registry: Registry, tenant_id: str) -> None:
+    for i in range(12):
+        registry.create_job(
+            tenant_id, "fine_tune", {}, job_id=f"ftjob-{i}", status=JobStatus.RUNNING
+        )
+
+    def move(job_id: str, target: JobStatus) -> JobStatus | None:
+        try:
+            registry.transition_job(job_id, target)
+        except ConflictError:
+            return None
+        return target
+
+    with ThreadPoolExecutor(4) as pool:
+        for i in range(12):
+            outcomes = list(
+                pool.map(move, [f"ftjob-{i}"] * 2, [JobStatus.SUCCEEDED, JobStatus.CANCELLED])
+            )
+            winners = [o for o in outcomes if o is not None]
+            assert len(winners) == 1, outcomes
+            assert registry.get_job(f"ftjob-{i}").status == winners[0]
 
 
 def test_transitioning_an_unknown_job_is_not_found(registry: Registry) -> None:

@@ -1,13 +1,15 @@
 // Validate side by side: 2+ models answer the same questions; thumbs-up per answer,
-// tallies, CSV download, and "create workspace" (Q4_K_M export into Ollama) with progress.
-import { ApiError, FINISHED, download, eventFeed, get, listAll, post, uploadFile } from "../api.js";
+// tallies, CSV download, "train on my votes" (a DPO job, train_on_votes.js) and "create
+// workspace" (Q4_K_M export into Ollama) with progress.
+import { ApiError, FINISHED, download, eventFeed, get, post, uploadFile, chatModels } from "../api.js";
 import { t } from "../i18n.js";
 import {
   busy, button, clear, field, h, jobProgress, messages, poll, section, statusBadge, table, when,
 } from "../ui.js";
+import { trainOnVotesSection } from "./train_on_votes.js";
 
 export async function render(root, ctx) {
-  const models = await listAll("/v1/models");
+  const models = await chatModels();
   const view = h("div", { class: "comparison" });
   root.append(createForm(models, ctx), await recent(ctx), view);
   if (ctx.params.id) show(view, ctx.params.id, ctx);
@@ -89,15 +91,18 @@ function show(view, id, ctx) {
       clear(body, statusBadge(cmp.status), h("p", { class: "error", role: "alert" }, cmp.error?.message || cmp.status));
       return true;
     }
-    renderAnswers(body, cmp, out);
+    renderAnswers(body, cmp, out, ctx);
     return true;
   }, (err) => out.error(err));
 }
 
-function renderAnswers(body, cmp, out) {
+function renderAnswers(body, cmp, out, ctx) {
   const tallies = h("p", { class: "tallies", "data-testid": "tallies" });
-  const showTallies = (byModel) =>
+  const training = trainOnVotesSection(cmp, ctx);
+  const showTallies = (byModel) => {
     clear(tallies, `${t("compare.tallies")}: `, Object.entries(byModel).map(([m, n]) => `${m}: ${n}`).join(" · "));
+    training.update(byModel);
+  };
   showTallies(cmp.votes_by_model);
   const rows = cmp.rows.map((row) =>
     h(
@@ -108,7 +113,7 @@ function renderAnswers(body, cmp, out) {
     ),
   );
   const csv = button(t("compare.csv"), () => busy(csv, out, () => download(`/v1/comparisons/${cmp.id}/export.csv`, `${cmp.id}.csv`)));
-  clear(body, tallies, h("div", { class: "actions" }, csv), rows, workspace(cmp));
+  clear(body, tallies, h("div", { class: "actions" }, csv), rows, training, workspace(cmp));
 }
 
 function answerCard(cmp, row, answer, out, showTallies) {

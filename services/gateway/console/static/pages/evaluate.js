@@ -1,22 +1,25 @@
 // Evaluate: run an evaluation (a training job's epochs, or chosen models) on a dataset,
 // then show the matrix with the best checkpoint marked, plots, judge scores, suggestions
-// and the HTML report.
-import { FINISHED, eventFeed, get, listAll, openHtml, post } from "../api.js";
+// and the HTML report. Below, the evals of OpenAI's Evals API and their runs (evals.js).
+import { FINISHED, eventFeed, get, listAll, openHtml, post, chatModels } from "../api.js";
 import { lineChart } from "../chart.js";
 import { t } from "../i18n.js";
 import {
   busy, button, clear, field, h, jobProgress, messages, poll, section, select, statusBadge, table, when,
 } from "../ui.js";
+import { evalsSection } from "./evals.js";
 
 export async function render(root, ctx) {
   const [models, files, jobs] = await Promise.all([
-    listAll("/v1/models"),
+    chatModels(),
     listAll("/v1/files"),
     get("/v1/fine_tuning/jobs?limit=50").then((p) => p.data),
   ]);
   const view = h("div");
-  root.append(createForm(models, files, jobs, ctx), await recent(ctx), view);
+  const evals = await evalsSection(ctx);
+  root.append(createForm(models, files, jobs, ctx), await recent(ctx), view, evals);
   if (ctx.params.id) show(view, ctx.params.id, ctx);
+  if (ctx.params.eval) evals.scrollIntoView(); // the chosen eval's runs, not the form above
 }
 
 function createForm(models, files, jobs, ctx) {

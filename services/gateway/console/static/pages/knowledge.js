@@ -1,6 +1,6 @@
 // Knowledge bases: create one, add documents (an ingest job with progress), hit testing
 // with top-k and a threshold, and chat with citations.
-import { FINISHED, eventFeed, get, listAll, post, uploadFile } from "../api.js";
+import { FINISHED, eventFeed, get, listAll, post, uploadFile, chatModels } from "../api.js";
 import { t } from "../i18n.js";
 import {
   busy, button, clear, field, h, jobProgress, messages, poll, section, select, statusBadge, table,
@@ -19,7 +19,7 @@ export async function render(root, ctx) {
   ));
   const chosen = kbs.find((kb) => kb.id === ctx.params.id);
   if (chosen) {
-    const models = (await listAll("/v1/models")).map((m) => m.id);
+    const models = (await chatModels()).map((m) => m.id);
     root.append(documents(chosen, ctx), hitTesting(chosen), chat(chosen, models));
   }
 }

@@ -1,11 +1,11 @@
 // Models: base models and their adapters (lineage: base → training job → epochs), and how
 // to use one from the OpenAI SDK, Open WebUI or AnythingLLM.
-import { listAll } from "../api.js";
+import { chatModels } from "../api.js";
 import { t } from "../i18n.js";
 import { clear, copyButton, field, h, section, select } from "../ui.js";
 
 export async function render(root) {
-  const models = await listAll("/v1/models");
+  const models = await chatModels();
   root.append(lineage(models), usage(models));
 }
 

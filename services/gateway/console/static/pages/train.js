@@ -1,7 +1,7 @@
 // Train: pick a base model and a dataset, start with defaults, watch the curves live,
 // pause / resume / cancel, and read the verdict.
-import { FINISHED, get, listAll, post } from "../api.js";
-import { lineChart } from "../chart.js";
+import { FINISHED, fineTuningEventFeed, get, listAll, post, chatModels } from "../api.js";
+import { drawChart } from "../chart.js";
 import { t } from "../i18n.js";
 import {
   busy, button, clear, field, h, messages, poll, progress, section, select, statusBadge, table, when,
@@ -10,7 +10,7 @@ import {
 const RECIPES = ["lora", "dora", "qlora", "full", "demo"];
 
 export async function render(root, ctx) {
-  const [models, files] = await Promise.all([listAll("/v1/models"), listAll("/v1/files", { purpose: "fine-tune" })]);
+  const [models, files] = await Promise.all([chatModels(), listAll("/v1/files", { purpose: "fine-tune" })]);
   const watchArea = h("div", { class: "watch" });
   const jobs = h("div", {}, await jobList(ctx));
   // The list is redrawn when the watched job finishes, so its status there is current.
@@ -98,21 +98,6 @@ async function jobList(ctx) {
   );
 }
 
-// Newest-first events, fetched until one already seen: each poll costs one request.
-async function newEvents(jobId, seen) {
-  const fresh = [];
-  let after;
-  for (;;) {
-    const page = await get(`/v1/fine_tuning/jobs/${jobId}/events?limit=100${after ? `&after=${after}` : ""}`);
-    const unseen = page.data.filter((e) => !seen.has(e.id));
-    fresh.push(...unseen);
-    if (!page.has_more || unseen.length < page.data.length || !page.data.length) break;
-    after = page.data[page.data.length - 1].id;
-  }
-  fresh.forEach((e) => seen.add(e.id));
-  return fresh.reverse(); // oldest first
-}
-
 function curves(events) {
   const train = [], valid = [];
   for (const e of events) {
@@ -128,20 +113,16 @@ function curves(events) {
 }
 
 function watch(area, jobId, ctx, onFinished) {
-  const events = [];
-  const seen = new Set();
+  const feed = fineTuningEventFeed(jobId);
   const head = h("div");
   const chart = h("div", { class: "chart-box", "data-testid": "loss-chart" });
   const log = h("ul", { class: "events", "aria-label": t("train.events") });
   const out = messages();
   clear(area, section(`${t("train.job")} ${jobId}`, head, chart, out, h("h3", {}, t("train.events")), log));
   poll(ctx.signal, 1000, async () => {
-    const [job, fresh] = await Promise.all([get(`/v1/fine_tuning/jobs/${jobId}`), newEvents(jobId, seen)]);
-    events.push(...fresh);
+    const [job, events] = await Promise.all([get(`/v1/fine_tuning/jobs/${jobId}`), feed()]);
     clear(head, ...jobHead(job, events, out, ctx));
-    const series = curves(events);
-    chart.dataset.points = String(series[0].points.length + series[1].points.length);
-    clear(chart, lineChart({ title: t("train.curves"), series, xLabel: t("train.epoch"), yLabel: t("train.loss") }));
+    drawChart(chart, { title: t("train.curves"), series: curves(events), xLabel: t("train.epoch"), yLabel: t("train.loss") });
     clear(log, ...events.slice(-12).reverse().map((e) => h("li", {}, `${when(e.created_at)} · ${e.message}`)));
     if (FINISHED.has(job.status)) await onFinished();
     return FINISHED.has(job.status);

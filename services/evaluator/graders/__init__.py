@@ -1,0 +1,1 @@
+"""OpenAI Evals API graders run by the evaluator."""

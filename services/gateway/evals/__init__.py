@@ -1,0 +1,1 @@
+"""OpenAI's Evals API: evals, runs, output items, graders."""

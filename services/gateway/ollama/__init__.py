@@ -1,0 +1,1 @@
+"""Ollama's native API (`/api/*`), translated onto the gateway's generation path."""
