@@ -22,7 +22,11 @@ class InferenceSettings(ServiceSettings):
         default_factory=list,
         description="names under <data_dir>/models or model directories; empty = all installed",
     )
-    dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="weights dtype")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="weights dtype; auto = bf16 on a CPU with bf16 instructions (AVX512-BF16, "
+        "AMX), else float32 (vLLM); the model's own on a GPU",
+    )
     max_batch_size: int = Field(8, description="requests per batch (transformers engine)")
     max_loras: int = Field(8, description="adapters resident at once (vLLM)")
     max_lora_rank: int = Field(

@@ -14,14 +14,9 @@ from typing import Any
 from services.trainer.attention import register
 from services.trainer.recipes.config import Recipe
 from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.hardware import cpu_has_bf16
 
 log = logging.getLogger(__name__)
-
-
-def cpu_has_bf16() -> bool:
-    import torch
-
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def frozen_dtype(recipe: Recipe) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,6 +29,15 @@ def finished_jobs(data_dir: Path) -> dict[str, dict[str, object]]:
     }
 
 
+def log_tails(data_dir: Path, lines: int = 15) -> str:
+    """The last lines of every service's log, for a demo that did not finish."""
+    tails = []
+    for log in sorted((data_dir / "logs").glob("*.log")):
+        text = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        tails.append(f"--- {log.name}\n" + "\n".join(line[:300] for line in text))
+    return "\n".join(tails)
+
+
 def test_full_demo_on_the_ci_slice(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     (data_dir / "models").mkdir(parents=True)
@@ -35,7 +45,14 @@ def test_full_demo_on_the_ci_slice(tmp_path: Path) -> None:
     env = {**stack_env(data_dir), "CI": "true"}
     env.pop("TUNELOOP_TEACHER_MODEL", None)
 
-    run = tuneloop(env, "demo", timeout=1500)
+    try:
+        run = tuneloop(env, "demo", timeout=1500)
+    except subprocess.TimeoutExpired:
+        tails = log_tails(data_dir)
+        tuneloop(env, "down", timeout=120)  # the stack the demo started must not outlive it
+        for proc in processes_using(data_dir):
+            proc.kill()
+        pytest.fail(f"tuneloop demo ran past 1500 s; its services' logs end:\n{tails}")
     output = run.stdout
     sys.stderr.write(run.stderr[-4000:])
     assert run.returncode == 0, output + run.stderr[-4000:]

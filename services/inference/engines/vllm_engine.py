@@ -36,6 +36,7 @@ from services.inference.engines.base import (
 from services.inference.engines.grammar import hf_token_bytes
 from services.inference.engines.prompts import prompt_token_ids
 from tuneloop_core.errors import InternalError, InvalidRequestError, NotFoundError
+from tuneloop_core.hardware import cpu_has_bf16
 
 # vLLM reads these at import; the defaults suit a CPU host (1 GiB of KV cache, no
 # network lookups for the host address, no usage reports).
@@ -83,6 +84,7 @@ class VllmEngine(EngineBase):
         from vllm.platforms import current_platform
 
         on_cpu = current_platform.is_cpu()
+        self._dtype = engine_dtype(self._dtype, on_cpu)
         args = AsyncEngineArgs(
             model=str(self._base.path),
             served_model_name=self._base.name,
@@ -269,6 +271,15 @@ def _skipping_base_rows(op: Any) -> Any:
 
     op_skipping_base_rows.skips_base_rows = True  # type: ignore[attr-defined]
     return op_skipping_base_rows
+
+
+def engine_dtype(setting: str, on_cpu: bool) -> str:
+    """The dtype vLLM loads the weights in. "auto" on a CPU is bf16 only where the CPU has
+    bf16 instructions: vLLM would take the model's bf16 and run it emulated on an AVX2-only
+    host, 4x slower than float32 (tuneloop_core/hardware.py). On a GPU, the model's."""
+    if setting != "auto" or not on_cpu:
+        return setting
+    return "bfloat16" if cpu_has_bf16() else "float32"
 
 
 def _qualname(cls: type) -> str:
