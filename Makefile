@@ -53,7 +53,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest -q -ra $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -ra --durations=30 $(PYTEST_ARGS)
 
 demo: setup
 	$(VENV)/bin/tuneloop demo
