@@ -201,9 +201,10 @@ def run_comparison(
 
 
 def run_export(api: Api, model: str, err: Console) -> dict[str, Any]:
-    """The best checkpoint merged, converted to GGUF and quantised to Q4_K_M."""
-    err.print(f"[bold]5. Export[/bold] {model} → GGUF Q4_K_M (+ Modelfile)")
-    job = api.post("/v1/exports", {"model": model, "quantization": "q4_K_M"})
+    """The best checkpoint merged, converted to GGUF and quantised: `auto`, the smallest
+    type whose answers to the held-out questions stay within the drift budget."""
+    err.print(f"[bold]5. Export[/bold] {model} → GGUF, the smallest type within the drift budget")
+    job = api.post("/v1/exports", {"model": model})
     return api.wait_job(f"/v1/exports/{job['id']}", err, "export")
 
 

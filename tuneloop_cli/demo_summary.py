@@ -171,6 +171,8 @@ class Summary:
             f"{' — ' + drift['advice'] if drift.get('advice') else ''}",
             soft_wrap=True,
         )
+        if result.get("choice"):
+            out.print(f"          {result['choice']}", soft_wrap=True, markup=False)
         out.print(f"          {result.get('ollama_create_command')}", soft_wrap=True)
 
     def _print_chat(self, out: Console) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from support.smollm2 import NAME, pulled_smollm2
 from tests.cli.test_up_down import processes_using, stack_env, tuneloop
+from tuneloop_core.quantization import LADDER
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
@@ -81,9 +82,15 @@ def test_full_demo_on_the_ci_slice(tmp_path: Path) -> None:
     html = report.read_text(encoding="utf-8")
     assert html.lstrip().lower().startswith("<!doctype html") and jobs["evaluation"]["id"] in html
 
-    # The export produced a Q4_K_M GGUF (and the command to import it) for a tuned model.
+    # The export chose its quantisation (auto): the rungs it tried, smallest first, end with
+    # the one it kept, and the summary says which and why; then the command to import it.
     export = jobs["export"]["result"]
-    assert isinstance(export, dict) and export["quantization"] == "q4_K_M"
+    assert isinstance(export, dict) and export["requested_quantization"] == "auto"
+    tried = [rung["quantization"] for rung in export["rungs"]]
+    assert tried == list(LADDER[: len(tried)]) and tried[-1] == export["quantization"]
+    assert all(not rung["within_budget"] for rung in export["rungs"][:-1])
+    assert export["choice"] and f"kept {export['quantization']}" in export["choice"]
+    assert export["choice"] in output
     gguf = export["gguf"]["filename"]
-    assert gguf.endswith(".q4_K_M.gguf") and gguf in output
+    assert gguf.endswith(f".{export['quantization']}.gguf") and gguf in output
     assert "ollama create" in output and f"ft:{NAME}:demo:gongwen:" in output

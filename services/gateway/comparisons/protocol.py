@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.gateway.jobs.protocol import JobObject
 from tuneloop_core.jobspecs import comparison as bounds
 from tuneloop_core.jobspecs import sampling
+from tuneloop_core.quantization import DEFAULT_QUANTIZATION
 
 
 class CreateComparisonRequest(BaseModel):
@@ -95,4 +96,4 @@ class WorkspaceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1)
-    quantization: str = Field("q4_K_M", min_length=1, max_length=32)
+    quantization: str = Field(DEFAULT_QUANTIZATION, min_length=1, max_length=32)

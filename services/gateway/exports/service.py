@@ -15,7 +15,12 @@ from services.gateway.state import GatewayState
 from tuneloop.inference.v1 import inference_pb2
 from tuneloop.trainer.v1 import trainer_pb2
 from tuneloop_core.errors import InvalidRequestError, NotFoundError
-from tuneloop_core.quantization import DEFAULT_QUANTIZATION, check_quantization
+from tuneloop_core.quantization import (
+    AUTO,
+    DEFAULT_QUANTIZATION,
+    check_quantization,
+    default_ollama_name,
+)
 
 KIND = JobKind(
     token="export",
@@ -27,12 +32,6 @@ KIND = JobKind(
 # Ollama model names: an optional namespace, a name and an optional tag.
 OLLAMA_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}(/[a-z0-9][a-z0-9._-]{0,79})?(:[\w.-]{1,80})?")
 MAX_PROMPT_CHARS = 2000
-
-
-def default_ollama_name(model: str, quantization: str) -> str:
-    """`ft:smollm2-135m:acme:gongwen:ftjob-x` → `smollm2-135m-acme-gongwen-ftjob-x:q4_k_m`."""
-    name = re.sub(r"[^a-z0-9._-]+", "-", model.lower().removeprefix("ft:")).strip("-.")
-    return f"{name[:80] or 'model'}:{quantization.lower()}"
 
 
 async def _dataset_file(
@@ -99,7 +98,9 @@ async def create_export(
         base_path=base_path,
         adapter_path=info.path if adapter else "",
         quantization=quantization,
-        ollama_model=ollama_model or default_ollama_name(model, quantization),
+        # With `auto` the worker names it once it has chosen the type (the tag says which).
+        ollama_model=ollama_model
+        or ("" if quantization == AUTO else default_ollama_name(model, quantization)),
         system=system or "",
         prompts=checked_prompts,
         dataset_file=dataset,

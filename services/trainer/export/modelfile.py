@@ -27,6 +27,7 @@ class OllamaModel:
     system: str | None
     stop: list[str]
     parameters: dict[str, Any] = field(default_factory=dict)  # temperature, top_p, num_ctx
+    pieces: TemplatePieces = field(default_factory=TemplatePieces)  # what TEMPLATE replays
 
     def modelfile(self) -> str:
         lines = [f"FROM ./{self.gguf_name}", f'TEMPLATE """{self.template}"""']
@@ -59,9 +60,11 @@ def _stops(tokenizer: Any, pieces: TemplatePieces) -> list[str]:
     return list(dict.fromkeys([*found, *([str(eos)] if eos else [])]))
 
 
-def _adds_bos(tokenizer: Any) -> bool:
+def bos_to_strip(tokenizer: Any) -> str | None:
+    """The BOS text a chat template writes that llama.cpp and Ollama add themselves."""
     bos = tokenizer.bos_token_id
-    return bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
+    adds = bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
+    return str(tokenizer.bos_token) if adds else None
 
 
 def build_ollama_model(
@@ -77,8 +80,7 @@ def build_ollama_model(
             param="model",
             code="no_chat_template",
         )
-    strip = str(tokenizer.bos_token) if _adds_bos(tokenizer) else None
-    pieces = probe(tokenizer, template, strip_bos=strip)
+    pieces = probe(tokenizer, template, strip_bos=bos_to_strip(tokenizer))
     try:
         generation = GenerationConfig.from_pretrained(model_dir)
         temperature = generation.temperature if generation.do_sample else None
@@ -96,4 +98,5 @@ def build_ollama_model(
         system=system if system and pieces.supports_system else None,
         stop=_stops(tokenizer, pieces),
         parameters=parameters,
+        pieces=pieces,
     )

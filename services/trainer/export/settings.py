@@ -23,9 +23,17 @@ class ExportSettings(BaseSettings):
     )
     ollama_url: str | None = Field(None, description="Ollama server to import exports into")
     ollama_timeout_s: float = Field(600.0, description="per Ollama request (blob uploads)")
-    verify_prompts: int = Field(8, description="prompts in the drift check (0 = skip it)")
+    verify_prompts: int = Field(
+        32, description="held-out questions in the drift check (0 = skip it; auto keeps q4_K_M)"
+    )
     verify_max_tokens: int = Field(48, description="greedy tokens generated per prompt")
-    drift_threshold: float = Field(
-        5.0, description="ROUGE-L points lost to quantisation above which an export is flagged"
+    max_rouge_l_drift: float = Field(
+        2.0,
+        description="drift budget: ROUGE-L points (against the references) a quantisation "
+        "may lose; a lossy export beyond the budget is flagged, and auto tries the next rung",
+    )
+    min_greedy_identical: float = Field(
+        90.0,
+        description="drift budget: % of greedy answers identical to the full-precision model's",
     )
     threads: int = Field(0, description="llama.cpp threads; 0 = all cores")

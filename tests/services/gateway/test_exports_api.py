@@ -21,6 +21,7 @@ from support.tiny_model import build_tiny_adapter
 from tuneloop.inference.v1 import inference_pb2, inference_pb2_grpc
 from tuneloop_core import basemodels
 from tuneloop_core.grpc.client import open_channel
+from tuneloop_core.quantization import LADDER
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 ADAPTER = f"ft:{TINY}:acme:gw:ftjob-exp:ckpt-1"
@@ -94,6 +95,8 @@ async def test_export_an_adapter_to_gguf_and_ollama(
         assert done["status"] == "succeeded", done["error"]
         result = done["result"]
         assert result["file_type"] == 15 and result["drift"]["prompts"] == 2
+        assert [r["quantization"] for r in result["rungs"]] == ["q4_K_M"]  # as asked
+        assert result["requested_quantization"] == "q4_K_M" and result["choice"] is None
         assert result["ollama"]["listed"] is True
         assert "tiny-acme:q4" in received.created
 
@@ -116,6 +119,27 @@ async def test_export_an_adapter_to_gguf_and_ollama(
         assert content.status_code == 404
 
 
+async def test_the_default_export_chooses_its_quantization(
+    stack: tuple[ApiStack, OllamaState],
+) -> None:
+    api, _ = stack
+    async with client(api, "acme") as http:
+        body = {"model": ADAPTER, "pre_tokenizer": "gpt-2", "prompts": ["Hello world"]}
+        created = await http.post("/v1/exports", json=body)
+        assert created.status_code == 200, created.text
+        job = created.json()
+        assert job["spec"]["quantization"] == "auto" and job["spec"]["ollama_model"] == ""
+        done = await finished(http, job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    result = done["result"]
+    tried = [rung["quantization"] for rung in result["rungs"]]
+    assert tried == list(LADDER[: len(tried)]) and result["quantization"] == tried[-1]
+    assert result["requested_quantization"] == "auto" and result["choice"]
+    assert result["gguf"]["filename"].endswith(f".{tried[-1]}.gguf")
+    assert result["ollama_model"].endswith(f":{tried[-1].lower()}")  # named by what it kept
+    assert isinstance(result["rungs"][0]["bytes"], int)
+
+
 async def test_another_tenants_model_is_not_found(stack: tuple[ApiStack, OllamaState]) -> None:
     api, _ = stack
     async with client(api, "globex") as http:
@@ -133,5 +157,5 @@ async def test_unknown_quantization_lists_the_valid_ones(
     assert reply.status_code == 400
     error = reply.json()["error"]
     assert error["param"] == "quantization" and error["code"] == "invalid_quantization"
-    for valid in ("q4_K_M", "q8_0", "q4_K_S", "q5_K_M", "f16"):
+    for valid in ("auto", "q4_K_M", "q8_0", "q4_K_S", "q5_K_M", "q6_K", "f16"):
         assert valid in error["message"]

@@ -21,6 +21,7 @@ from support.fake_ollama import OllamaState, fake_ollama
 from support.tiny_model import build_tiny_adapter, build_tiny_model
 from support.tiny_qwen2 import build_tiny_qwen2
 from tuneloop_core.errors import InvalidRequestError
+from tuneloop_core.quantization import LADDER
 
 pytestmark = pytest.mark.slow  # each export starts llama.cpp's converter (seconds each)
 PROMPTS = ["Hello world", "公文的主旨應該怎麼寫？", "The quick brown fox"]
@@ -148,6 +149,93 @@ async def test_q4_k_m_export_with_ollama_import(
 
     drift = out.result["drift"]
     assert drift["prompts"] == len(PROMPTS) and 0 <= drift["greedy_prefix_agreement"] <= 100
+
+
+def test_the_merge_answers_as_base_plus_adapter(llama: tuple[Path, Path], tmp_path: Path) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base, adapter = llama
+    merged = merge_model(str(base), str(adapter), tmp_path / "merged")
+    ids = torch.tensor([[1, 5, 9, 12, 7, 3], [2, 4, 6, 8, 10, 11]])
+    with torch.inference_mode():
+        plain = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        before = plain(ids).logits
+        stacked = PeftModel.from_pretrained(plain, str(adapter)).eval()
+        expected = stacked(ids).logits
+        got = AutoModelForCausalLM.from_pretrained(merged.path, dtype=torch.float32)(ids).logits
+    assert (expected - before).abs().max() > 1e-2  # the adapter changes the answers
+    assert (got - expected).abs().max() < 1e-3
+
+
+async def test_auto_climbs_the_ladder_to_the_last_rung_when_none_is_within_budget(
+    llama: tuple[Path, Path], tmp_path: Path
+) -> None:
+    base, adapter = llama
+    strict = ExportSettings(verify_max_tokens=8, min_greedy_identical=101.0)  # unreachable
+    out = await export(spec_for(base, adapter, "auto"), tmp_path / "auto", strict)
+    result = out.result
+    assert [r["quantization"] for r in result["rungs"]] == list(LADDER)
+    assert not any(r["within_budget"] for r in result["rungs"])
+    assert result["quantization"] == "q8_0" and result["requested_quantization"] == "auto"
+    assert file_type(out.gguf) == 7 and out.gguf.name.endswith(".q8_0.gguf")
+    assert sorted(p.name for p in out.gguf.parent.glob("*.gguf")) == [out.gguf.name]
+    assert (
+        result["drift"]["flagged"] is True
+        and "beyond the drift budget" in result["drift"]["advice"]
+    )
+    assert "none within the drift budget" in result["choice"] and "kept q8_0" in result["choice"]
+    assert result["ollama_model"].endswith(":q8_0")
+    sizes = [r["bytes"] for r in result["rungs"]]
+    assert sizes[0] < sizes[-1]  # q4_K_M is the smallest file tried
+
+
+async def test_auto_keeps_the_first_rung_within_budget(
+    llama: tuple[Path, Path], tmp_path: Path
+) -> None:
+    base, adapter = llama
+    lenient = ExportSettings(verify_max_tokens=8, min_greedy_identical=0.0)
+    out = await export(spec_for(base, adapter, "auto"), tmp_path / "auto", lenient)
+    result = out.result
+    assert [r["quantization"] for r in result["rungs"]] == ["q4_K_M"]
+    assert result["rungs"][0]["within_budget"] and result["quantization"] == "q4_K_M"
+    assert result["rungs"][0]["bytes"] == out.gguf.stat().st_size
+    assert result["drift"]["flagged"] is False and result["drift"]["advice"] is None
+    assert "kept q4_K_M" in result["choice"] and "the smallest within" in result["choice"]
+
+
+# Marks every message after the third: the Modelfile's TEMPLATE, built from conversations
+# of at most three messages, cannot replay it, so Ollama would prompt the model unlike
+# training did from the fourth message on.
+LATE_TURNS_TEMPLATE = (
+    "{% for message in messages %}{% if loop.index > 3 %}(late) {% endif %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+async def test_a_template_the_modelfile_cannot_replay_fails_the_export(
+    tmp_path: Path,
+) -> None:
+    from transformers import AutoTokenizer
+
+    base = build_tiny_model(tmp_path / "base")
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer.chat_template = LATE_TURNS_TEMPLATE
+    tokenizer.save_pretrained(base)
+    steps: list[str] = []
+
+    async def progress(step: str, message: str) -> None:
+        steps.append(step)
+
+    with pytest.raises(InvalidRequestError) as caught:
+        await run_export(spec_for(base, None, "auto"), ExportSettings(), tmp_path / "out", progress)
+    error = caught.value
+    assert error.code == "template_mismatch" and error.param == "model"
+    assert "system/user/assistant/user/assistant/user conversation" in error.message
+    assert "(late)" in error.message  # the difference is shown
+    assert "quantize" not in steps  # it failed before any quantisation
 
 
 def test_unknown_pre_tokenizer_needs_an_explicit_override(

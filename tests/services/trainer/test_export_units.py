@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from services.gateway.exports.service import default_ollama_name
 from services.trainer.export.chat_template import go_template, probe, render
 from services.trainer.export.convert import check_converter
 from services.trainer.export.metrics import exact_match, prefix_agreement, rouge_l
@@ -17,7 +16,7 @@ from services.trainer.export.modelfile import build_ollama_model
 from services.trainer.export.samples import DEFAULT_PROMPTS, load_samples
 from support.tiny_model import build_tiny_model
 from tuneloop_core.errors import InvalidRequestError, ServiceUnavailableError
-from tuneloop_core.quantization import check_quantization
+from tuneloop_core.quantization import check_quantization, default_ollama_name
 
 # A Llama-3 style template: BOS written by the template, headers per role, no system default.
 LLAMA3 = (
@@ -44,10 +43,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_quantization_names() -> None:
     assert check_quantization("Q4_K_M") == "q4_K_M"
     assert check_quantization("f16") == "f16"
+    assert check_quantization("AUTO") == "auto"
     with pytest.raises(InvalidRequestError) as caught:
         check_quantization("q2_K")
     assert caught.value.param == "quantization"
-    assert "q4_K_M, q4_K_S, q5_K_M, q8_0, f16" in caught.value.message
+    assert "auto (the smallest of q4_K_M, q5_K_M, q6_K, q8_0 within the drift budget)" in (
+        caught.value.message
+    )
+    assert "q4_K_M, q4_K_S, q5_K_M, q6_K, q8_0, f16" in caught.value.message
 
 
 def test_a_missing_converter_says_how_to_install(tmp_path: Path) -> None:

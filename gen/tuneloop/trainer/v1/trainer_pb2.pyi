@@ -327,9 +327,13 @@ class ExportJobSpec(_message.Message):
     adapter_path: _builtins.str
     """Adapter directory relative to the data directory; empty for a base model."""
     quantization: _builtins.str
-    """GGUF quantisation type, e.g. "q4_K_M" (tuneloop_core/quantization.py lists them)."""
+    """GGUF quantisation type, e.g. "q4_K_M", or "auto": the smallest type within the drift
+    budget (tuneloop_core/quantization.py lists them).
+    """
     ollama_model: _builtins.str
-    """Name for `ollama create`, e.g. "smollm2-135m-acme-gongwen-ftjob-1:q4_k_m"."""
+    """Name for `ollama create`, e.g. "smollm2-135m-acme-gongwen-ftjob-1:q4_k_m"; empty with
+    "auto": the worker names it with the type it keeps.
+    """
     system: _builtins.str
     """System prompt for the Modelfile; empty = the dataset's, if it had one."""
     dataset_file: _builtins.str
@@ -572,6 +576,9 @@ class ExportResult(_message.Message):
     DRIFT_FIELD_NUMBER: _builtins.int
     TIMINGS_FIELD_NUMBER: _builtins.int
     FILES_FIELD_NUMBER: _builtins.int
+    REQUESTED_QUANTIZATION_FIELD_NUMBER: _builtins.int
+    RUNGS_FIELD_NUMBER: _builtins.int
+    CHOICE_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The exported model name."""
     base_model: _builtins.str
@@ -590,6 +597,10 @@ class ExportResult(_message.Message):
     """Name for `ollama create`."""
     ollama_create_command: _builtins.str
     """The whole command, e.g. "ollama create name -f Modelfile"."""
+    requested_quantization: _builtins.str
+    """What the request asked for: "auto" (the default) or a type, e.g. "q4_K_M"."""
+    choice: _builtins.str
+    """With "auto", in plain words: each rung's drift and which was kept, and why."""
     @_builtins.property
     def gguf(self) -> Global___GgufFile:
         """The GGUF file."""
@@ -614,6 +625,10 @@ class ExportResult(_message.Message):
     def files(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ResultFile]:
         """The GGUF, the Modelfile and the report."""
 
+    @_builtins.property
+    def rungs(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuantizationRung]:
+        """Every type quantised and checked, in the order tried (one for an explicit type)."""
+
     def __init__(
         self,
         *,
@@ -632,16 +647,66 @@ class ExportResult(_message.Message):
         drift: Global___DriftReport | None = ...,
         timings: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
         files: _abc.Iterable[_common_pb2.ResultFile] | None = ...,
+        requested_quantization: _builtins.str = ...,
+        rungs: _abc.Iterable[Global___QuantizationRung] | None = ...,
+        choice: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_pre_tokenizer_override", b"_pre_tokenizer_override", "drift", b"drift", "gguf", b"gguf", "ollama", b"ollama", "pre_tokenizer_override", b"pre_tokenizer_override", "tokenization", b"tokenization"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_choice", b"_choice", "_pre_tokenizer_override", b"_pre_tokenizer_override", "choice", b"choice", "drift", b"drift", "gguf", b"gguf", "ollama", b"ollama", "pre_tokenizer_override", b"pre_tokenizer_override", "tokenization", b"tokenization"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_pre_tokenizer_override", b"_pre_tokenizer_override", "architecture", b"architecture", "base_model", b"base_model", "drift", b"drift", "file_type", b"file_type", "files", b"files", "gguf", b"gguf", "model", b"model", "ollama", b"ollama", "ollama_create_command", b"ollama_create_command", "ollama_model", b"ollama_model", "pre_tokenizer_override", b"pre_tokenizer_override", "quantization", b"quantization", "system", b"system", "timings", b"timings", "tokenization", b"tokenization"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_choice", b"_choice", "_pre_tokenizer_override", b"_pre_tokenizer_override", "architecture", b"architecture", "base_model", b"base_model", "choice", b"choice", "drift", b"drift", "file_type", b"file_type", "files", b"files", "gguf", b"gguf", "model", b"model", "ollama", b"ollama", "ollama_create_command", b"ollama_create_command", "ollama_model", b"ollama_model", "pre_tokenizer_override", b"pre_tokenizer_override", "quantization", b"quantization", "requested_quantization", b"requested_quantization", "rungs", b"rungs", "system", b"system", "timings", b"timings", "tokenization", b"tokenization"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__choice: _TypeAlias = _typing.Literal["choice"]  # noqa: Y015
+    _WhichOneofArgType__choice: _TypeAlias = _typing.Literal["_choice", b"_choice"]  # noqa: Y015
     _WhichOneofReturnType__pre_tokenizer_override: _TypeAlias = _typing.Literal["pre_tokenizer_override"]  # noqa: Y015
     _WhichOneofArgType__pre_tokenizer_override: _TypeAlias = _typing.Literal["_pre_tokenizer_override", b"_pre_tokenizer_override"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__choice) -> _WhichOneofReturnType__choice | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__pre_tokenizer_override) -> _WhichOneofReturnType__pre_tokenizer_override | None: ...
 
 Global___ExportResult: _TypeAlias = ExportResult  # noqa: Y015
+
+@_typing.final
+class QuantizationRung(_message.Message):
+    """One quantisation an export tried, and how far its answers drifted from full precision."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUANTIZATION_FIELD_NUMBER: _builtins.int
+    BYTES_FIELD_NUMBER: _builtins.int
+    ROUGE_L_DRIFT_FIELD_NUMBER: _builtins.int
+    GREEDY_IDENTICAL_FIELD_NUMBER: _builtins.int
+    WITHIN_BUDGET_FIELD_NUMBER: _builtins.int
+    quantization: _builtins.str
+    """GGUF quantisation type, e.g. "q5_K_M"."""
+    bytes: _builtins.int
+    """Size of its GGUF in bytes."""
+    rouge_l_drift: _builtins.float
+    """Full − quantised ROUGE-L against the reference answers, points; unset without them."""
+    greedy_identical: _builtins.float
+    """Share of prompts whose greedy answers equal the full-precision model's, %."""
+    within_budget: _builtins.bool
+    """Whether both stay within the drift budget (TUNELOOP_EXPORT_MAX_ROUGE_L_DRIFT,
+    TUNELOOP_EXPORT_MIN_GREEDY_IDENTICAL).
+    """
+    def __init__(
+        self,
+        *,
+        quantization: _builtins.str = ...,
+        bytes: _builtins.int = ...,
+        rouge_l_drift: _builtins.float | None = ...,
+        greedy_identical: _builtins.float = ...,
+        within_budget: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_rouge_l_drift", b"_rouge_l_drift", "rouge_l_drift", b"rouge_l_drift"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_rouge_l_drift", b"_rouge_l_drift", "bytes", b"bytes", "greedy_identical", b"greedy_identical", "quantization", b"quantization", "rouge_l_drift", b"rouge_l_drift", "within_budget", b"within_budget"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__rouge_l_drift: _TypeAlias = _typing.Literal["rouge_l_drift"]  # noqa: Y015
+    _WhichOneofArgType__rouge_l_drift: _TypeAlias = _typing.Literal["_rouge_l_drift", b"_rouge_l_drift"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rouge_l_drift) -> _WhichOneofReturnType__rouge_l_drift | None: ...
+
+Global___QuantizationRung: _TypeAlias = QuantizationRung  # noqa: Y015
 
 @_typing.final
 class GgufFile(_message.Message):
@@ -834,7 +899,7 @@ class DriftReport(_message.Message):
     exact_match_quantized: _builtins.float
     """Exact match of the quantised model, %."""
     flagged: _builtins.bool
-    """True when a lossy quantisation lost more than the threshold; `advice` says what to do."""
+    """True when a lossy quantisation went beyond the drift budget; `advice` says what to do."""
     advice: _builtins.str
     """What to do about a flagged drift."""
     @_builtins.property

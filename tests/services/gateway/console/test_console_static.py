@@ -69,3 +69,6 @@ async def test_every_label_the_pages_use_is_in_both_languages() -> None:
     # Why a preference file left votes out, as the gateway counts them (from_votes).
     left_out = {"no_votes", "ties", "identical_answers", "empty_answers"}
     assert {f"compare.leftOut.{reason}" for reason in left_out} <= en
+    # The export's rungs table (compare.js exportChoice) builds its header keys.
+    rung_columns = ("type", "size", "lost", "identical", "budget")
+    assert {f"compare.rung.{column}" for column in rung_columns} <= en

@@ -131,10 +131,11 @@ function answerCard(cmp, row, answer, out, showTallies) {
   return h("article", { class: "answer" }, h("h4", {}, answer.model), h("p", { class: "text" }, answer.text || "∅"), thumb);
 }
 
-// "Create workspace": export the chosen model as Q4_K_M GGUF and import it into Ollama,
-// through the comparison's own endpoint, or the plain export API where that is absent.
+// "Create workspace": export the chosen model as the smallest GGUF within the drift budget
+// (quantization "auto", the API's default) and import it into Ollama, through the
+// comparison's own endpoint, or the plain export API where that is absent.
 async function startWorkspace(cmp, model) {
-  const body = { model, quantization: "q4_K_M" };
+  const body = { model };
   try {
     return await post(`/v1/comparisons/${cmp.id}/workspace`, body);
   } catch (err) {
@@ -168,10 +169,43 @@ function followExport(id, status, out) {
       FINISHED.has(job.status) ? null : jobProgress(await events()),
       job.error ? h("p", { class: "error", role: "alert" }, job.error.message) : null,
       files.map((f) => button(`${t("compare.downloadFile")} ${f}`, (ev) => busy(ev.currentTarget, out, () => downloadFile(f)))),
-      job.status === "succeeded" ? h("pre", {}, JSON.stringify(rest, null, 2)) : null,
+      job.status === "succeeded" ? exportChoice(rest) : null,
+      job.status === "succeeded" ? h("details", {}, h("summary", {}, t("compare.exportReport")), h("pre", {}, JSON.stringify(rest, null, 2))) : null,
     );
     return FINISHED.has(job.status);
   }, (err) => out.error(err));
+}
+
+// The quantisations the export tried and the one it kept: size against drift, in a table.
+function exportChoice(result) {
+  const rungs = result.rungs || [];
+  if (!rungs.length) return null;
+  const lost = (r) => (r.rouge_l_drift == null ? "–" : r.rouge_l_drift.toFixed(1));
+  return h(
+    "div",
+    { class: "export-choice" },
+    result.choice ? h("p", {}, result.choice) : null,
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, ["type", "size", "lost", "identical", "budget"].map((k) => h("th", {}, t(`compare.rung.${k}`))))),
+      h(
+        "tbody",
+        {},
+        rungs.map((r) =>
+          h(
+            "tr",
+            { class: r.quantization === result.quantization ? "kept" : "" },
+            h("td", {}, r.quantization),
+            h("td", {}, `${(r.bytes / 2 ** 20).toFixed(0)} MiB`),
+            h("td", {}, lost(r)),
+            h("td", {}, `${r.greedy_identical.toFixed(0)} %`),
+            h("td", {}, r.within_budget ? "✓" : "✗"),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 async function downloadFile(id) {
