@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 # llama-cpp-python (GGUF quantisation, llama.cpp engine) builds from source: the wheel is
 # built once into .cache/wheels/ and reused; its converter (convert_hf_to_gguf.py with the
 # gguf-py it ships) is unpacked where the export worker looks (TUNELOOP_EXPORT_CONVERTER_DIR).
+# Its [server] extra is llama_cpp.server, the GGUF consumer the export tests check files with.
 LLAMA_CPP_VERSION ?= 0.3.36
 LLAMA_CPP_SDIST := .cache/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
 LLAMA_CPP_WHEELS := .cache/wheels
@@ -36,7 +37,7 @@ $(LLAMA_CPP_STAMP): $(STAMP)
 		echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) from source, once (about 10 minutes on 2 cores)..."; \
 		CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" $(PIP) wheel --no-deps \
 			-w $(LLAMA_CPP_WHEELS) $(LLAMA_CPP_SDIST); }
-	$(PIP) install -q $(LLAMA_CPP_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
+	$(PIP) install -q "$$(ls $(LLAMA_CPP_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl)[server]"
 	rm -rf $(VENV)/share/llama-cpp-convert && mkdir -p $(VENV)/share/llama-cpp-convert
 	tar -xzf $(LLAMA_CPP_SDIST) -C $(VENV)/share/llama-cpp-convert --strip-components=3 \
 		$(LLAMA_CPP_SRC)/convert_hf_to_gguf.py $(LLAMA_CPP_SRC)/conversion $(LLAMA_CPP_SRC)/gguf-py
