@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tuneloop_core.datasets.conversation import Turn
+from tuneloop_core.datasets.conversation import Role, Turn
 
 IGNORE = -100
 
@@ -59,6 +59,21 @@ def tokenize_conversation(tokenizer: Any, turns: Sequence[Turn], max_seq_length:
             labels[position] = ids[position]
     truncated = len(ids) > max_seq_length
     return Example(ids[:max_seq_length], labels[:max_seq_length], truncated)
+
+
+def unlearned_stop(tokenizer: Any, stops: set[int]) -> str | None:
+    """Why a model tuned on this chat template would never learn to stop, or None: the
+    trained (labelled) tokens of an answer must include a token the engines stop at."""
+    probe = [Turn(Role.USER, "a"), Turn(Role.ASSISTANT, "b")]
+    trained = {label for label in tokenize_conversation(tokenizer, probe, 1 << 16).labels}
+    if trained & stops:
+        return None
+    names = ", ".join(str(t) for t in tokenizer.convert_ids_to_tokens(sorted(stops)))
+    return (
+        f"the chat template ends an answer with no token the model stops at ({names or 'none'}):"
+        " a model tuned on it would never stop answering; fix the tokenizer's chat template "
+        "or its eos_token"
+    )
 
 
 @dataclass

@@ -24,11 +24,20 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from services.trainer import checkpoints
 from services.trainer.checkpoints import Progress
-from services.trainer.data import IGNORE, Example, pack, to_tensors, tokenize_conversation
+from services.trainer.data import (
+    IGNORE,
+    Example,
+    pack,
+    to_tensors,
+    tokenize_conversation,
+    unlearned_stop,
+)
 from services.trainer.loss import LossResult, causal_lm_loss
 from services.trainer.model_setup import apply_method, frozen_dtype, load_model
 from services.trainer.recipes.config import Recipe
+from services.trainer.stops import stop_ids
 from tuneloop_core.datasets.conversation import Turn
+from tuneloop_core.errors import InvalidRequestError
 from tuneloop_core.metrics import TRAINED_TOKENS
 
 if TYPE_CHECKING:
@@ -118,6 +127,8 @@ class TrainingRecipe:
             self.hooks = ddp.MainRankHooks(self.hooks, self.world)
         torch.manual_seed(s.seed)
         self.tokenizer = AutoTokenizer.from_pretrained(s.base_path)
+        if problem := unlearned_stop(self.tokenizer, stop_ids(s.base_path, self.tokenizer)):
+            raise InvalidRequestError(problem, param="model", code="template_has_no_stop")
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id

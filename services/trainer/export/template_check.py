@@ -15,6 +15,7 @@ from typing import Any
 
 from services.trainer.export.chat_template import render
 from services.trainer.export.modelfile import OllamaModel, bos_to_strip
+from services.trainer.stops import stop_ids
 from tuneloop_core.errors import InvalidRequestError
 
 # Conversations longer and more varied than the probes the Modelfile's TEMPLATE was built
@@ -58,7 +59,7 @@ def _gguf_fields(gguf: Path) -> dict[str, Any]:
 
 def template_problems(model_dir: Path, gguf: Path, ollama: OllamaModel) -> list[str]:
     """Every disagreement found, in words (empty: all agree)."""
-    from transformers import AutoTokenizer, GenerationConfig
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     strip = bos_to_strip(tokenizer)
@@ -81,12 +82,7 @@ def template_problems(model_dir: Path, gguf: Path, ollama: OllamaModel) -> list[
     fields = _gguf_fields(gguf)
     if fields.get("tokenizer.chat_template") != tokenizer.chat_template:
         problems.append("the GGUF's tokenizer.chat_template is not the model's chat template")
-    eos_ids = {tokenizer.eos_token_id} - {None}
-    try:
-        eos = GenerationConfig.from_pretrained(model_dir).eos_token_id
-        eos_ids |= set(eos if isinstance(eos, list) else [eos]) - {None}
-    except OSError:
-        pass
+    eos_ids = stop_ids(model_dir, tokenizer)
     gguf_eos = fields.get("tokenizer.ggml.eos_token_id")
     if gguf_eos is not None and int(gguf_eos) not in eos_ids:
         problems.append(

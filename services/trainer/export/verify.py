@@ -15,6 +15,7 @@ from typing import Any
 
 from services.trainer.export.metrics import exact_match, mean, prefix_agreement, rouge_l
 from services.trainer.export.samples import Sample
+from services.trainer.stops import stop_ids
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +45,6 @@ def gguf_greedy(llm: Any, prompt: list[int], max_tokens: int, stop: set[int]) ->
             break
         out.append(int(token))
     return out
-
-
-def stop_ids(model_dir: Path, tokenizer: Any) -> set[int]:
-    from transformers import GenerationConfig
-
-    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    try:
-        eos = GenerationConfig.from_pretrained(model_dir).eos_token_id
-    except OSError:
-        eos = None
-    ids |= set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-    return {int(i) for i in ids}
 
 
 def prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
