@@ -241,8 +241,9 @@ async def _quantize_within_budget(
     rungs: list[Rung] = []
     quantize_s = verify_s = 0.0
     tokenization: dict[str, Any] | None = None
+    previous = ""  # why the rung before was not kept, said with the next step
     for index, quantization in enumerate(ladder):
-        await progress("quantize", f"Quantising to {quantization}")
+        await progress("quantize", f"{previous}Quantising to {quantization}")
         gguf = out_dir / f"{spec.file_stem}.{quantization}.gguf"
         quantize_s += await asyncio.to_thread(
             quantize_gguf, f16, gguf, quantization, settings.threads
@@ -277,11 +278,18 @@ async def _quantize_within_budget(
         last = index == len(ladder) - 1
         if ok or last:
             choice = _choice(rungs, budget) if auto else None
+            if auto and not ok:  # the advice to try auto is no advice here
+                advice = (
+                    f"no type from {LADDER[0]} to {LADDER[-1]} stayed within the drift budget; "
+                    "for answers closer to the full-precision model, export with quantization "
+                    "'f16'"
+                )
+                report = dataclasses.replace(report, advice=advice)
             return Chosen(
                 quantization, gguf, report, tokenization, rungs, choice, quantize_s, verify_s
             )
         lost = drift_summary(report.rouge_l_drift, report.greedy_identical)
-        await progress("verify", f"{quantization} {lost}: beyond the budget, trying the next type")
+        previous = f"{quantization} {lost}, beyond the drift budget. "
         gguf.unlink()
     raise AssertionError("unreachable: the last rung returns")
 

@@ -183,7 +183,7 @@ async def test_auto_climbs_the_ladder_to_the_last_rung_when_none_is_within_budge
     assert sorted(p.name for p in out.gguf.parent.glob("*.gguf")) == [out.gguf.name]
     assert (
         result["drift"]["flagged"] is True
-        and "beyond the drift budget" in result["drift"]["advice"]
+        and "no type from q4_K_M to q8_0 stayed within" in result["drift"]["advice"]
     )
     assert "none within the drift budget" in result["choice"] and "kept q8_0" in result["choice"]
     assert result["ollama_model"].endswith(":q8_0")
